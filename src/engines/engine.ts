@@ -1,0 +1,126 @@
+/**
+ * The contract between the server layer and an engine (native, net, cluster).
+ *
+ * An engine owns sockets, framing, PING/PONG, heartbeats, deadlines, outbound
+ * bounds and connection limits. The server layer above it owns handlers,
+ * request/reply pairing, the Connection objects and graceful-shutdown order.
+ * Data flows down through {@link Engine} and up through {@link EngineSink}.
+ */
+import type { EdgepollError, EngineCode } from '../errors';
+import type { Framing } from '../protocol';
+
+/** Options after validation and defaults (see src/options.ts). */
+export interface EngineOptions {
+  framing: Framing;
+  /** Largest payload of `frame`/`length`, longest line of `line`. */
+  maxFrame: number;
+  /** Native: epoll loops (threads). */
+  threads: number;
+  /** Cluster: worker processes. */
+  workers: number;
+  /** Outbound bytes above which writes report backpressure. */
+  highWaterMark: number;
+  /** Outbound bytes above which the connection is closed as a slow consumer. */
+  maxBufferedAmount: number;
+  /** 0 = no heartbeat. frame framing only. */
+  heartbeatInterval: number;
+  heartbeatTimeout: number;
+  /** 0 = none. Closes a silent connection (raw/line/length framings). */
+  idleTimeout: number;
+  /** Time allowed to complete a message once its first byte arrived. */
+  frameTimeout: number;
+  /** 0 = unlimited. */
+  maxConnections: number;
+  allowHalfOpen: boolean;
+  /** Native: how connections are accepted. */
+  acceptMode: 'reuseport' | 'exclusive';
+  /** Native diagnostic: answer in the loop without JS (echo), for the bridge-cost benchmark. */
+  nativeEcho: boolean;
+  /** Native diagnostic: level- instead of edge-triggered epoll. */
+  triggerMode: 'edge' | 'level';
+}
+
+/** Events an engine reports to the server layer, in order per connection. */
+export interface EngineSink {
+  /** A connection was accepted (and counted against maxConnections). */
+  open(id: number, remoteAddress: string, remotePort: number): void;
+  /** frame framing: one application frame (control frames never arrive here). */
+  message(id: number, type: number, flags: number, seq: number, payload: Buffer): void;
+  /** length/line: one message; raw: one chunk. */
+  data(id: number, payload: Buffer): void;
+  /** The outbound queue fell below the low-water mark after a write reported backpressure. */
+  drain(id: number): void;
+  /** The peer half-closed (FIN). With allowHalfOpen=false the engine ends its side after flushing. */
+  end(id: number): void;
+  /** The connection is gone; `code` is 'OK' for a clean close, `reason` the CLOSE text if any. */
+  close(id: number, code: string, reason: string): void;
+  /** An engine-level problem (EMFILE, …), already rate-limited by the engine. */
+  error(error: EdgepollError): void;
+  /** Called after each batch of events, so the server can flush corked writes once. */
+  batchEnd(): void;
+}
+
+/** Counters of one engine (per loop for native, per process for cluster). */
+export interface EngineStats {
+  engine: 'native' | 'net' | 'cluster';
+  connections: number;
+  accepted: number;
+  /** Connections refused because of maxConnections. */
+  rejected: number;
+  /** Connections closed by a protocol error, timeout or slow consumer. */
+  protocolErrors: number;
+  loops: Array<Record<string, number>>;
+}
+
+export interface Engine {
+  readonly kind: 'native' | 'net' | 'cluster';
+  /** Binds and listens; rejects with an EdgepollError carrying the errno name. */
+  listen(host: string, port: number, backlog: number): Promise<{ host: string; port: number }>;
+  /** Queues bytes already in the connection's framing. false = above the high-water mark; 'drain' follows. */
+  write(id: number, bytes: Uint8Array): boolean;
+  /** Queues one frame (header + payload) without concatenating in JS where avoidable. */
+  sendFrame(id: number, flags: number, type: number, seq: number, payload: Uint8Array): boolean;
+  /** Bytes queued for the connection and not yet handed to the kernel (best estimate). */
+  bufferedAmount(id: number): number;
+  /** Flushes and half-closes (FIN). */
+  end(id: number): void;
+  /** Closes at once, dropping queued output. */
+  destroy(id: number): void;
+  /**
+   * Closes gracefully with a code: in frame framing sends CLOSE with `reason`
+   * (default: the code's standard reason), flushes (bounded in time), closes.
+   */
+  close(id: number, code: EngineCode, reason?: string): void;
+  /** Sends already-framed bytes to every open connection; each receiver's bounds apply. */
+  broadcast(bytes: Uint8Array): void;
+  /** Flushes writes corked during this tick (called by the server; engines may also self-schedule). */
+  flush(): void;
+  /** Closes the listening socket(s); open connections stay. */
+  stopAccepting(): Promise<void>;
+  /** Counters. */
+  stats(): Promise<EngineStats>;
+  /** Releases every resource (threads, handles). All connections are destroyed. Idempotent. */
+  shutdown(): Promise<void>;
+  /** Whether the engine keeps the process alive (listening servers ref, closed ones unref). */
+  ref(): void;
+  unref(): void;
+}
+
+/** Builds an engine that reports to `sink`. */
+export type EngineFactory = (options: EngineOptions, sink: EngineSink) => Engine;
+
+/** Connection ids carry loop, slot and generation (see docs/internals.md). */
+export const ID_LOOP_SPAN = 256;
+export const ID_SLOT_SPAN = 4194304; // 2^22
+export function makeId(loop: number, slot: number, generation: number): number {
+  return generation * (ID_LOOP_SPAN * ID_SLOT_SPAN) + slot * ID_LOOP_SPAN + loop;
+}
+export function idLoop(id: number): number {
+  return id % ID_LOOP_SPAN;
+}
+export function idSlot(id: number): number {
+  return Math.floor(id / ID_LOOP_SPAN) % ID_SLOT_SPAN;
+}
+export function idGeneration(id: number): number {
+  return Math.floor(id / (ID_LOOP_SPAN * ID_SLOT_SPAN));
+}
