@@ -58,6 +58,8 @@ export interface EngineSink {
   error(error: EdgepollError): void;
   /** Called after each batch of events, so the server can flush corked writes once. */
   batchEnd(): void;
+  /** The engine asks the server to shut down gracefully (a cluster worker told to drain by its primary). */
+  requestClose(): void;
 }
 
 /** Counters of one engine (per loop for native, per process for cluster). */
@@ -104,6 +106,8 @@ export interface Engine {
   /** Whether the engine keeps the process alive (listening servers ref, closed ones unref). */
   ref(): void;
   unref(): void;
+  /** Open connections, when the engine knows more than the server sees (cluster primary: all workers'). */
+  connectionCount?(): number;
 }
 
 /** Builds an engine that reports to `sink`. */
