@@ -60,10 +60,18 @@ class Decoder {
   uint32_t maxFrame_;
   Role role_;
   ErrorCode error_ = kOK;
-  std::vector<uint8_t> partial_;  // header + payload bytes of the message in progress
-  uint32_t need_ = 0;             // implementation state; see codec.cc
+  std::vector<uint8_t> partial_;  // payload (frame, length) or line bytes of a message split across feeds
+  uint32_t need_ = 0;             // payload length announced by the header in header_
   bool inMessage_ = false;
   bool sawCarriageReturn_ = false;
+  // Private helpers and state of codec.cc (not part of the API).
+  uint8_t header_[kHeaderSize] = {};  // header bytes of the message in progress
+  uint8_t headerHave_ = 0;            // how many of them arrived
+  ErrorCode fail(ErrorCode code);
+  ErrorCode feedHeadered(const uint8_t* data, size_t len, MessageSink& sink, size_t headerSize);
+  ErrorCode feedLine(const uint8_t* data, size_t len, MessageSink& sink);
+  ErrorCode checkHeader(const uint8_t* header, size_t have) const;
+  bool deliver(const uint8_t* header, const uint8_t* payload, uint32_t length, MessageSink& sink);
 };
 
 }  // namespace edgepoll
