@@ -1,0 +1,162 @@
+#!/usr/bin/env node
+/**
+ * `edgepoll serve` and `edgepoll bench` (PROTOCOL.md section 5). Standard
+ * output carries exactly one line, `listening on HOST:PORT`; everything else
+ * goes to standard error.
+ */
+import cluster from 'node:cluster';
+import { parseArgs } from 'node:util';
+import { installDemo } from './demo';
+import { EdgepollError } from './errors';
+import { framings, type Framing } from './protocol';
+import { createServer } from './server';
+import type { ServerOptions } from './options';
+
+const usage = `usage:
+  edgepoll serve [--host 127.0.0.1] [--port 7000] [--engine native|net|cluster|auto]
+                 [--threads N] [--workers N] [--framing frame|length|line|raw]
+                 [--max-frame BYTES] [--heartbeat-interval MS] [--heartbeat-timeout MS]
+                 [--idle-timeout MS] [--frame-timeout MS] [--drain-timeout MS]
+                 [--max-connections N] [--accept-mode reuseport|exclusive]
+  edgepoll bench --target HOST:PORT [options]   (edgepoll bench --help)
+`;
+
+function log(message: string): void {
+  process.stderr.write(`edgepoll: ${message}\n`);
+}
+
+function integerFlag(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value)) throw new EdgepollError('EINVALID_OPTION', `--${name} must be a non-negative integer, got ${JSON.stringify(value)}`);
+  return Number(value);
+}
+
+async function serve(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      host: { type: 'string', default: '127.0.0.1' },
+      port: { type: 'string', default: '7000' },
+      engine: { type: 'string' },
+      threads: { type: 'string' },
+      workers: { type: 'string' },
+      framing: { type: 'string', default: 'frame' },
+      'max-frame': { type: 'string' },
+      'heartbeat-interval': { type: 'string' },
+      'heartbeat-timeout': { type: 'string' },
+      'idle-timeout': { type: 'string' },
+      'frame-timeout': { type: 'string' },
+      'drain-timeout': { type: 'string' },
+      'max-connections': { type: 'string' },
+      'accept-mode': { type: 'string' },
+      'native-echo': { type: 'boolean' },
+      trigger: { type: 'string' },
+      hint: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stderr.write(usage);
+    return 0;
+  }
+  if (!framings.includes(values.framing as Framing)) {
+    throw new EdgepollError('EINVALID_OPTION', `--framing must be one of ${framings.join(', ')}, got ${JSON.stringify(values.framing)}`);
+  }
+  const interval = integerFlag('heartbeat-interval', values['heartbeat-interval']);
+  const timeout = integerFlag('heartbeat-timeout', values['heartbeat-timeout']);
+  const options: ServerOptions = {
+    engine: values.engine as ServerOptions['engine'],
+    threads: integerFlag('threads', values.threads),
+    workers: integerFlag('workers', values.workers),
+    framing: values.framing as Framing,
+    maxFrame: integerFlag('max-frame', values['max-frame']),
+    idleTimeout: integerFlag('idle-timeout', values['idle-timeout']),
+    frameTimeout: integerFlag('frame-timeout', values['frame-timeout']),
+    drainTimeout: integerFlag('drain-timeout', values['drain-timeout']),
+    maxConnections: integerFlag('max-connections', values['max-connections']),
+    acceptMode: values['accept-mode'] as ServerOptions['acceptMode'],
+    nativeEcho: values['native-echo'],
+    triggerMode: values.trigger as ServerOptions['triggerMode'],
+  };
+  if (interval === 0) options.heartbeat = false;
+  else if (interval !== undefined || timeout !== undefined) {
+    options.heartbeat = { interval: interval ?? 30_000, timeout: timeout ?? 10_000 };
+  }
+  for (const key of Object.keys(options) as Array<keyof ServerOptions>) {
+    if (options[key] === undefined) delete options[key];
+  }
+
+  const server = createServer(options);
+  installDemo(server);
+  server.on('error', (error) => log(error.message));
+  const worker = cluster.isWorker;
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    if (!worker) log(`${signal}: draining (up to ${server.options.drainTimeout} ms)`);
+    server.close().then(
+      () => process.exit(0),
+      (error: Error) => {
+        log(`shutdown failed: ${error.message}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+
+  const port = integerFlag('port', values.port) ?? 7000;
+  const address = await server.listen({ host: values.host, port });
+  if (!worker) {
+    process.stdout.write(`listening on ${address.host}:${address.port}\n`);
+    log(`engine ${server.engine}, framing ${server.options.framing}${server.engine === 'native' ? `, ${server.options.threads} thread(s)` : ''}`);
+    if (values.hint) {
+      log(`try it: npx edgepoll request --port ${address.port} --type 1 hello   (ECHO; Ctrl-C stops the server)`);
+    }
+  }
+  return -1; // keep serving
+}
+
+async function main(): Promise<void> {
+  const [command, ...rest] = process.argv.slice(2);
+  let code: number;
+  try {
+    switch (command) {
+      case 'serve':
+        code = await serve(rest);
+        break;
+      case 'bench': {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const { runBenchCommand } = require('./bench') as { runBenchCommand(argv: string[]): Promise<number> };
+        code = await runBenchCommand(rest);
+        break;
+      }
+      case 'request': {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const { runRequestCommand } = require('./request') as { runRequestCommand(argv: string[]): Promise<number> };
+        code = await runRequestCommand(rest);
+        break;
+      }
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        process.stderr.write(usage);
+        code = command === undefined ? 2 : 0;
+        break;
+      default:
+        process.stderr.write(`edgepoll: unknown command ${JSON.stringify(command)}\n${usage}`);
+        code = 2;
+    }
+  } catch (error) {
+    const err = error as EdgepollError;
+    log(`${err.code ? `${err.code}: ` : ''}${err.message}`);
+    if (err.code === 'ENATIVE_UNAVAILABLE') log('hint: use --engine net (pure JavaScript) or --engine auto');
+    code = 1;
+  }
+  if (code >= 0) process.exitCode = code;
+}
+
+void main();

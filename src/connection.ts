@@ -1,0 +1,219 @@
+/**
+ * One connection as the application sees it. A Connection is valid until its
+ * `'close'` event; after that every method throws ECONNECTION_CLOSED instead
+ * of touching a socket that may belong to someone else by now.
+ */
+import { EventEmitter } from 'node:events';
+import { EdgepollError, type EngineCode } from './errors';
+import type { Engine } from './engines/engine';
+import { FLAG_ERROR, type Framing } from './protocol';
+import { toBytes, type Payload } from './payload';
+
+/** Per-request options of {@link Connection.request} and the client's request. */
+export interface RequestOptions {
+  /** Milliseconds to wait for the reply; 0 = forever. @default 30000 */
+  timeout?: number;
+  /** Aborting rejects the request with EABORTED. */
+  signal?: AbortSignal;
+}
+
+interface PendingRequest {
+  resolve(payload: Buffer): void;
+  reject(error: Error): void;
+  timer: NodeJS.Timeout | undefined;
+  cleanup: (() => void) | undefined;
+}
+
+/** Events of a {@link Connection}. */
+export interface ConnectionEvents {
+  /** raw framing: a chunk as it arrived. Valid as long as you hold it. */
+  data: [chunk: Buffer];
+  /** length and line framings: one message. Valid as long as you hold it. */
+  message: [payload: Buffer];
+  /** The outbound queue fell below the high-water mark after a write returned false. */
+  drain: [];
+  /** The peer half-closed (sent FIN). */
+  end: [];
+  /** The connection is gone. `code` is 'OK' for a clean close. */
+  close: [code: string, reason: string];
+}
+
+export class Connection extends EventEmitter<ConnectionEvents> {
+  /** Unique among open connections of this server; carries loop, slot and generation on the native engine. */
+  readonly id: number;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly framing: Framing;
+  /** Arbitrary per-connection state for the application. */
+  data: Record<string, unknown> = {};
+
+  /** @internal Requests from the peer being handled now (graceful shutdown waits for them). */
+  inFlight = 0;
+  #engine: Engine;
+  #closed = false;
+  #closeCode = '';
+  #nextSeq = 1;
+  #pending = new Map<number, PendingRequest>();
+
+  /** @internal */
+  constructor(engine: Engine, id: number, remoteAddress: string, remotePort: number, framing: Framing) {
+    super();
+    this.#engine = engine;
+    this.id = id;
+    this.remoteAddress = remoteAddress;
+    this.remotePort = remotePort;
+    this.framing = framing;
+  }
+
+  /** True after `'close'`. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Outbound bytes queued and not yet handed to the kernel. */
+  get bufferedAmount(): number {
+    return this.#closed ? 0 : this.#engine.bufferedAmount(this.id);
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) {
+      throw new EdgepollError('ECONNECTION_CLOSED', `connection ${this.id} is closed (${this.#closeCode})`);
+    }
+  }
+
+  #assertFraming(frame: boolean, method: string): void {
+    if ((this.framing === 'frame') !== frame) {
+      throw new EdgepollError(
+        'EINVALID_OPTION',
+        `${method}() is for ${frame ? "the 'frame' framing" : "the 'length', 'line' and 'raw' framings"}; this connection uses '${this.framing}'`,
+      );
+    }
+  }
+
+  /**
+   * Pushes a frame of `type` (seq 0, no reply). Returns false when the
+   * outbound queue is above the high-water mark: wait for `'drain'`.
+   */
+  send(type: number, payload?: Payload): boolean {
+    this.#assertOpen();
+    this.#assertFraming(true, 'send');
+    checkType(type);
+    return this.#engine.sendFrame(this.id, 0, type, 0, toBytes(payload));
+  }
+
+  /** Asks the peer (a client's handler) and resolves with its reply payload. */
+  request(type: number, payload?: Payload, options: RequestOptions = {}): Promise<Buffer> {
+    this.#assertOpen();
+    this.#assertFraming(true, 'request');
+    checkType(type);
+    const bytes = toBytes(payload);
+    const seq = this.#nextSeq;
+    this.#nextSeq = this.#nextSeq >= 0xffffffff ? 1 : this.#nextSeq + 1;
+    return new Promise<Buffer>((resolve, reject) => {
+      const { signal } = options;
+      if (signal?.aborted) {
+        reject(new EdgepollError('EABORTED', 'the request was aborted'));
+        return;
+      }
+      const entry: PendingRequest = { resolve, reject, timer: undefined, cleanup: undefined };
+      const timeout = options.timeout ?? 30_000;
+      if (timeout > 0) {
+        entry.timer = setTimeout(() => {
+          this.#settle(seq)?.reject(new EdgepollError('EREQUEST_TIMEOUT', `no reply to request ${seq} within ${timeout} ms`));
+        }, timeout);
+      }
+      if (signal) {
+        const onAbort = (): void => {
+          this.#settle(seq)?.reject(new EdgepollError('EABORTED', 'the request was aborted'));
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
+        entry.cleanup = () => signal.removeEventListener('abort', onAbort);
+      }
+      this.#pending.set(seq, entry);
+      this.#engine.sendFrame(this.id, 0, type, seq, bytes);
+    });
+  }
+
+  #settle(seq: number): PendingRequest | undefined {
+    const entry = this.#pending.get(seq);
+    if (!entry) return undefined;
+    this.#pending.delete(seq);
+    if (entry.timer) clearTimeout(entry.timer);
+    entry.cleanup?.();
+    return entry;
+  }
+
+  /** length/line/raw framings: queues one message (length/line) or bytes (raw). false = above high water. */
+  write(payload: Payload): boolean {
+    this.#assertOpen();
+    this.#assertFraming(false, 'write');
+    const bytes = toBytes(payload);
+    if (this.framing === 'raw') return this.#engine.write(this.id, bytes);
+    if (this.framing === 'length') {
+      const header = Buffer.allocUnsafe(4);
+      header.writeUInt32BE(bytes.length, 0);
+      this.#engine.write(this.id, header);
+      return this.#engine.write(this.id, bytes);
+    }
+    this.#engine.write(this.id, bytes);
+    return this.#engine.write(this.id, newline);
+  }
+
+  /** Flushes what is queued, then half-closes (FIN). */
+  end(): void {
+    if (this.#closed) return;
+    this.#engine.end(this.id);
+  }
+
+  /**
+   * Closes gracefully: in frame framing sends CLOSE with `reason`, flushes,
+   * then closes. `'close'` follows.
+   */
+  close(reason = ''): void {
+    if (this.#closed) return;
+    this.#engine.close(this.id, 'OK', reason);
+  }
+
+  /** Closes at once, dropping queued output. `'close'` follows. */
+  destroy(): void {
+    if (this.#closed) return;
+    this.#engine.destroy(this.id);
+  }
+
+  /** @internal Sends a reply frame (RESPONSE, maybe ERROR). A reply to a closed connection is dropped. */
+  reply(type: number, seq: number, flags: number, payload: Uint8Array): void {
+    if (this.#closed) return;
+    this.#engine.sendFrame(this.id, flags, type, seq, payload);
+  }
+
+  /** @internal A RESPONSE frame arrived; false when no request of ours waits for it. */
+  response(flags: number, seq: number, payload: Buffer): boolean {
+    const entry = this.#settle(seq);
+    if (!entry) return false;
+    if (flags & FLAG_ERROR) entry.reject(new EdgepollError('EREMOTE', payload.toString('utf8')));
+    else entry.resolve(payload);
+    return true;
+  }
+
+  /** @internal The engine reported the close. */
+  closedBy(code: string, reason: string): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#closeCode = code;
+    for (const seq of [...this.#pending.keys()]) {
+      this.#settle(seq)?.reject(new EdgepollError('ECONNECTION_LOST', `connection closed (${code}) before request ${seq} was answered`));
+    }
+    this.emit('close', code, reason);
+  }
+}
+
+const newline = Buffer.from('\n');
+
+/** Application types are 0x0001-0xFEFF. */
+export function checkType(type: number): void {
+  if (!Number.isInteger(type) || type < 1 || type > 0xfeff) {
+    throw new EdgepollError('EINVALID_OPTION', `message type must be an integer from 1 to 65279 (0xFEFF), got ${String(type)}`);
+  }
+}
+
+export type { EngineCode };

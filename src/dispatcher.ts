@@ -1,0 +1,102 @@
+/**
+ * Routes incoming frames to handlers by type and sends their replies
+ * (PROTOCOL.md section 2, "Request and reply" and "Messages nobody waits for").
+ * A handler that throws becomes a RESPONSE|ERROR reply (message only, never
+ * the stack) plus an `'error'` report; it never stops anything else.
+ */
+import type { Connection } from './connection';
+import { EdgepollError } from './errors';
+import { FLAG_ERROR, FLAG_RESPONSE } from './protocol';
+import { toBytes, type Payload } from './payload';
+
+/** What a handler learns besides the payload. Valid until the handler settles. */
+export interface HandlerContext {
+  connection: Connection;
+  type: number;
+  /** 0 for a push (no reply is sent); otherwise the request id the reply will carry. */
+  seq: number;
+}
+
+/** What a handler may return: its reply (ignored for pushes). */
+export type HandlerResult = Payload | void | null | undefined;
+
+/**
+ * Handles one message type. `payload` is the frame's payload; it stays valid
+ * as long as you hold it (it is a view of a buffer no one else reuses).
+ */
+export type Handler = (payload: Buffer, context: HandlerContext) => HandlerResult | Promise<HandlerResult>;
+
+export interface DispatchCounters {
+  /** Pushes of a type with no handler (dropped). */
+  unhandled: number;
+  /** RESPONSE frames that matched no request of ours (dropped). */
+  unmatched: number;
+  /** Handlers that threw or rejected. */
+  handlerErrors: number;
+}
+
+export class Dispatcher {
+  readonly handlers = new Map<number, Handler>();
+  readonly counters: DispatchCounters = { unhandled: 0, unmatched: 0, handlerErrors: 0 };
+  private readonly report: (error: Error, connection: Connection) => void;
+
+  constructor(report: (error: Error, connection: Connection) => void) {
+    this.report = report;
+  }
+
+  dispatch(connection: Connection, type: number, flags: number, seq: number, payload: Buffer): void {
+    if (flags & FLAG_RESPONSE) {
+      if (!connection.response(flags, seq, payload)) this.counters.unmatched++;
+      return;
+    }
+    const handler = this.handlers.get(type);
+    if (handler === undefined) {
+      if (seq === 0) this.counters.unhandled++;
+      else connection.reply(type, seq, FLAG_RESPONSE | FLAG_ERROR, Buffer.from(`unknown type ${type}`));
+      return;
+    }
+    let result: HandlerResult | Promise<HandlerResult>;
+    try {
+      result = handler(payload, { connection, type, seq });
+    } catch (error) {
+      this.fail(connection, type, seq, error);
+      return;
+    }
+    if (result !== null && typeof result === 'object' && typeof (result as Promise<HandlerResult>).then === 'function') {
+      connection.inFlight++;
+      (result as Promise<HandlerResult>).then(
+        (value) => {
+          connection.inFlight--;
+          this.succeed(connection, type, seq, value);
+        },
+        (error: unknown) => {
+          connection.inFlight--;
+          this.fail(connection, type, seq, error);
+        },
+      );
+      return;
+    }
+    this.succeed(connection, type, seq, result as HandlerResult);
+  }
+
+  private succeed(connection: Connection, type: number, seq: number, value: HandlerResult): void {
+    if (seq === 0) return;
+    let bytes: Uint8Array;
+    try {
+      bytes = toBytes(value as Payload | undefined, 'a handler reply');
+    } catch (error) {
+      this.fail(connection, type, seq, error);
+      return;
+    }
+    connection.reply(type, seq, FLAG_RESPONSE, bytes);
+  }
+
+  private fail(connection: Connection, type: number, seq: number, error: unknown): void {
+    this.counters.handlerErrors++;
+    const message = error instanceof Error ? error.message : String(error);
+    if (seq !== 0) connection.reply(type, seq, FLAG_RESPONSE | FLAG_ERROR, Buffer.from(message, 'utf8'));
+    const reported =
+      error instanceof Error ? error : new EdgepollError('EHANDLER', `handler for type ${type} threw ${message}`);
+    this.report(reported, connection);
+  }
+}

@@ -1,0 +1,55 @@
+/**
+ * Chooses the engine for a server: `auto` means native when the addon loads,
+ * else `net` with one warning on standard error (the load error stays
+ * available from {@link nativeLoadError}).
+ */
+import { nativeLoadError, tryLoadNative } from '../binding';
+import { EdgepollError } from '../errors';
+import type { EngineName } from '../options';
+import type { Engine, EngineOptions, EngineSink } from './engine';
+
+let warned = false;
+
+/** The engine that `auto` (or an explicit name) resolves to here. */
+export function resolveEngineName(requested: EngineName): 'native' | 'net' | 'cluster' {
+  if (requested !== 'auto') return requested;
+  if (tryLoadNative()) return 'native';
+  if (!warned) {
+    warned = true;
+    process.emitWarning(
+      `the native engine is unavailable (${nativeLoadError()?.message ?? 'unknown reason'}); using the node:net engine`,
+      { code: 'EDGEPOLL_NATIVE_UNAVAILABLE' },
+    );
+  }
+  return 'net';
+}
+
+/** Builds the engine. Engines are required lazily so a missing one costs nothing. */
+export function createEngine(name: 'native' | 'net' | 'cluster', options: EngineOptions, sink: EngineSink): Engine {
+  switch (name) {
+    case 'native': {
+      const addon = tryLoadNative();
+      if (!addon) {
+        const cause = nativeLoadError();
+        throw new EdgepollError(
+          'ENATIVE_UNAVAILABLE',
+          `the native engine cannot load: ${cause?.message ?? 'unknown reason'} (use engine 'net' or 'auto')`,
+          { cause },
+        );
+      }
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { createNativeEngine } = require('./native') as typeof import('./native');
+      return createNativeEngine(addon, options, sink);
+    }
+    case 'net': {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { createNetEngine } = require('./net') as typeof import('./net');
+      return createNetEngine(options, sink);
+    }
+    case 'cluster': {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { createClusterEngine } = require('./cluster') as typeof import('./cluster');
+      return createClusterEngine(options, sink);
+    }
+  }
+}

@@ -1,0 +1,16 @@
+/**
+ * edgepoll: high-concurrency TCP servers for Node.js.
+ * Public exports only; see README.md.
+ */
+export { createServer, Server } from './server';
+export type { ListenOptions, ServerAddress, ServerStats, ServerEvents } from './server';
+export { Connection } from './connection';
+export type { ConnectionEvents, RequestOptions } from './connection';
+export type { Handler, HandlerContext, HandlerResult } from './dispatcher';
+export type { ServerOptions, EngineName } from './options';
+export type { Payload } from './payload';
+export type { Framing } from './protocol';
+export { EdgepollError } from './errors';
+export type { ErrorCode } from './errors';
+export { nativeLoadError } from './binding';
+export * as protocol from './protocol';

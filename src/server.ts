@@ -1,0 +1,265 @@
+/**
+ * The server: owns the Connection objects, the dispatcher and the order of a
+ * graceful shutdown; the engine below owns sockets, framing and timing.
+ */
+import cluster from 'node:cluster';
+import { EventEmitter } from 'node:events';
+import { Connection } from './connection';
+import { Dispatcher, type DispatchCounters, type Handler } from './dispatcher';
+import { EdgepollError, invalidOption } from './errors';
+import type { Engine, EngineSink } from './engines/engine';
+import { createEngine, resolveEngineName } from './engines/select';
+import { resolveOptions, type ResolvedOptions, type ServerOptions } from './options';
+import { encodeFrame, encodeLength, TYPE_GOAWAY } from './protocol';
+import { toBytes, type Payload } from './payload';
+import { checkType } from './connection';
+
+/** Options of {@link Server.listen}. */
+export interface ListenOptions {
+  /** 0 picks a free port. @default 0 */
+  port?: number;
+  /** @default '127.0.0.1' */
+  host?: string;
+  /** Pending-connection queue length (capped by net.core.somaxconn). @default 511 */
+  backlog?: number;
+  /** Aborting closes the server (gracefully). An already aborted signal rejects with EABORTED. */
+  signal?: AbortSignal;
+}
+
+/** Where a listening server can be reached. */
+export interface ServerAddress {
+  host: string;
+  port: number;
+}
+
+/** Counters of {@link Server.stats} (the demo's STATS reply). */
+export interface ServerStats extends DispatchCounters {
+  engine: 'native' | 'net' | 'cluster';
+  /** Open now. */
+  connections: number;
+  /** Accepted since start. */
+  accepted: number;
+  /** Refused because of maxConnections. */
+  rejected: number;
+  /** Closed for a protocol error, timeout or slow consumer. */
+  protocolErrors: number;
+  /** One entry per loop (native), process (net) or worker (cluster). */
+  loops: Array<Record<string, number>>;
+}
+
+/** Events of a {@link Server}. */
+export interface ServerEvents {
+  /** A new connection; it is valid until its 'close'. */
+  connection: [connection: Connection];
+  listening: [address: ServerAddress];
+  /** A handler threw, or the engine reports a problem (EMFILE, …). */
+  error: [error: Error, connection?: Connection];
+  /** The server finished closing. */
+  close: [];
+}
+
+type State = 'idle' | 'listening' | 'closing' | 'closed';
+
+export class Server extends EventEmitter<ServerEvents> implements AsyncDisposable {
+  /** The options in force, defaults filled in. */
+  readonly options: Readonly<ResolvedOptions>;
+  /** The engine actually used (`auto` resolved). */
+  readonly engine: 'native' | 'net' | 'cluster';
+  #engine: Engine;
+  #connections = new Map<number, Connection>();
+  #dispatcher: Dispatcher;
+  #state: State = 'idle';
+  #address: ServerAddress | undefined;
+  #closing: Promise<void> | undefined;
+  #drained: (() => void) | undefined;
+  #primary: boolean;
+
+  constructor(options: ServerOptions = {}) {
+    super();
+    this.options = resolveOptions(options);
+    this.engine = resolveEngineName(this.options.engine);
+    this.#primary = this.engine === 'cluster' && cluster.isPrimary;
+    this.#dispatcher = new Dispatcher((error, connection) => this.#report(error, connection));
+    this.#engine = createEngine(this.engine, this.options, this.#sink());
+  }
+
+  #sink(): EngineSink {
+    const connections = this.#connections;
+    const raw = this.options.framing === 'raw';
+    return {
+      open: (id, remoteAddress, remotePort) => {
+        const connection = new Connection(this.#engine, id, remoteAddress, remotePort, this.options.framing);
+        connections.set(id, connection);
+        this.emit('connection', connection);
+      },
+      message: (id, type, flags, seq, payload) => {
+        const connection = connections.get(id);
+        if (connection) this.#dispatcher.dispatch(connection, type, flags, seq, payload);
+      },
+      data: (id, payload) => {
+        const connection = connections.get(id);
+        if (connection) connection.emit(raw ? 'data' : 'message', payload);
+      },
+      drain: (id) => connections.get(id)?.emit('drain'),
+      end: (id) => connections.get(id)?.emit('end'),
+      close: (id, code, reason) => {
+        const connection = connections.get(id);
+        if (!connection) return;
+        connections.delete(id);
+        connection.closedBy(code, reason);
+        if (connections.size === 0) this.#drained?.();
+      },
+      error: (error) => this.#report(error),
+      batchEnd: () => this.#engine.flush(),
+      requestClose: () => {
+        void this.close();
+      },
+    };
+  }
+
+  #report(error: Error, connection?: Connection): void {
+    if (this.listenerCount('error') > 0) this.emit('error', error, connection);
+    else process.stderr.write(`edgepoll: ${error.message}\n`);
+  }
+
+  /**
+   * Registers the handler of one message type (1 … 0xFEFF), replacing any
+   * earlier one. Its return value (Buffer, Uint8Array, string, nothing, or a
+   * Promise of one) is the reply when the frame was a request.
+   */
+  handle(type: number, handler: Handler): this {
+    checkType(type);
+    if (typeof handler !== 'function') throw invalidOption('handler', 'a function', handler);
+    this.#dispatcher.handlers.set(type, handler);
+    return this;
+  }
+
+  /** Starts listening; resolves with the real address (the real port when 0 was asked). */
+  async listen(options: ListenOptions = {}): Promise<ServerAddress> {
+    if (this.#state !== 'idle') {
+      throw new EdgepollError('ESERVER_ALREADY_LISTENING', `the server is ${this.#state}; a server listens once`);
+    }
+    const port = options.port ?? 0;
+    const host = options.host ?? '127.0.0.1';
+    const backlog = options.backlog ?? 511;
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw invalidOption('port', 'an integer from 0 to 65535', port);
+    if (typeof host !== 'string' || host === '') throw invalidOption('host', 'a non-empty string', host);
+    if (!Number.isInteger(backlog) || backlog < 1) throw invalidOption('backlog', 'a positive integer', backlog);
+    const { signal } = options;
+    if (signal?.aborted) {
+      this.#state = 'closed';
+      await this.#engine.shutdown();
+      throw new EdgepollError('EABORTED', 'listen() was aborted before it started');
+    }
+    this.#state = 'listening';
+    try {
+      this.#address = await this.#engine.listen(host, port, backlog);
+    } catch (error) {
+      this.#state = 'closed';
+      await this.#engine.shutdown();
+      throw error;
+    }
+    this.#engine.ref();
+    signal?.addEventListener('abort', () => void this.close(), { once: true });
+    this.emit('listening', this.#address);
+    return this.#address;
+  }
+
+  /** The listening address, or undefined before listen(). */
+  address(): ServerAddress | undefined {
+    return this.#address;
+  }
+
+  /** Open connections (on a cluster primary: of all workers). */
+  get connections(): number {
+    return this.#engine.connectionCount?.() ?? this.#connections.size;
+  }
+
+  /** Pushes a frame (frame framing) or a message to every open connection. */
+  broadcast(type: number, payload?: Payload): void;
+  broadcast(payload: Payload): void;
+  broadcast(typeOrPayload: number | Payload, payload?: Payload): void {
+    if (this.options.framing === 'frame') {
+      if (typeof typeOrPayload !== 'number') throw invalidOption('type', 'a message type (1 … 0xFEFF)', typeOrPayload);
+      checkType(typeOrPayload);
+      this.#engine.broadcast(encodeFrame(0, typeOrPayload, 0, toBytes(payload)));
+      return;
+    }
+    const bytes = toBytes(typeof typeOrPayload === 'number' ? payload : typeOrPayload);
+    if (this.options.framing === 'length') this.#engine.broadcast(encodeLength(bytes));
+    else if (this.options.framing === 'line') this.#engine.broadcast(Buffer.concat([bytes, Buffer.from('\n')]));
+    else this.#engine.broadcast(bytes);
+  }
+
+  /** Counters: the demo's STATS reply. On the cluster engine, summed over all workers. */
+  async stats(): Promise<ServerStats> {
+    const engine = await this.#engine.stats();
+    return {
+      engine: engine.engine,
+      connections: engine.connections,
+      accepted: engine.accepted,
+      rejected: engine.rejected,
+      protocolErrors: engine.protocolErrors,
+      ...this.#dispatcher.counters,
+      loops: engine.loops,
+    };
+  }
+
+  /**
+   * Graceful shutdown (PROTOCOL.md section 4): stops accepting at once, sends
+   * GOAWAY (frame framing), lets requests in flight finish, and after
+   * `drainTimeout` closes what is still open with CLOSE `shutdown`.
+   */
+  close(): Promise<void> {
+    if (this.#closing) return this.#closing;
+    this.#closing = this.#shutdown();
+    return this.#closing;
+  }
+
+  async #shutdown(): Promise<void> {
+    const wasListening = this.#state === 'listening';
+    this.#state = 'closing';
+    if (wasListening) {
+      await this.#engine.stopAccepting();
+      if (!this.#primary && this.#connections.size > 0) {
+        if (this.options.framing === 'frame') this.#engine.broadcast(encodeFrame(0, TYPE_GOAWAY, 0, new Uint8Array(0)));
+        this.#engine.flush();
+        await this.#waitDrained(this.options.drainTimeout);
+        for (const id of [...this.#connections.keys()]) this.#engine.close(id, 'ESHUTDOWN');
+        this.#engine.flush();
+        await this.#waitDrained(2_000);
+      }
+    }
+    await this.#engine.shutdown();
+    for (const connection of [...this.#connections.values()]) connection.closedBy('ESHUTDOWN', 'shutdown');
+    this.#connections.clear();
+    this.#state = 'closed';
+    this.emit('close');
+  }
+
+  #waitDrained(timeout: number): Promise<void> {
+    if (this.#connections.size === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, timeout);
+      const engine = this.#engine;
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#drained = () => {
+        this.#drained = undefined;
+        done();
+      };
+      void engine;
+    });
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+/** Creates a server (not yet listening). Throws EINVALID_OPTION for a bad option. */
+export function createServer(options?: ServerOptions): Server {
+  return new Server(options);
+}
