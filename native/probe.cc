@@ -1,5 +1,7 @@
 // Test hook: runs the native Decoder over chunks from JS and returns what it
-// delivered, so test/codec.test.ts and the differential test can compare the
+// delivered: decode(framing, maxFrame, role, chunks[, stopEvery]) ->
+// { messages, error, midMessage }. With stopEvery = n the sink returns false
+// after every n-th message (tests that a stopped feed drops the rest). So test/codec.test.ts and the differential test can compare the
 // C++ codec with src/codec.ts byte for byte.
 // Owns: nothing beyond one call. Does not own: the Decoder (codec.cc).
 // Runs on: the JS thread only (a synchronous call).
@@ -15,7 +17,8 @@ namespace {
 // Message::data is valid only during onMessage.
 class ProbeSink : public MessageSink {
  public:
-  ProbeSink(Napi::Env env, Napi::Array messages) : env_(env), messages_(messages) {}
+  ProbeSink(Napi::Env env, Napi::Array messages, uint32_t stopEvery)
+      : env_(env), messages_(messages), stopEvery_(stopEvery) {}
   bool onMessage(const Message& message) override {
     Napi::Object item = Napi::Object::New(env_);
     item.Set("type", Napi::Number::New(env_, message.type));
@@ -23,12 +26,13 @@ class ProbeSink : public MessageSink {
     item.Set("seq", Napi::Number::New(env_, message.seq));
     item.Set("payload", Napi::Buffer<uint8_t>::Copy(env_, message.length ? message.data : nullptr, message.length));
     messages_.Set(count_++, item);
-    return true;
+    return stopEvery_ == 0 || count_ % stopEvery_ != 0;
   }
 
  private:
   Napi::Env env_;
   Napi::Array messages_;
+  uint32_t stopEvery_;
   uint32_t count_ = 0;
 };
 
@@ -45,10 +49,11 @@ Napi::Value decode(const Napi::CallbackInfo& info) {
     Napi::RangeError::New(env, "framing must be 0-3 and role 0-1").ThrowAsJavaScriptException();
     return env.Undefined();
   }
+  uint32_t stopEvery = info.Length() > 4 && info[4].IsNumber() ? info[4].As<Napi::Number>().Uint32Value() : 0;
   Napi::Array chunks = info[3].As<Napi::Array>();
   Decoder decoder(Framing(framing), maxFrame, role == 0 ? Role::Server : Role::Client);
   Napi::Array messages = Napi::Array::New(env);
-  ProbeSink sink(env, messages);
+  ProbeSink sink(env, messages, stopEvery);
   ErrorCode code = kOK;
   for (uint32_t i = 0; i < chunks.Length(); i++) {
     Napi::Value chunk = chunks.Get(i);
@@ -62,6 +67,7 @@ Napi::Value decode(const Napi::CallbackInfo& info) {
   Napi::Object result = Napi::Object::New(env);
   result.Set("messages", messages);
   result.Set("error", Napi::String::New(env, code == kOK ? "" : errorName(code)));
+  result.Set("midMessage", Napi::Boolean::New(env, decoder.midMessage()));
   return result;
 }
 
