@@ -1,0 +1,107 @@
+/**
+ * Options of {@link connect} (src/client.ts): their types, defaults and
+ * validation through the one wording helper {@link invalidOption}.
+ * Pure; JS thread.
+ */
+import type { ReconnectOptions } from './backoff';
+import type { Clock } from './clock';
+import { invalidOption } from './errors';
+import { DEFAULT_MAX_FRAME, framings, type Framing } from './protocol';
+
+/** Options of {@link connect}. Only `port` is required. */
+export interface ClientOptions {
+  /** Server host. @default '127.0.0.1' */
+  host?: string;
+  /** Server port (1 to 65535). */
+  port: number;
+  /** How bytes are split into messages; must match the server. @default 'frame' */
+  framing?: Framing;
+  /** Largest payload (or line) accepted from the server, bytes. @default 1048576 */
+  maxFrame?: number;
+  /**
+   * frame framing: send PING after `interval` ms without a received byte; after
+   * `timeout` ms more of silence destroy the socket and reconnect (this is how a
+   * stopped or unplugged server is noticed). `false` turns it off.
+   * @default { interval: 15000, timeout: 10000 } (valid: each 1 to 3600000)
+   */
+  heartbeat?: { interval: number; timeout: number } | false;
+  /** Reconnect policy (see {@link ReconnectOptions}); `false`: close instead of reconnecting. */
+  reconnect?: ReconnectOptions | false;
+  /**
+   * Requests, pushes and writes that may wait for a connection; one more rejects
+   * (throws for send/write) with `EQUEUE_FULL`. 0: never queue. In-flight requests
+   * do not count. @default 1000 (valid: 0 to 10000000)
+   */
+  maxPending?: number;
+  /** Default per-request timeout in ms, queue time included; 0 = none. @default 30000 */
+  requestTimeout?: number;
+  /** Aborting it destroys the client (everything pending rejects with `EABORTED`). */
+  signal?: AbortSignal;
+  /** Test hook: the time source and timers. @default the process clock */
+  clock?: Clock;
+  /** Test hook: random numbers in [0, 1) for jitter. @default Math.random */
+  random?: () => number;
+}
+
+/** Validated options with defaults. */
+export interface ResolvedClientOptions {
+  host: string;
+  port: number;
+  framing: Framing;
+  maxFrame: number;
+  heartbeat: { interval: number; timeout: number } | false;
+  maxPending: number;
+  requestTimeout: number;
+  random: () => number;
+}
+
+export const DEFAULT_CLIENT_HEARTBEAT = { interval: 15_000, timeout: 10_000 };
+export const DEFAULT_MAX_PENDING = 1000;
+export const DEFAULT_REQUEST_TIMEOUT = 30_000;
+
+const known = new Set<string>([
+  'host', 'port', 'framing', 'maxFrame', 'heartbeat', 'reconnect', 'maxPending', 'requestTimeout', 'signal', 'clock',
+  'random',
+]);
+
+function integer(name: string, value: unknown, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw invalidOption(name, `an integer from ${min} to ${max}`, value);
+  }
+  return value;
+}
+
+export function resolveClientOptions(options: ClientOptions): ResolvedClientOptions {
+  if (typeof options !== 'object' || options === null) throw invalidOption('options', 'an object', options);
+  for (const key of Object.keys(options)) {
+    if (!known.has(key)) throw invalidOption(key, `one of ${[...known].join(', ')} (unknown option)`, key);
+  }
+  const host = options.host ?? '127.0.0.1';
+  if (typeof host !== 'string' || host === '') throw invalidOption('host', 'a non-empty string', host);
+  const port = integer('port', options.port, NaN, 1, 65535);
+  if (Number.isNaN(port)) throw invalidOption('port', 'an integer from 1 to 65535', options.port);
+  const framing = options.framing ?? 'frame';
+  if (!framings.includes(framing)) throw invalidOption('framing', framings.join(', '), framing);
+  const maxFrame = integer('maxFrame', options.maxFrame, DEFAULT_MAX_FRAME, 0, 0xffffffff);
+  let heartbeat: ResolvedClientOptions['heartbeat'] = false;
+  if (options.heartbeat !== false) {
+    const given = options.heartbeat ?? DEFAULT_CLIENT_HEARTBEAT;
+    if (typeof given !== 'object' || given === null) throw invalidOption('heartbeat', 'an object or false', given);
+    heartbeat = {
+      interval: integer('heartbeat.interval', given.interval, DEFAULT_CLIENT_HEARTBEAT.interval, 1, 3_600_000),
+      timeout: integer('heartbeat.timeout', given.timeout, DEFAULT_CLIENT_HEARTBEAT.timeout, 1, 3_600_000),
+    };
+  }
+  const maxPending = integer('maxPending', options.maxPending, DEFAULT_MAX_PENDING, 0, 10_000_000);
+  const requestTimeout = integer('requestTimeout', options.requestTimeout, DEFAULT_REQUEST_TIMEOUT, 0, 2_147_483_647);
+  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
+    throw invalidOption('signal', 'an AbortSignal', options.signal);
+  }
+  if (options.clock !== undefined && (typeof options.clock !== 'object' || typeof options.clock.now !== 'function')) {
+    throw invalidOption('clock', 'a Clock', options.clock);
+  }
+  const random = options.random ?? Math.random;
+  if (typeof random !== 'function') throw invalidOption('random', 'a function', random);
+  return { host, port, framing, maxFrame, heartbeat, maxPending, requestTimeout, random };
+}
