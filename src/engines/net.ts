@@ -1,0 +1,502 @@
+/**
+ * The `net` engine: one process, one `node:net` server, the same behaviour as
+ * the native engine below the {@link Engine} interface (framing, PING/PONG,
+ * heartbeats, deadlines, outbound bounds, maxConnections), so the server layer
+ * sees identical events. It is the fallback where the addon cannot load and
+ * the baseline of every benchmark, so the hot path avoids per-message
+ * allocations: one decoder callback shared by all connections, writes corked
+ * per socket and uncorked once per tick, frames written as one pooled buffer.
+ *
+ * Owns: the listening server, the sockets, their decoders and deadlines.
+ * Does not own: handlers, request/reply, graceful-shutdown order (server.ts).
+ * Runs on: the JS thread. Deadlines run on the process's one coarse timer
+ * (src/timer.ts); a read only stores a timestamp.
+ */
+import net from 'node:net';
+import { Decoder } from '../codec';
+import { EdgepollError, closeReasons, type EngineCode } from '../errors';
+import { CONTROL_FIRST, HEADER_SIZE, TYPE_CLOSE, TYPE_PING, TYPE_PONG, encodeFrame, writeHeader } from '../protocol';
+import { resolutionFor, sharedTimer, type SweepTimer } from '../timer';
+import type { Engine, EngineOptions, EngineSink, EngineStats } from './engine';
+
+/** How long a closing connection may take to flush before it is destroyed (ms). */
+const CLOSE_GRACE = 1000;
+/** Payloads up to this size are copied behind their header into one buffer (one write). */
+const SMALL_FRAME = 16 * 1024;
+/** An engine-level error of one code is reported at most this often (ms). */
+const ERROR_INTERVAL = 1000;
+
+/** The heartbeat PING (seq 0, empty): the same bytes for every connection. */
+const PING_FRAME = encodeFrame(0, TYPE_PING, 0, new Uint8Array(0));
+
+const OPEN = 0;
+const CLOSING = 1;
+const CLOSED = 2;
+
+/** One accepted socket and the state its deadlines need. */
+class NetConnection {
+  state = OPEN;
+  /** Set once: why the connection closes ('' until decided; 'OK' if never). */
+  code = '';
+  reason = '';
+  /** Last byte received (heartbeat). */
+  lastRead: number;
+  /** Last message received (idle timeout). */
+  lastActivity: number;
+  /** When the engine sent its last heartbeat PING. */
+  pingAt = 0;
+  /** When the message in progress began (0: none). */
+  messageStart = 0;
+  /** Force-destroy deadline once closing. */
+  closeAt = 0;
+  corked = false;
+  /** A write reported backpressure to the server: 'drain' is owed. */
+  wantDrain = false;
+  /** Reading paused because the outbound queue is above the high-water mark. */
+  paused = false;
+
+  constructor(
+    readonly id: number,
+    readonly socket: net.Socket,
+    readonly decoder: Decoder | undefined,
+    now: number,
+  ) {
+    this.lastRead = now;
+    this.lastActivity = now;
+  }
+}
+
+/** The counters of one net engine. */
+export interface NetCounters {
+  connections: number;
+  accepted: number;
+  rejected: number;
+  protocolErrors: number;
+}
+
+class NetEngine implements Engine {
+  readonly kind = 'net' as const;
+  private server: net.Server | undefined;
+  private readonly connections = new Map<number, NetConnection>();
+  private readonly rejecting = new Map<net.Socket, number>();
+  private readonly counters: NetCounters = { connections: 0, accepted: 0, rejected: 0, protocolErrors: 0 };
+  private readonly timer: SweepTimer;
+  private readonly frameFraming: boolean;
+  private nextId = 1;
+  private corked: NetConnection[] = [];
+  private flushScheduled = false;
+  private referenced = true;
+  private stopped = false;
+  private readonly lastErrorAt = new Map<string, number>();
+  /** The connection whose bytes are being decoded (one shared decoder callback). */
+  private current: NetConnection | undefined;
+  private readonly closeWaiters: Array<() => void> = [];
+
+  constructor(
+    private readonly options: EngineOptions,
+    private readonly sink: EngineSink,
+  ) {
+    this.timer = sharedTimer();
+    this.frameFraming = options.framing === 'frame';
+  }
+
+  listen(host: string, port: number, backlog: number): Promise<{ host: string; port: number }> {
+    if (this.server) return Promise.reject(new EdgepollError('ESERVER_ALREADY_LISTENING'));
+    return new Promise((resolve, reject) => {
+      const server = net.createServer(
+        { allowHalfOpen: true, noDelay: true, highWaterMark: this.options.highWaterMark },
+        (socket) => this.accept(socket),
+      );
+      this.server = server;
+      const onListenError = (error: NodeJS.ErrnoException): void => {
+        this.server = undefined;
+        reject(new EdgepollError(error.code ?? 'EIO', error.message, { cause: error }));
+      };
+      server.once('error', onListenError);
+      server.listen({ host, port, backlog }, () => {
+        server.off('error', onListenError);
+        server.on('error', (error: NodeJS.ErrnoException) => this.reportError(error));
+        if (!this.referenced) server.unref();
+        const o = this.options;
+        const timeouts = [o.idleTimeout, o.frameTimeout, CLOSE_GRACE];
+        if (this.frameFraming) timeouts.push(o.heartbeatInterval, o.heartbeatTimeout);
+        this.timer.add(this, resolutionFor(timeouts));
+        const address = server.address();
+        const bound = typeof address === 'object' && address ? address.port : port;
+        resolve({ host, port: bound });
+      });
+    });
+  }
+
+  // ---- inbound -------------------------------------------------------------
+
+  private accept(socket: net.Socket): void {
+    socket.setNoDelay(true);
+    const limit = this.options.maxConnections;
+    if (this.stopped || (limit > 0 && this.counters.connections >= limit)) {
+      this.reject(socket);
+      return;
+    }
+    const now = this.timer.now();
+    const decoder = this.options.framing === 'raw'
+      ? undefined
+      : new Decoder(this.options.framing, this.options.maxFrame, 'server');
+    const conn = new NetConnection(this.nextId++, socket, decoder, now);
+    this.connections.set(conn.id, conn);
+    this.counters.connections++;
+    this.counters.accepted++;
+    socket.on('data', (chunk: Buffer) => this.onData(conn, chunk));
+    socket.on('end', () => this.onEnd(conn));
+    socket.on('drain', () => this.onDrain(conn));
+    socket.on('error', (error: NodeJS.ErrnoException) => {
+      if (!conn.code) conn.code = error.code ?? 'EIO';
+    });
+    socket.on('close', () => this.onClose(conn));
+    this.sink.open(conn.id, socket.remoteAddress ?? '', socket.remotePort ?? 0);
+    this.sink.batchEnd();
+  }
+
+  /** Over maxConnections: CLOSE "server full", FIN, destroyed at the latest after the grace period. */
+  private reject(socket: net.Socket): void {
+    this.counters.rejected++;
+    socket.on('error', () => {});
+    socket.on('close', () => this.rejecting.delete(socket));
+    socket.resume(); // read and drop, so the peer's FIN is seen and close completes
+    this.rejecting.set(socket, this.timer.now() + CLOSE_GRACE);
+    if (this.frameFraming) {
+      socket.end(encodeFrame(0, TYPE_CLOSE, 0, Buffer.from(closeReasons.ESERVER_FULL!)));
+    } else {
+      socket.end();
+    }
+  }
+
+  private onData(conn: NetConnection, chunk: Buffer): void {
+    if (conn.state !== OPEN) return; // closing: bytes after the decision are never delivered
+    const now = this.timer.now();
+    conn.lastRead = now;
+    const decoder = conn.decoder;
+    if (!decoder) {
+      conn.lastActivity = now;
+      this.sink.data(conn.id, chunk);
+      this.sink.batchEnd();
+      return;
+    }
+    if (!this.frameFraming) conn.lastActivity = now;
+    this.current = conn;
+    let code: EngineCode | '';
+    try {
+      code = decoder.feed(chunk, this.onMessage);
+    } finally {
+      this.current = undefined;
+    }
+    if (code) {
+      this.counters.protocolErrors++;
+      this.closeWith(conn, code, closeReasons[code] ?? code);
+    } else if (conn.state === OPEN) {
+      if (!decoder.midMessage) conn.messageStart = 0;
+      else if (conn.messageStart === 0) conn.messageStart = now;
+    }
+    this.sink.batchEnd();
+  }
+
+  /** The decoder's callback for every connection (the connection is `this.current`). */
+  private readonly onMessage = (type: number, flags: number, seq: number, payload: Buffer): boolean => {
+    const conn = this.current!;
+    if (conn.state !== OPEN) return false;
+    conn.messageStart = 0;
+    if (!this.frameFraming) {
+      this.sink.data(conn.id, payload);
+      return conn.state === OPEN;
+    }
+    if (type >= CONTROL_FIRST) {
+      if (type === TYPE_PING) {
+        this.enqueue(conn, encodeFrame(0, TYPE_PONG, seq, payload));
+      } else if (type === TYPE_CLOSE) {
+        // The peer is closing: flush what we queued, then FIN; nothing more is delivered.
+        this.closeWith(conn, 'ECLOSED_BY_PEER', payload.toString('utf8'), false);
+        return false;
+      }
+      // PONG: life was already recorded by the read. GOAWAY from a client is
+      // refused by the decoder (EUNEXPECTED_GOAWAY) before it gets here.
+      return conn.state === OPEN;
+    }
+    conn.lastActivity = conn.lastRead;
+    this.sink.message(conn.id, type, flags, seq, payload);
+    return conn.state === OPEN;
+  };
+
+  private onEnd(conn: NetConnection): void {
+    if (conn.state !== OPEN) return;
+    this.sink.end(conn.id);
+    if (!this.options.allowHalfOpen && conn.state === OPEN && !conn.socket.writableEnded) {
+      this.flushOne(conn);
+      conn.socket.end(); // flushes what is queued, then FIN; 'close' follows
+    }
+    this.sink.batchEnd();
+  }
+
+  private onDrain(conn: NetConnection): void {
+    if (conn.paused) {
+      conn.paused = false;
+      conn.socket.resume();
+    }
+    if (conn.wantDrain && conn.state === OPEN) {
+      conn.wantDrain = false;
+      this.sink.drain(conn.id);
+      this.sink.batchEnd();
+    }
+  }
+
+  private onClose(conn: NetConnection): void {
+    if (conn.state === CLOSED) return;
+    conn.state = CLOSED;
+    this.connections.delete(conn.id);
+    this.counters.connections--;
+    this.sink.close(conn.id, conn.code || 'OK', conn.reason);
+    this.sink.batchEnd();
+    if (this.connections.size === 0 && this.closeWaiters.length) {
+      for (const resolve of this.closeWaiters.splice(0)) resolve();
+    }
+  }
+
+  // ---- outbound ------------------------------------------------------------
+
+  /** Writes corked; returns false above the high-water mark; closes above the hard limit. */
+  private enqueue(conn: NetConnection, bytes: Uint8Array): boolean {
+    const socket = conn.socket;
+    if (!conn.corked) {
+      conn.corked = true;
+      socket.cork();
+      this.corked.push(conn);
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        process.nextTick(this.flushTick);
+      }
+    }
+    const below = socket.write(bytes);
+    if (socket.writableLength > this.options.maxBufferedAmount) {
+      this.counters.protocolErrors++;
+      this.destroyWith(conn, 'ESLOW_CONSUMER', closeReasons.ESLOW_CONSUMER!);
+      return false;
+    }
+    if (!below && !conn.paused) {
+      // Stop reading a peer we cannot answer fast enough; 'drain' resumes it.
+      conn.paused = true;
+      socket.pause();
+    }
+    return below;
+  }
+
+  private writable(id: number): NetConnection | undefined {
+    const conn = this.connections.get(id);
+    if (!conn || conn.state !== OPEN || conn.socket.writableEnded || conn.socket.destroyed) return undefined;
+    return conn;
+  }
+
+  write(id: number, bytes: Uint8Array): boolean {
+    const conn = this.writable(id);
+    if (!conn) return false;
+    const below = this.enqueue(conn, bytes);
+    if (!below && conn.state === OPEN) conn.wantDrain = true;
+    return below;
+  }
+
+  sendFrame(id: number, flags: number, type: number, seq: number, payload: Uint8Array): boolean {
+    const conn = this.writable(id);
+    if (!conn) return false;
+    let below: boolean;
+    if (payload.length <= SMALL_FRAME) {
+      below = this.enqueue(conn, encodeFrame(flags, type, seq, payload));
+    } else {
+      // Large payloads are not copied: header and payload go out in one writev.
+      const header = Buffer.allocUnsafe(HEADER_SIZE);
+      writeHeader(header, 0, flags, type, payload.length, seq);
+      this.enqueue(conn, header);
+      below = conn.state === OPEN && this.enqueue(conn, payload);
+    }
+    if (!below && conn.state === OPEN) conn.wantDrain = true;
+    return below;
+  }
+
+  bufferedAmount(id: number): number {
+    return this.connections.get(id)?.socket.writableLength ?? 0;
+  }
+
+  broadcast(bytes: Uint8Array): void {
+    // One copy, so the caller may reuse its buffer; every receiver shares it.
+    const shared = Buffer.from(bytes);
+    for (const conn of this.connections.values()) {
+      if (conn.state === OPEN && !conn.socket.writableEnded) this.enqueue(conn, shared);
+    }
+  }
+
+  private readonly flushTick = (): void => {
+    this.flush();
+  };
+
+  flush(): void {
+    this.flushScheduled = false;
+    const list = this.corked;
+    if (list.length === 0) return;
+    this.corked = [];
+    for (const conn of list) {
+      conn.corked = false;
+      if (!conn.socket.destroyed) conn.socket.uncork();
+    }
+  }
+
+  private flushOne(conn: NetConnection): void {
+    if (!conn.corked) return;
+    conn.corked = false;
+    conn.socket.uncork();
+  }
+
+  // ---- closing -------------------------------------------------------------
+
+  end(id: number): void {
+    const conn = this.writable(id);
+    if (!conn) return;
+    this.flushOne(conn);
+    conn.socket.end();
+  }
+
+  destroy(id: number): void {
+    const conn = this.connections.get(id);
+    if (conn && conn.state !== CLOSED) this.destroyWith(conn, 'EDESTROYED', '');
+  }
+
+  close(id: number, code: EngineCode, reason?: string): void {
+    const conn = this.connections.get(id);
+    if (conn) this.closeWith(conn, code, reason ?? closeReasons[code] ?? '');
+  }
+
+  /** Graceful: CLOSE frame (frame framing), flush, FIN; destroyed after the grace period. */
+  private closeWith(conn: NetConnection, code: string, reason: string, sendClose = true): void {
+    if (conn.state !== OPEN) return;
+    conn.state = CLOSING;
+    conn.code = code;
+    conn.reason = reason;
+    conn.closeAt = this.timer.now() + CLOSE_GRACE;
+    const socket = conn.socket;
+    if (socket.destroyed) return;
+    if (this.frameFraming && sendClose && !socket.writableEnded) {
+      socket.write(encodeFrame(0, TYPE_CLOSE, 0, Buffer.from(reason)));
+    }
+    this.flushOne(conn);
+    socket.end();
+    // Keep reading (and dropping) so the peer's FIN completes the close.
+    if (conn.paused) {
+      conn.paused = false;
+      socket.resume();
+    }
+  }
+
+  private destroyWith(conn: NetConnection, code: string, reason: string): void {
+    if (conn.state === CLOSED) return;
+    if (conn.state === OPEN || !conn.code) {
+      conn.code = code;
+      conn.reason = reason;
+    }
+    conn.state = CLOSING;
+    conn.corked = false;
+    conn.socket.destroy();
+  }
+
+  /** The coarse timer's visit: heartbeats, idle and frame deadlines, forced closes. */
+  sweep(now: number): void {
+    const o = this.options;
+    const heartbeat = this.frameFraming && o.heartbeatInterval > 0;
+    for (const conn of this.connections.values()) {
+      if (conn.state === CLOSING) {
+        if (now >= conn.closeAt) conn.socket.destroy();
+        continue;
+      }
+      if (conn.state !== OPEN) continue;
+      if (o.frameTimeout > 0 && conn.messageStart > 0 && now - conn.messageStart >= o.frameTimeout) {
+        this.timedOut(conn, 'EFRAME_TIMEOUT');
+        continue;
+      }
+      if (heartbeat) {
+        const silence = now - conn.lastRead;
+        if (silence >= o.heartbeatInterval + o.heartbeatTimeout) {
+          this.timedOut(conn, 'EHEARTBEAT_TIMEOUT');
+          continue;
+        }
+        if (silence >= o.heartbeatInterval && conn.pingAt <= conn.lastRead && !conn.socket.writableEnded) {
+          conn.pingAt = now;
+          this.enqueue(conn, PING_FRAME);
+        }
+      }
+      if (o.idleTimeout > 0 && now - conn.lastActivity >= o.idleTimeout) this.timedOut(conn, 'EIDLE_TIMEOUT');
+    }
+    for (const [socket, closeAt] of this.rejecting) if (now >= closeAt) socket.destroy();
+  }
+
+  private timedOut(conn: NetConnection, code: EngineCode): void {
+    this.counters.protocolErrors++;
+    this.closeWith(conn, code, closeReasons[code]!);
+  }
+
+  private reportError(error: NodeJS.ErrnoException): void {
+    const code = error.code ?? 'EIO';
+    const now = this.timer.now();
+    const last = this.lastErrorAt.get(code);
+    if (last !== undefined && now - last < ERROR_INTERVAL) return;
+    this.lastErrorAt.set(code, now);
+    this.sink.error(new EdgepollError(code, error.message, { cause: error }));
+  }
+
+  // ---- lifecycle -----------------------------------------------------------
+
+  /** Counters of this process (also used by the cluster engine's workers). */
+  counts(): NetCounters {
+    return { ...this.counters };
+  }
+
+  stats(): Promise<EngineStats> {
+    const c = this.counts();
+    return Promise.resolve({ engine: 'net', ...c, loops: [{ ...c }] });
+  }
+
+  stopAccepting(): Promise<void> {
+    this.stopped = true;
+    const server = this.server;
+    if (!server || !server.listening) return Promise.resolve();
+    // server.close()'s callback waits for every connection; the listening
+    // handle itself is closed at once, which is all this promises.
+    server.close();
+    return new Promise((resolve) => setImmediate(resolve));
+  }
+
+  async shutdown(): Promise<void> {
+    await this.stopAccepting();
+    this.timer.delete(this);
+    for (const socket of this.rejecting.keys()) socket.destroy();
+    if (this.connections.size === 0) return;
+    const closed = new Promise<void>((resolve) => this.closeWaiters.push(resolve));
+    for (const conn of this.connections.values()) this.destroyWith(conn, 'EDESTROYED', '');
+    await closed;
+  }
+
+  ref(): void {
+    this.referenced = true;
+    this.server?.ref();
+  }
+
+  unref(): void {
+    this.referenced = false;
+    this.server?.unref();
+  }
+
+  connectionCount(): number {
+    return this.counters.connections;
+  }
+}
+
+/** The net engine with the counters the cluster engine reads. */
+export type NetEngineInstance = Engine & { counts(): NetCounters; connectionCount(): number };
+
+/** Builds the `node:net` engine (see the file comment). */
+export function createNetEngine(options: EngineOptions, sink: EngineSink): NetEngineInstance {
+  return new NetEngine(options, sink);
+}
