@@ -6,7 +6,10 @@
 import { nativeLoadError, tryLoadNative } from '../binding';
 import { EdgepollError } from '../errors';
 import type { EngineName } from '../options';
+import { createClusterEngine } from './cluster';
 import type { Engine, EngineOptions, EngineSink } from './engine';
+import { createNativeEngine } from './native';
+import { createNetEngine } from './net';
 
 let warned = false;
 
@@ -24,7 +27,7 @@ export function resolveEngineName(requested: EngineName): 'native' | 'net' | 'cl
   return 'net';
 }
 
-/** Builds the engine. Engines are required lazily so a missing one costs nothing. */
+/** Builds the engine. */
 export function createEngine(name: 'native' | 'net' | 'cluster', options: EngineOptions, sink: EngineSink): Engine {
   switch (name) {
     case 'native': {
@@ -37,18 +40,12 @@ export function createEngine(name: 'native' | 'net' | 'cluster', options: Engine
           { cause },
         );
       }
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const { createNativeEngine } = require('./native') as typeof import('./native');
       return createNativeEngine(addon, options, sink);
     }
     case 'net': {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const { createNetEngine } = require('./net') as typeof import('./net');
       return createNetEngine(options, sink);
     }
     case 'cluster': {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const { createClusterEngine } = require('./cluster') as typeof import('./cluster');
       return createClusterEngine(options, sink);
     }
   }
