@@ -1,0 +1,103 @@
+// The doorbell TSFN and the batch drain (see bridge.h).
+#include "bridge.h"
+
+#include <cstring>
+
+#include "pool.h"
+
+namespace edgepoll {
+
+namespace {
+// Batches delivered per JS call before yielding to the event loop (timers,
+// sockets of the JS thread) and ringing again.
+constexpr int kBatchesPerCall = 64;
+}  // namespace
+
+Bridge* Bridge::create(napi_env env, napi_value onBatch) {
+  auto* bridge = new Bridge();
+  napi_value name;
+  napi_create_string_utf8(env, "edgepoll", NAPI_AUTO_LENGTH, &name);
+  napi_status status = napi_create_threadsafe_function(env, onBatch, nullptr, name, 4, 1, bridge, &Bridge::finalize,
+                                                       bridge, &Bridge::callJs, &bridge->tsfn_);
+  if (status != napi_ok) {
+    delete bridge;
+    napi_throw_error(env, "EIO", "cannot create the engine's thread-safe function");
+    return nullptr;
+  }
+  // Nothing is listening yet: do not hold the process open.
+  napi_unref_threadsafe_function(env, bridge->tsfn_);
+  return bridge;
+}
+
+void Bridge::ring() {
+  if (pending_.exchange(true)) return;
+  if (napi_call_threadsafe_function(tsfn_, nullptr, napi_tsfn_nonblocking) != napi_ok) pending_ = false;
+}
+
+void Bridge::ref(napi_env env) {
+  if (!closed_) napi_ref_threadsafe_function(env, tsfn_);
+}
+
+void Bridge::unref(napi_env env) {
+  if (!closed_) napi_unref_threadsafe_function(env, tsfn_);
+}
+
+void Bridge::close() {
+  if (closed_) return;
+  closed_ = true;
+  pool_ = nullptr;
+  napi_release_threadsafe_function(tsfn_, napi_tsfn_release);
+}
+
+void Bridge::finalize(napi_env, void* data, void*) { delete static_cast<Bridge*>(data); }
+
+void Bridge::callJs(napi_env env, napi_value onBatch, void* context, void*) {
+  auto* bridge = static_cast<Bridge*>(context);
+  if (env == nullptr || onBatch == nullptr) return;  // environment going away
+  bridge->drain(env, onBatch);
+}
+
+void Bridge::drain(napi_env env, napi_value onBatch) {
+  // Cleared first: a batch pushed while we drain rings again.
+  pending_ = false;
+  if (closed_ || !pool_) return;
+  napi_value global;
+  napi_get_global(env, &global);
+  int delivered = 0;
+  bool any = true;
+  while (any) {
+    any = false;
+    for (size_t i = 0; i < pool_->size(); i++) {
+      Loop& loop = pool_->loop(i);
+      Batch* batch;
+      if (!loop.outRing().pop(batch)) continue;
+      any = true;
+      if (loop.stalled.exchange(false)) loop.wake();  // its reads resume
+      napi_handle_scope scope;
+      napi_open_handle_scope(env, &scope);
+      void* bytes = nullptr;
+      napi_value args[3];
+      napi_create_arraybuffer(env, batch->bytes(), &bytes, &args[1]);
+      batch->copyTo(static_cast<uint8_t*>(bytes));
+      napi_create_uint32(env, uint32_t(i), &args[0]);
+      napi_create_uint32(env, batch->count(), &args[2]);
+      if (!loop.returnRing().push(batch)) delete batch;
+      napi_value result;
+      napi_status status = napi_call_function(env, global, onBatch, 3, args, &result);
+      napi_close_handle_scope(env, scope);
+      if (closed_ || !pool_) return;  // JS stopped the engine inside onBatch
+      if (status != napi_ok) {
+        // The exception goes to 'uncaughtException'; the remaining batches
+        // are delivered on the next call.
+        ring();
+        return;
+      }
+      if (++delivered >= kBatchesPerCall) {
+        ring();
+        return;
+      }
+    }
+  }
+}
+
+}  // namespace edgepoll

@@ -1,0 +1,332 @@
+// The per-connection paths of a Loop: read → decode → records, writes and
+// water marks, half-close, closing. Loop thread only (see conn.h, loop.h).
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "loop.h"
+#include "sys.h"
+
+namespace edgepoll {
+
+namespace {
+constexpr size_t kReadBudget = 256 * 1024;  // per connection per wake-up: fairness
+constexpr int64_t kCloseFlushMs = 1000;     // a closing connection gets this long to flush
+
+enum CommandOp : uint8_t { kOpWrite = 1, kOpEnd = 2, kOpDestroy = 3, kOpClose = 4 };
+
+uint16_t le16(const uint8_t* p) { uint16_t v; std::memcpy(&v, p, 2); return v; }
+uint32_t le32(const uint8_t* p) { uint32_t v; std::memcpy(&v, p, 4); return v; }
+}  // namespace
+
+std::string reasonFor(uint16_t code, const uint8_t* reason, size_t length) {
+  if (length > 0) return std::string(reinterpret_cast<const char*>(reason), length);
+  return closeReason(code);
+}
+
+// Feeds decoded messages of one connection back into its loop.
+class ConnSink final : public MessageSink {
+ public:
+  ConnSink(Loop& loop, Conn& conn) : loop_(loop), conn_(conn) {}
+  bool onMessage(const Message& message) override { return loop_.onMessage(conn_, message); }
+
+ private:
+  Loop& loop_;
+  Conn& conn_;
+};
+
+Conn* Loop::lookup(uint32_t slot, uint32_t generation) {
+  if (slot >= conns_.size()) return nullptr;
+  Conn* conn = conns_[slot].get();
+  if (conn->generation != generation) return nullptr;
+  if (conn->state != ConnState::Open && conn->state != ConnState::Closing) return nullptr;
+  return conn;
+}
+
+void Loop::queueAgain(Conn& conn) {
+  if (conn.queued) return;
+  conn.queued = true;
+  again_.push_back(conn.slot);
+  setInterest(conn);
+}
+
+void Loop::setInterest(Conn& conn) {
+  if (!config_.levelTriggered || conn.fd < 0) return;
+  // Level-triggered diagnostic mode: register only what we want now, or a
+  // writable socket / a socket at EOF would wake us forever.
+  uint32_t want = 0;
+  if (conn.state == ConnState::Open && !conn.peerEnded && !conn.readPaused && !conn.queued) want |= EPOLLIN | EPOLLRDHUP;
+  if (!conn.outbox.empty()) want |= EPOLLOUT;
+  if (want == conn.interest) return;
+  epoll_event event;
+  event.events = want;
+  event.data.u64 = (uint64_t(conn.generation) << 32) | conn.slot;
+  if (epoll_ctl(epollFd_, EPOLL_CTL_MOD, conn.fd, &event) == 0) conn.interest = want;
+}
+
+void Loop::readConn(Conn& conn, bool untilEnd) {
+  if (conn.state != ConnState::Open || conn.peerEnded || conn.readPaused) return;
+  size_t budget = kReadBudget;
+  for (;;) {
+    // The edge will not fire again for bytes we leave unread: remember them.
+    if (outputBlocked_ || budget == 0) return queueAgain(conn);
+    ssize_t n = readSome(conn.fd, readBuffer_.data(), readBuffer_.size());
+    if (n > 0) {
+      stats_.bytesIn += uint64_t(n);
+      conn.lastRead = now_;
+      budget -= size_t(n) < budget ? size_t(n) : budget;
+      deliver(conn, readBuffer_.data(), size_t(n));
+      if (conn.state != ConnState::Open || conn.readPaused) return;
+      // A short read drained the socket: new bytes raise a new edge. A full
+      // buffer may have left bytes behind, and RDHUP means a FIN waits behind the data.
+      if (size_t(n) < readBuffer_.size() && !untilEnd) return;
+      continue;
+    }
+    if (n == 0) return onPeerEnd(conn);
+    if (n == -EAGAIN || n == -EWOULDBLOCK) return;
+    return closeNow(conn, errnoCode(int(-n)), "");
+  }
+}
+
+void Loop::deliver(Conn& conn, const uint8_t* data, size_t length) {
+  if (!conn.decoder) {
+    if (config_.nativeEcho) return send(conn, data, length);
+    record(recordFor(conn, kRecordData), data, length);
+    return;
+  }
+  ConnSink sink(*this, conn);
+  ErrorCode error = conn.decoder->feed(data, length, sink);
+  if (conn.state != ConnState::Open) return;
+  if (error != kOK) {
+    stats_.protocolErrors++;
+    return closeAfterFlush(conn, error, closeReason(error), config_.framing == Framing::Frame);
+  }
+  if (conn.decoder->midMessage()) {
+    if (conn.messageStart == 0) conn.messageStart = now_;
+  } else {
+    conn.messageStart = 0;
+    conn.decoder->shrink();
+  }
+}
+
+bool Loop::onMessage(Conn& conn, const Message& message) {
+  if (conn.state != ConnState::Open) return false;
+  if (config_.framing == Framing::Frame) {
+    if (message.type >= kControlFirst) {
+      if (message.type == kTypePing) {
+        sendFrame(conn, 0, kTypePong, message.seq, message.data, message.length);
+        return conn.state == ConnState::Open;
+      }
+      if (message.type == kTypeClose) {
+        // The peer is closing: flush what was queued, close, report its reason.
+        closeAfterFlush(conn, kECLOSED_BY_PEER, std::string(reinterpret_cast<const char*>(message.data), message.length), false);
+        return false;
+      }
+      return true;  // PONG: any byte was life already
+    }
+    if (config_.nativeEcho && message.type == 1 && message.seq != 0 && !(message.flags & kFlagResponse)) {
+      sendFrame(conn, kFlagResponse, message.type, message.seq, message.data, message.length);
+      return conn.state == ConnState::Open;
+    }
+    Record r = recordFor(conn, kRecordMessage);
+    r.flags = message.flags;
+    r.type = message.type;
+    r.seq = message.seq;
+    record(r, message.data, message.length);
+    return true;
+  }
+  if (config_.nativeEcho) {
+    // Echo in the same framing.
+    if (config_.framing == Framing::Length) {
+      uint8_t prefix[4];
+      putU32(prefix, message.length);
+      send(conn, prefix, 4);
+      send(conn, message.data, message.length);
+    } else {
+      send(conn, message.data, message.length);
+      send(conn, reinterpret_cast<const uint8_t*>("\n"), 1);
+    }
+    return conn.state == ConnState::Open;
+  }
+  record(recordFor(conn, kRecordData), message.data, message.length);
+  return true;
+}
+
+void Loop::onPeerEnd(Conn& conn) {
+  conn.peerEnded = true;
+  conn.messageStart = 0;
+  record(recordFor(conn, kRecordEnd), nullptr, 0);
+  // allowHalfOpen=false: JS answers END with an END command after the writes
+  // it made for the data before the FIN, so nothing it sends is cut off.
+  if (conn.finSent) return closeNow(conn, kOK, "");
+  setInterest(conn);
+}
+
+void Loop::onWritable(Conn& conn) {
+  if (conn.outbox.empty()) return;
+  uint64_t written = 0;
+  int err = conn.outbox.flush(conn.fd, &written);
+  stats_.bytesOut += written;
+  if (err != 0) return closeNow(conn, errnoCode(err), "");
+  updateWater(conn);
+}
+
+void Loop::send(Conn& conn, const uint8_t* data, size_t length) {
+  if (conn.state != ConnState::Open || length == 0) return;
+  if (conn.outbox.empty()) {
+    iovec iov{const_cast<uint8_t*>(data), length};
+    ssize_t n = writeSome(conn.fd, &iov, 1);
+    if (n < 0 && n != -EAGAIN && n != -EWOULDBLOCK) return closeNow(conn, errnoCode(int(-n)), "");
+    if (n > 0) {
+      stats_.bytesOut += uint64_t(n);
+      data += n;
+      length -= size_t(n);
+    }
+  }
+  conn.outbox.append(data, length);
+  updateWater(conn);
+}
+
+void Loop::sendShared(Conn& conn, const SharedBytes& bytes) {
+  if (conn.state != ConnState::Open) return;
+  if (!conn.outbox.empty()) {
+    conn.outbox.appendShared(bytes);
+    return updateWater(conn);
+  }
+  send(conn, bytes->data(), bytes->size());
+}
+
+void Loop::sendFrame(Conn& conn, uint8_t flags, uint16_t type, uint32_t seq, const uint8_t* payload, size_t length) {
+  uint8_t header[kHeaderSize];
+  encodeHeader(header, flags, type, uint32_t(length), seq);
+  if (conn.outbox.empty() && length <= 4096) {
+    uint8_t frame[kHeaderSize + 4096];
+    std::memcpy(frame, header, kHeaderSize);
+    if (length) std::memcpy(frame + kHeaderSize, payload, length);
+    return send(conn, frame, kHeaderSize + length);
+  }
+  send(conn, header, kHeaderSize);
+  send(conn, payload, length);
+}
+
+void Loop::updateWater(Conn& conn) {
+  if (conn.fd < 0) return;
+  size_t size = conn.outbox.size();
+  if (size > config_.maxBufferedAmount && conn.state == ConnState::Open) {
+    // A peer that does not read: sending it CLOSE would only queue more.
+    stats_.protocolErrors++;
+    return closeNow(conn, kESLOW_CONSUMER, closeReason(kESLOW_CONSUMER));
+  }
+  size_t lowWater = config_.highWaterMark / 2;
+  if (size > config_.highWaterMark && !conn.readPaused && conn.state == ConnState::Open) {
+    conn.readPaused = true;
+    conn.wantDrain = true;
+    Record r = recordFor(conn, kRecordBackpressure);
+    r.value = uint32_t(size);
+    record(r, nullptr, 0);
+  } else if (size <= lowWater) {
+    if (conn.readPaused) {
+      conn.readPaused = false;
+      queueAgain(conn);  // bytes may have arrived (and their edge passed) while paused
+    }
+    if (conn.wantDrain && conn.state == ConnState::Open) {
+      conn.wantDrain = false;
+      Record r = recordFor(conn, kRecordDrain);
+      r.value = uint32_t(size);
+      record(r, nullptr, 0);
+    }
+  }
+  if (size == 0) {
+    if (conn.state == ConnState::Closing) return finalize(conn);
+    if (conn.endRequested && !conn.finSent) {
+      conn.finSent = true;
+      if (conn.peerEnded) return closeNow(conn, kOK, "");
+      shutdown(conn.fd, SHUT_WR);
+    }
+  }
+  setInterest(conn);
+}
+
+void Loop::endConn(Conn& conn) {
+  if (conn.state != ConnState::Open || conn.endRequested) return;
+  conn.endRequested = true;
+  updateWater(conn);
+}
+
+void Loop::closeAfterFlush(Conn& conn, uint16_t code, std::string reason, bool sendCloseFrame) {
+  if (conn.state != ConnState::Open) return;
+  if (sendCloseFrame) sendFrame(conn, 0, kTypeClose, 0, reinterpret_cast<const uint8_t*>(reason.data()), reason.size());
+  if (conn.state != ConnState::Open) return;  // the CLOSE frame itself failed
+  conn.state = ConnState::Closing;
+  conn.closeCode = code;
+  conn.closeReason = std::move(reason);
+  conn.closeDeadline = now_ + kCloseFlushMs;
+  // Bytes after this are never delivered: reads stop with the state (the
+  // decoder may be mid-feed here, so it is freed with the slot).
+  if (conn.outbox.empty()) return finalize(conn);
+  setInterest(conn);
+}
+
+void Loop::closeNow(Conn& conn, uint16_t code, std::string reason) {
+  if (conn.state != ConnState::Open && conn.state != ConnState::Closing) return;
+  conn.closeCode = code;
+  conn.closeReason = std::move(reason);
+  conn.outbox.clear();
+  finalize(conn);
+}
+
+void Loop::finalize(Conn& conn) {
+  // EPOLL_CTL_DEL before close: the registration belongs to the open file
+  // description, which another dup could keep alive.
+  epoll_ctl(epollFd_, EPOLL_CTL_DEL, conn.fd, nullptr);
+  close(conn.fd);
+  conn.fd = -1;
+  conn.state = ConnState::Closed;
+  shared_.connections--;
+  stats_.connections--;
+  Record r = recordFor(conn, kRecordClose);
+  r.code = conn.closeCode;
+  record(r, reinterpret_cast<const uint8_t*>(conn.closeReason.data()), conn.closeReason.size());
+  closed_.push_back(conn.slot);
+}
+
+void Loop::applyCommands(const uint8_t* bytes, size_t length) {
+  size_t at = 0;
+  while (at + 16 <= length) {
+    const uint8_t* c = bytes + at;
+    uint8_t op = c[0];
+    uint8_t flags = c[1];
+    uint16_t code = le16(c + 2);
+    uint32_t slot = le32(c + 4);
+    uint32_t generation = le32(c + 8);
+    uint32_t size = le32(c + 12);
+    if (at + 16 + size > length) return;  // malformed block: JS bug; stop here
+    const uint8_t* payload = c + 16;
+    at += 16 + size;
+    Conn* conn = lookup(slot, generation);  // stale generation → ignored
+    if (!conn) continue;
+    switch (op) {
+      case kOpWrite:
+        if (flags & 1) conn->wantDrain = true;
+        if (size > 0) send(*conn, payload, size);
+        else updateWater(*conn);
+        break;
+      case kOpEnd:
+        endConn(*conn);
+        break;
+      case kOpDestroy:
+        closeNow(*conn, kEDESTROYED, "");
+        break;
+      case kOpClose:
+        if (code >= kErrorCount) code = kEIO;
+        closeAfterFlush(*conn, code, reasonFor(code, payload, size), config_.framing == Framing::Frame);
+        break;
+      default:
+        break;
+    }
+  }
+}
+
+}  // namespace edgepoll

@@ -1,0 +1,51 @@
+// One connection of one loop: its id (slot + generation), state, timing
+// stamps, decoder and write queue.
+// Owns: the fd (closed by the loop through Loop::finalize), the partial-message
+// buffer, the outbox. Does not own: the read buffer (one per loop), the batch.
+// Runs on: the loop thread that accepted it; other threads never touch it
+// (JS reaches it through commands carrying slot + generation).
+// The read/write/close paths that act on a Conn are Loop methods in conn.cc.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "codec.h"
+#include "outbox.h"
+
+namespace edgepoll {
+
+enum class ConnState : uint8_t {
+  Free,     // slot unused
+  Open,     // reading and writing
+  Closing,  // no more input; flushing the outbox, then closing (bounded by closeDeadline)
+  Closed,   // fd closed this iteration; the slot is freed after the iteration
+};
+
+struct Conn {
+  int fd = -1;
+  uint32_t slot = 0;
+  uint32_t generation = 0;  // bumped when the slot is freed; < 2^23
+  ConnState state = ConnState::Free;
+  bool peerEnded = false;      // FIN received
+  bool endRequested = false;   // JS asked for END: FIN once the outbox is empty
+  bool finSent = false;
+  bool readPaused = false;     // outbox above the high-water mark
+  bool queued = false;         // on the loop's again list
+  bool wantDrain = false;      // DRAIN owed once below the low-water mark
+  bool pingOutstanding = false;
+  uint32_t interest = 0;       // level-triggered mode: the events registered now
+  int64_t lastRead = 0;        // ms; any byte is life (touched per read: O(1))
+  int64_t messageStart = 0;    // ms when Decoder::midMessage() became true, 0 = none
+  int64_t pingSentAt = 0;
+  int64_t closeDeadline = 0;   // Closing: give up flushing at this time
+  uint16_t closeCode = 0;
+  std::string closeReason;
+  std::optional<Decoder> decoder;  // absent for raw framing
+  Outbox outbox;
+};
+
+// Reason text of a close (the code's standard CLOSE reason when `reason` is empty).
+std::string reasonFor(uint16_t code, const uint8_t* reason, size_t length);
+
+}  // namespace edgepoll

@@ -1,0 +1,50 @@
+// The object JS holds: new Engine(options, onBatch), listen, submit,
+// broadcast, stopAccepting, stats, stop, ref, unref (docs/internals.md).
+// Owns: the pool (loops, threads, fds) and the bridge (until it is released;
+// the TSFN finalizer frees it). Keeps itself strongly referenced while
+// listening; stops on stop(), on garbage collection and on environment
+// teardown (process.exit, worker.terminate) through a cleanup hook.
+// Does not own: any state shared between environments (no globals: the addon
+// loads in several worker_threads at once).
+// Runs on: the JS thread of the environment that created it.
+#pragma once
+#include <napi.h>
+
+#include <memory>
+
+#include "bridge.h"
+#include "pool.h"
+
+namespace edgepoll {
+
+class Engine : public Napi::ObjectWrap<Engine> {
+ public:
+  static Napi::Function define(Napi::Env env);
+  explicit Engine(const Napi::CallbackInfo& info);
+  ~Engine() override;
+
+ private:
+  Napi::Value listen(const Napi::CallbackInfo& info);
+  Napi::Value submit(const Napi::CallbackInfo& info);
+  Napi::Value broadcast(const Napi::CallbackInfo& info);
+  Napi::Value stopAccepting(const Napi::CallbackInfo& info);
+  Napi::Value stats(const Napi::CallbackInfo& info);
+  Napi::Value stop(const Napi::CallbackInfo& info);
+  Napi::Value ref(const Napi::CallbackInfo& info);
+  Napi::Value unref(const Napi::CallbackInfo& info);
+
+  // Idempotent. `teardown`: the environment is going away (no JS references touched).
+  void shutdown(bool teardown);
+  static void cleanupHook(void* arg);
+
+  napi_env env_;
+  std::unique_ptr<Pool> pool_;
+  Bridge* bridge_ = nullptr;
+  bool hooked_ = false;
+  bool selfReferenced_ = false;
+  bool wantRef_ = true;  // ref()/unref() from JS; effective while listening
+  bool listening_ = false;
+  bool stopped_ = false;
+};
+
+}  // namespace edgepoll

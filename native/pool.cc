@@ -1,0 +1,93 @@
+// Loop threads, listening and the JS → loop hand-offs (see pool.h). JS thread.
+#include "pool.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <thread>
+
+#include "sys.h"
+
+namespace edgepoll {
+
+Pool::Pool(const LoopConfig& config, uint32_t threads, bool exclusive, Doorbell* doorbell) {
+  shared_.doorbell = doorbell;
+  shared_.exclusive = exclusive;
+  if (threads < 1) threads = 1;
+  if (threads > 255) threads = 255;  // the loop index fits in 8 bits of an id
+  for (uint32_t i = 0; i < threads; i++) loops_.push_back(std::make_unique<Loop>(i, config, shared_));
+}
+
+Pool::~Pool() { stop(); }
+
+int Pool::init() {
+  for (auto& loop : loops_) {
+    int err = loop->init();
+    if (err != 0) return err;
+  }
+  return 0;
+}
+
+int Pool::listen(const std::string& host, int port, int backlog) {
+  if (started_ || stopped_) return -EALREADY;
+  std::vector<int> fds;
+  auto fail = [&fds](int err) {
+    for (int fd : fds) close(fd);
+    return err;
+  };
+  int first = makeListener(host, port, backlog, !shared_.exclusive);
+  if (first < 0) return first;
+  fds.push_back(first);
+  int bound = boundPort(first);
+  if (bound < 0) return fail(bound);
+  for (size_t i = 1; i < loops_.size(); i++) {
+    // exclusive: every loop holds its own dup of the one listening socket, so
+    // each closes its own fd and no thread accepts on an fd another closed.
+    int fd = shared_.exclusive ? fcntl(first, F_DUPFD_CLOEXEC, 0) : makeListener(host, bound, backlog, true);
+    if (fd < 0) return fail(shared_.exclusive ? -errno : fd);
+    fds.push_back(fd);
+  }
+  for (size_t i = 0; i < loops_.size(); i++) loops_[i]->setListener(fds[i]);
+  for (auto& loop : loops_) loop->start();
+  started_ = true;
+  return bound;
+}
+
+void Pool::stopAccepting() {
+  if (!started_ || stopped_) return;
+  for (auto& loop : loops_) loop->stopAccepting();
+  // The loops never wait for JS, so this takes one wake-up each.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  for (auto& loop : loops_) {
+    while (loop->accepting() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  }
+}
+
+void Pool::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  for (auto& loop : loops_) loop->requestStop();
+  for (auto& loop : loops_) loop->join();
+}
+
+bool Pool::submit(size_t loop, const uint8_t* bytes, size_t length) {
+  if (!started_ || stopped_ || loop >= loops_.size()) return true;  // nothing can be open: drop
+  return loops_[loop]->submit(bytes, length);
+}
+
+bool Pool::broadcast(const uint8_t* bytes, size_t length) {
+  if (!started_ || stopped_ || length == 0) return true;
+  for (auto& loop : loops_) {
+    if (!loop->hasRoom()) return false;
+  }
+  // Room only grows between the check and the push: this thread is the only producer.
+  auto shared = std::make_shared<const std::vector<uint8_t>>(bytes, bytes + length);
+  for (auto& loop : loops_) loop->pushBroadcast(shared);
+  return true;
+}
+
+}  // namespace edgepoll
