@@ -1,0 +1,52 @@
+/** The README's examples, executed: the ten-line server and client must work as printed. */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import readline from 'node:readline';
+import { expect, it, onTestFinished } from 'vitest';
+import { root } from './helpers/fixture';
+
+function example(name: string): string {
+  const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
+  const match = new RegExp(`<!-- example: ${name} -->\\s*\`\`\`js\\n([\\s\\S]*?)\`\`\``).exec(readme);
+  if (!match) throw new Error(`README has no example "${name}"`);
+  return match[1]!;
+}
+
+function writeExample(name: string): string {
+  // Inside the package, so require('edgepoll') resolves to this package by its name.
+  const dir = path.join(root, 'test', '.readme');
+  fs.mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, `${name}.js`);
+  fs.writeFileSync(file, example(name));
+  return file;
+}
+
+it('the README server and client examples run as printed', async () => {
+  const server = spawn(process.execPath, [writeExample('server')], {
+    env: { ...process.env, PORT: '0' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  onTestFinished(() => {
+    server.kill('SIGKILL');
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    readline.createInterface({ input: server.stdout! }).on('line', (line) => {
+      const match = /^listening on (\d+)$/.exec(line);
+      if (match) resolve(Number(match[1]));
+    });
+    server.on('exit', (code) => reject(new Error(`server example exited with ${code}`)));
+  });
+  const client = spawn(process.execPath, [writeExample('client')], {
+    env: { ...process.env, PORT: String(port) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  client.stdout!.on('data', (chunk) => (output += chunk));
+  const clientExit = await new Promise<number | null>((resolve) => client.on('exit', resolve));
+  expect(clientExit).toBe(0);
+  expect(output.split('\n').filter(Boolean).sort()).toEqual(['echo: hello', 'push: thanks', 'reply: got 10 bytes']);
+  const serverExit = new Promise<number | null>((resolve) => server.on('exit', resolve));
+  server.kill('SIGTERM');
+  expect(await serverExit).toBe(0);
+});
