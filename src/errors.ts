@@ -71,6 +71,7 @@ export const apiCodes = [
   'ESERVER_NOT_LISTENING',
   'EHANDLER', // a handler threw on a push (reported through 'error')
   'EGOAWAY', // the client got GOAWAY and will not send new requests on that connection
+  'EWORKER_EXIT', // a cluster worker exited unexpectedly (it is replaced)
 ] as const;
 
 export type EngineCode = (typeof engineCodes)[number];
