@@ -34,6 +34,7 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import { EdgepollError } from '../errors';
+import { HEADER_SIZE } from '../protocol';
 import type { Engine, EngineOptions, EngineSink, EngineStats } from './engine';
 import { createNetEngine, type NetCounters, type NetEngineInstance } from './net';
 
@@ -320,11 +321,13 @@ class WorkerEngine implements Engine {
   private nextRequest = 1;
   private readonly pending = new Map<number, (stats: EngineStats) => void>();
   private closed = false;
+  private readonly frameFraming: boolean;
 
   constructor(
     options: EngineOptions,
     private readonly sink: EngineSink,
   ) {
+    this.frameFraming = options.framing === 'frame';
     const relay: EngineSink = {
       open: (id, address, port) => {
         sink.open(id, address, port);
@@ -419,8 +422,14 @@ class WorkerEngine implements Engine {
     this.local.flush();
   }
 
+  /**
+   * Local broadcast, relayed to the other workers through the primary. A
+   * control frame (type 0xFFxx: the GOAWAY of this worker's own graceful
+   * shutdown) stays local: it is about this worker's connections only.
+   */
   broadcast(bytes: Uint8Array): void {
     this.local.broadcast(bytes);
+    if (this.frameFraming && bytes.length >= HEADER_SIZE && bytes[2] === 0xff) return;
     this.post({ edgepoll: 'broadcast', bytes });
   }
 
