@@ -1,12 +1,63 @@
 /**
- * Options of {@link connect} (src/client.ts): their types, defaults and
+ * The client's public types (status, events, handlers, request options) and
+ * the options of {@link connect} (src/client.ts): their defaults and
  * validation through the one wording helper {@link invalidOption}.
  * Pure; JS thread.
  */
 import type { ReconnectOptions } from './backoff';
+import type { Client } from './client';
 import type { Clock } from './clock';
 import { invalidOption } from './errors';
+import type { Payload } from './payload';
 import { DEFAULT_MAX_FRAME, framings, type Framing } from './protocol';
+
+/**
+ * Where the client stands. Changed only by one private `setStatus()`, which
+ * also emits the matching event:
+ * - `connecting`: a TCP connection is being made (event `'connecting'` with `{ attempt }`, 0 for the first)
+ * - `open`: requests go out at once (event `'open'`)
+ * - `reconnecting`: waiting before the next attempt (event `'reconnecting'` with `{ attempt, delay }`)
+ * - `draining`: the server sent GOAWAY; in-flight requests finish, new ones queue (event `'goaway'`)
+ * - `closed`: final; everything pending has been rejected (event `'close'`)
+ */
+export type ClientStatus = 'connecting' | 'open' | 'reconnecting' | 'draining' | 'closed';
+
+/** What a client handler learns besides the payload. Valid until the handler settles. */
+export interface ClientHandlerContext {
+  client: Client;
+  type: number;
+  /** 0 for a push (the return value is ignored); otherwise the request id the reply carries. */
+  seq: number;
+}
+
+/**
+ * Answers a server request (return value → RESPONSE, throw → RESPONSE|ERROR with
+ * the message) or receives a push (seq 0). `payload` stays valid as long as you hold it.
+ */
+export type ClientHandler = (
+  payload: Buffer,
+  context: ClientHandlerContext,
+) => Payload | void | null | undefined | Promise<Payload | void | null | undefined>;
+
+/** Per-request options. */
+export interface RequestOptions {
+  /** ms from the call until the reply, queue time included; 0 = none. @default the client's `requestTimeout` */
+  timeout?: number;
+  /** Rejects the request with `EABORTED` (a reply arriving later is dropped). */
+  signal?: AbortSignal;
+}
+
+/** Events of {@link Client}. `'error'` is emitted only while someone listens (the client keeps reconnecting). */
+export interface ClientEvents {
+  connecting: [{ attempt: number }];
+  open: [];
+  reconnecting: [{ attempt: number; delay: number }];
+  goaway: [];
+  close: [];
+  error: [Error];
+  /** length/line framing: one message; raw: one chunk. Valid as long as you hold it. */
+  message: [Buffer];
+}
 
 /** Options of {@link connect}. Only `port` is required. */
 export interface ClientOptions {

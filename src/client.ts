@@ -14,105 +14,20 @@ import { realClock, type Clock } from './clock';
 import { Decoder, encodeMessage } from './codec';
 import { EdgepollError, closeReasons, invalidOption, type EngineCode } from './errors';
 import { ClientHeartbeat } from './client-heartbeat';
+import { Session, type Pending } from './client-session';
 import { toBytes, type Payload } from './payload';
 import {
   CONTROL_FIRST, FLAG_ERROR, FLAG_RESPONSE, TYPE_CLOSE, TYPE_GOAWAY, TYPE_PING, TYPE_PONG,
   encodeFrame, type Framing,
 } from './protocol';
-import { resolveClientOptions, type ClientOptions, type ResolvedClientOptions } from './client-options';
+import {
+  resolveClientOptions, type ClientEvents, type ClientHandler, type ClientOptions, type ClientStatus,
+  type RequestOptions, type ResolvedClientOptions,
+} from './client-options';
 
-export type { ClientOptions } from './client-options';
-
-/**
- * Where the client stands. Changed only by one private `setStatus()`, which
- * also emits the matching event:
- * - `connecting`: a TCP connection is being made (event `'connecting'` with `{ attempt }`, 0 for the first)
- * - `open`: requests go out at once (event `'open'`)
- * - `reconnecting`: waiting before the next attempt (event `'reconnecting'` with `{ attempt, delay }`)
- * - `draining`: the server sent GOAWAY; in-flight requests finish, new ones queue (event `'goaway'`)
- * - `closed`: final; everything pending has been rejected (event `'close'`)
- */
-export type ClientStatus = 'connecting' | 'open' | 'reconnecting' | 'draining' | 'closed';
-
-/** What a client handler learns besides the payload. Valid until the handler settles. */
-export interface ClientHandlerContext {
-  client: Client;
-  type: number;
-  /** 0 for a push (the return value is ignored); otherwise the request id the reply carries. */
-  seq: number;
-}
-
-/**
- * Answers a server request (return value → RESPONSE, throw → RESPONSE|ERROR with
- * the message) or receives a push (seq 0). `payload` stays valid as long as you hold it.
- */
-export type ClientHandler = (
-  payload: Buffer,
-  context: ClientHandlerContext,
-) => Payload | void | null | undefined | Promise<Payload | void | null | undefined>;
-
-/** Per-request options. */
-export interface RequestOptions {
-  /** ms from the call until the reply, queue time included; 0 = none. @default the client's `requestTimeout` */
-  timeout?: number;
-  /** Rejects the request with `EABORTED` (a reply arriving later is dropped). */
-  signal?: AbortSignal;
-}
-
-/** Events of {@link Client}. `'error'` is emitted only while someone listens (the client keeps reconnecting). */
-export interface ClientEvents {
-  connecting: [{ attempt: number }];
-  open: [];
-  reconnecting: [{ attempt: number; delay: number }];
-  goaway: [];
-  close: [];
-  error: [Error];
-  /** length/line framing: one message; raw: one chunk. Valid as long as you hold it. */
-  message: [Buffer];
-}
-
-/** A request, push or write waiting in the queue or (requests only) in flight. */
-interface Pending {
-  type: number;
-  payload: Uint8Array;
-  /** Already-encoded bytes of a `write()` (non-frame framings). */
-  encoded?: Buffer;
-  /** Set for requests only. */
-  resolve?: (reply: Buffer) => void;
-  reject?: (error: Error) => void;
-  timer?: unknown;
-  signal?: AbortSignal;
-  onAbort?: () => void;
-  /** The connection the request went out on, and its seq there. */
-  session?: Session;
-  seq: number;
-}
-
-/** One TCP connection's life. A new one is made for every (re)connect. */
-class Session {
-  readonly inflight = new Map<number, Pending>();
-  readonly decoder: Decoder;
-  heartbeat: ClientHeartbeat | undefined;
-  connected = false;
-  /** GOAWAY received, or the client is closing: nothing new is sent here. */
-  draining = false;
-  /** Finished: ignore anything the socket still reports. */
-  dead = false;
-  private nextSeq = 1;
-
-  constructor(readonly socket: net.Socket, options: ResolvedClientOptions) {
-    this.decoder = new Decoder(options.framing, options.maxFrame, 'client');
-  }
-
-  /** Per connection: u32, incrementing, skipping 0 and any seq still awaiting its reply after wrap-around. */
-  allocateSeq(): number {
-    for (;;) {
-      const seq = this.nextSeq;
-      this.nextSeq = seq === 0xffffffff ? 1 : seq + 1;
-      if (!this.inflight.has(seq)) return seq;
-    }
-  }
-}
+export type {
+  ClientEvents, ClientHandler, ClientHandlerContext, ClientOptions, ClientStatus, RequestOptions,
+} from './client-options';
 
 const validType = (type: unknown): type is number =>
   typeof type === 'number' && Number.isInteger(type) && type >= 1 && type < CONTROL_FIRST;
@@ -120,11 +35,15 @@ const validType = (type: unknown): type is number =>
 /**
  * A client connection to an edgepoll server that reconnects by itself.
  *
- * Built on `node:net` rather than the native engine: a client holds one
- * connection (a process holds few), so what the epoll thread pool saves per
- * connection does not matter here, while `node:net` gives TLS-free portability
- * (any OS, no addon to load) and a socket whose errors, timers and backpressure
- * behave exactly as every Node developer expects.
+ * Why `node:net` and not the native engine: a client holds one connection,
+ * and a process holds few clients. The native engine pays off when one loop
+ * thread serves thousands of connections and hands their messages to JS in
+ * batches; with a handful of sockets there is nothing to batch, and its costs
+ * remain: an addon to load (or build) on every client machine, loop threads
+ * in every client process, and a thread hop per message. `node:net` runs on
+ * any platform Node runs on, adds no threads, and its sockets' errors,
+ * timeouts and backpressure behave as every Node developer expects. The wire
+ * protocol, not the engine, is what client and server share.
  *
  * Nothing is silently lost: a request either gets its reply or rejects with an
  * {@link EdgepollError} whose code says why (`EREMOTE`, `ECONNECTION_LOST`,
@@ -147,6 +66,7 @@ export class Client extends EventEmitter<ClientEvents> {
   private closeError: EdgepollError | undefined;
   private readonly readyWaiters: Array<{ resolve: () => void; reject: (error: Error) => void }> = [];
   private readonly closeWaiters: Array<() => void> = [];
+  private removeSignalListener: (() => void) | undefined;
 
   /** Use {@link connect}. */
   constructor(options: ClientOptions) {
@@ -159,10 +79,12 @@ export class Client extends EventEmitter<ClientEvents> {
       if (signal.aborted) {
         queueMicrotask(() => this.destroy(new EdgepollError('EABORTED', 'the connect signal was aborted')));
       } else {
-        signal.addEventListener('abort', () => this.destroy(new EdgepollError('EABORTED', 'the connect signal was aborted')), { once: true });
+        const onAbort = (): void => void this.destroy(new EdgepollError('EABORTED', 'the connect signal was aborted'));
+        signal.addEventListener('abort', onAbort, { once: true });
+        this.removeSignalListener = () => signal.removeEventListener('abort', onAbort);
       }
     }
-    // Start on the next tick so the caller can attach listeners first.
+    // Start once the caller's synchronous code has run, so it can attach listeners first.
     queueMicrotask(() => {
       if (this.statusValue !== 'closed') this.startSession();
     });
@@ -263,6 +185,7 @@ export class Client extends EventEmitter<ClientEvents> {
         this.emit('goaway');
         break;
       case 'closed': {
+        this.removeSignalListener?.();
         const error = this.closedError();
         for (const waiter of this.readyWaiters.splice(0)) waiter.reject(error);
         for (const waiter of this.closeWaiters.splice(0)) waiter();
@@ -316,7 +239,7 @@ export class Client extends EventEmitter<ClientEvents> {
     if (this.closing || this.statusValue === 'closed') throw this.closedError();
     const session = this.session;
     if (session && session.connected && !session.draining && this.queue.size === 0) {
-      this.transmit(session, pending);
+      session.transmit(pending);
       return;
     }
     if (this.queue.size >= this.options.maxPending) {
@@ -325,25 +248,12 @@ export class Client extends EventEmitter<ClientEvents> {
     this.queue.add(pending);
   }
 
-  private transmit(session: Session, pending: Pending): void {
-    if (pending.encoded) {
-      session.socket.write(pending.encoded);
-      return;
-    }
-    if (pending.resolve) {
-      pending.seq = session.allocateSeq();
-      pending.session = session;
-      session.inflight.set(pending.seq, pending);
-    }
-    session.socket.write(encodeFrame(0, pending.type, pending.seq, pending.payload));
-  }
-
   private flushQueue(session: Session): void {
     if (this.queue.size === 0) return;
     const items = [...this.queue];
     this.queue.clear();
     session.socket.cork();
-    for (const pending of items) this.transmit(session, pending);
+    for (const pending of items) session.transmit(pending);
     session.socket.uncork();
   }
 
@@ -370,7 +280,7 @@ export class Client extends EventEmitter<ClientEvents> {
   private startSession(): void {
     this.setStatus('connecting', { attempt: this.attempt });
     const socket = net.connect({ host: this.options.host, port: this.options.port, noDelay: true });
-    const session = new Session(socket, this.options);
+    const session = new Session(socket, new Decoder(this.options.framing, this.options.maxFrame, 'client'));
     this.session = session;
     const { heartbeat } = this.options;
     if (heartbeat && this.options.framing === 'frame') {
@@ -434,7 +344,10 @@ export class Client extends EventEmitter<ClientEvents> {
       this.maybeFinishDrain(session);
       return !session.dead;
     }
-    this.dispatch(session, type, seq, payload);
+    const handled = session.answer(this.handlers.get(type), type, seq, payload, { client: this, type, seq }, (error) =>
+      this.report(error),
+    );
+    if (!handled) this.counters.unhandled++;
     return !session.dead;
   }
 
@@ -459,48 +372,6 @@ export class Client extends EventEmitter<ClientEvents> {
       default:
         return true; // the decoder refuses other control types
     }
-  }
-
-  private dispatch(session: Session, type: number, seq: number, payload: Buffer): void {
-    const handler = this.handlers.get(type);
-    if (!handler) {
-      if (seq === 0) this.counters.unhandled++;
-      else this.reply(session, type, seq, FLAG_RESPONSE | FLAG_ERROR, Buffer.from(`unknown type ${type}`));
-      return;
-    }
-    const succeed = (value: unknown): void => {
-      if (seq === 0) return;
-      let bytes: Uint8Array;
-      try {
-        bytes = toBytes(value as Payload | undefined, 'a handler reply');
-      } catch (error) {
-        failed(error);
-        return;
-      }
-      this.reply(session, type, seq, FLAG_RESPONSE, bytes);
-    };
-    const failed = (error: unknown): void => {
-      const message = error instanceof Error ? error.message : String(error);
-      if (seq !== 0) this.reply(session, type, seq, FLAG_RESPONSE | FLAG_ERROR, Buffer.from(message, 'utf8'));
-      this.report(new EdgepollError('EHANDLER', `handler for type ${type} failed: ${message}`, { cause: error }));
-    };
-    let result: unknown;
-    try {
-      result = handler(payload, { client: this, type, seq });
-    } catch (error) {
-      failed(error);
-      return;
-    }
-    if (result !== null && typeof result === 'object' && typeof (result as Promise<unknown>).then === 'function') {
-      (result as Promise<unknown>).then(succeed, failed);
-    } else {
-      succeed(result);
-    }
-  }
-
-  /** A reply goes back on the connection the request came in on, or nowhere (that connection is gone). */
-  private reply(session: Session, type: number, seq: number, flags: number, payload: Uint8Array): void {
-    if (!session.dead) session.socket.write(encodeFrame(flags, type, seq, payload));
   }
 
   private maybeFinishDrain(session: Session): void {
