@@ -117,8 +117,12 @@ class NetEngine implements Engine {
         server.off('error', onListenError);
         server.on('error', (error: NodeJS.ErrnoException) => this.reportError(error));
         if (!this.referenced) server.unref();
+        // Stopped while the bind was in flight (shutdown during listen): do not keep listening.
+        if (this.stopped) server.close();
         const o = this.options;
-        const timeouts = [o.idleTimeout, o.frameTimeout, CLOSE_GRACE];
+        // The close grace needs no precision, so it does not set the resolution:
+        // with default options the sweep runs once a second.
+        const timeouts = [o.idleTimeout, o.frameTimeout];
         if (this.frameFraming) timeouts.push(o.heartbeatInterval, o.heartbeatTimeout);
         this.timer.add(this, resolutionFor(timeouts));
         const address = server.address();
@@ -133,8 +137,14 @@ class NetEngine implements Engine {
   private accept(socket: net.Socket): void {
     socket.setNoDelay(true);
     const limit = this.options.maxConnections;
-    if (this.stopped || (limit > 0 && this.counters.connections >= limit)) {
-      this.reject(socket);
+    if (this.stopped) {
+      // Handed over after stopAccepting (a cluster primary's connection in flight).
+      this.reject(socket, 'ESHUTDOWN');
+      return;
+    }
+    if (limit > 0 && this.counters.connections >= limit) {
+      this.counters.rejected++;
+      this.reject(socket, 'ESERVER_FULL');
       return;
     }
     const now = this.timer.now();
@@ -156,15 +166,14 @@ class NetEngine implements Engine {
     this.sink.batchEnd();
   }
 
-  /** Over maxConnections: CLOSE "server full", FIN, destroyed at the latest after the grace period. */
-  private reject(socket: net.Socket): void {
-    this.counters.rejected++;
+  /** Not served: CLOSE with the reason (frame framing), FIN, destroyed at the latest after the grace period. */
+  private reject(socket: net.Socket, code: 'ESERVER_FULL' | 'ESHUTDOWN'): void {
     socket.on('error', () => {});
     socket.on('close', () => this.rejecting.delete(socket));
     socket.resume(); // read and drop, so the peer's FIN is seen and close completes
     this.rejecting.set(socket, this.timer.now() + CLOSE_GRACE);
     if (this.frameFraming) {
-      socket.end(encodeFrame(0, TYPE_CLOSE, 0, Buffer.from(closeReasons.ESERVER_FULL!)));
+      socket.end(encodeFrame(0, TYPE_CLOSE, 0, Buffer.from(closeReasons[code]!)));
     } else {
       socket.end();
     }
