@@ -27,7 +27,8 @@ export interface NativeAddon {
 export interface NativeEngine {
   listen(host: string, port: number, backlog: number): number;
   submit(loop: number, commands: Uint8Array, byteLength: number): boolean;
-  broadcast(bytes: Uint8Array): void;
+  /** false: some loop's inbox is full and nothing was queued (retry later). */
+  broadcast(bytes: Uint8Array): boolean;
   stopAccepting(): void;
   stats(): { loops: Array<Record<string, number>> };
   stop(): void;

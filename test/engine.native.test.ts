@@ -1,0 +1,356 @@
+/**
+ * The native engine driven through the Engine interface with a tiny echo sink,
+ * raw framing, over several loop/trigger/accept configurations; plus a few
+ * checks straight on the addon (stale ids).
+ */
+import crypto from 'node:crypto';
+import net from 'node:net';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { tryLoadNative } from '../src/binding';
+import type { Engine, EngineOptions, EngineSink } from '../src/engines/engine';
+import { createNativeEngine } from '../src/engines/native';
+
+const addon = tryLoadNative();
+if (!addon) throw new Error('the native addon must be built for this suite (npx node-gyp build)');
+
+const base: EngineOptions = {
+  framing: 'raw',
+  maxFrame: 1024 * 1024,
+  threads: 1,
+  workers: 1,
+  highWaterMark: 256 * 1024,
+  maxBufferedAmount: 64 * 1024 * 1024,
+  heartbeatInterval: 0,
+  heartbeatTimeout: 0,
+  idleTimeout: 0,
+  frameTimeout: 30_000,
+  maxConnections: 0,
+  allowHalfOpen: false,
+  acceptMode: 'reuseport',
+  nativeEcho: false,
+  triggerMode: 'edge',
+};
+
+type Event = { kind: 'open' | 'data' | 'end' | 'close' | 'drain'; id: number; bytes?: number; code?: string };
+
+interface Started {
+  engine: Engine;
+  port: number;
+  events: Event[];
+  closes: Map<number, { code: string; reason: string }>;
+  /** Resolves when `ready()` holds (checked after every batch). */
+  until(ready: () => boolean, what: string, timeout?: number): Promise<void>;
+}
+
+interface Behaviour {
+  /** Default: echo every chunk. */
+  data?: (engine: Engine, id: number, payload: Buffer) => void;
+  open?: (engine: Engine, id: number) => void;
+  end?: (engine: Engine, id: number) => void;
+}
+
+async function start(overrides: Partial<EngineOptions>, behaviour: Behaviour = {}): Promise<Started> {
+  const events: Event[] = [];
+  const closes = new Map<number, { code: string; reason: string }>();
+  const waiters = new Set<() => void>();
+  let engine!: Engine;
+  const sink: EngineSink = {
+    open: (id) => {
+      events.push({ kind: 'open', id });
+      behaviour.open?.(engine, id);
+    },
+    message: () => undefined,
+    data: (id, payload) => {
+      events.push({ kind: 'data', id, bytes: payload.length });
+      if (behaviour.data) behaviour.data(engine, id, payload);
+      else engine.write(id, payload);
+    },
+    drain: (id) => events.push({ kind: 'drain', id }),
+    end: (id) => {
+      events.push({ kind: 'end', id });
+      behaviour.end?.(engine, id);
+    },
+    close: (id, code, reason) => {
+      events.push({ kind: 'close', id, code });
+      closes.set(id, { code, reason });
+    },
+    error: () => undefined,
+    batchEnd: () => {
+      for (const wake of [...waiters]) wake();
+    },
+    requestClose: () => undefined,
+  };
+  engine = createNativeEngine(addon!, { ...base, ...overrides }, sink);
+  onTestFinished(() => engine.shutdown());
+  const { port } = await engine.listen('127.0.0.1', 0, 511);
+  const until = (ready: () => boolean, what: string, timeout = 10_000): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const check = (): void => {
+        if (!ready()) return;
+        waiters.delete(check);
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        waiters.delete(check);
+        reject(new Error(`timed out waiting for ${what}`));
+      }, timeout);
+      waiters.add(check);
+      check();
+    });
+  return { engine, port, events, closes, until };
+}
+
+function connect(port: number): Promise<net.Socket> {
+  const socket = net.connect({ port, host: '127.0.0.1', noDelay: true });
+  onTestFinished(() => {
+    socket.destroy();
+  });
+  return new Promise((resolve, reject) => {
+    socket.once('connect', () => resolve(socket));
+    socket.once('error', reject);
+  });
+}
+
+/** Reads until `length` bytes arrived; resolves with their sha256 (and the bytes if small). */
+function receive(socket: net.Socket, length: number, timeout = 20_000): Promise<{ hash: string; bytes: Buffer }> {
+  const hash = crypto.createHash('sha256');
+  const keep: Buffer[] = [];
+  let got = 0;
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`received ${got} of ${length} bytes`)), timeout);
+    socket.on('data', (chunk: Buffer) => {
+      hash.update(chunk);
+      if (length <= 1024 * 1024) keep.push(chunk);
+      got += chunk.length;
+      if (got >= length) {
+        clearTimeout(timer);
+        resolve({ hash: hash.digest('hex'), bytes: Buffer.concat(keep) });
+      }
+    });
+  });
+}
+
+function closed(socket: net.Socket): Promise<void> {
+  return new Promise((resolve) => {
+    if (socket.destroyed) resolve();
+    else socket.once('close', () => resolve());
+  });
+}
+
+const configurations = [
+  { name: '1 thread, edge, reuseport', threads: 1, triggerMode: 'edge', acceptMode: 'reuseport' },
+  { name: '2 threads, edge, exclusive', threads: 2, triggerMode: 'edge', acceptMode: 'exclusive' },
+  { name: '2 threads, level, reuseport', threads: 2, triggerMode: 'level', acceptMode: 'reuseport' },
+] as const;
+
+describe.each(configurations)('native engine ($name)', (configuration) => {
+  const options: Partial<EngineOptions> = {
+    threads: configuration.threads,
+    triggerMode: configuration.triggerMode,
+    acceptMode: configuration.acceptMode,
+  };
+
+  it('echoes 16 MiB through one connection, hashed both ways', async () => {
+    const server = await start(options);
+    const socket = await connect(server.port);
+    const data = crypto.randomBytes(16 * 1024 * 1024);
+    const expected = crypto.createHash('sha256').update(data).digest('hex');
+    const received = receive(socket, data.length);
+    for (let at = 0; at < data.length; at += 256 * 1024) socket.write(data.subarray(at, at + 256 * 1024));
+    expect((await received).hash).toBe(expected);
+  });
+
+  it('echoes on 200 concurrent connections', async () => {
+    const server = await start(options);
+    const sockets = await Promise.all(Array.from({ length: 200 }, () => connect(server.port)));
+    await Promise.all(
+      sockets.map(async (socket, index) => {
+        const message = Buffer.from(`connection ${index} `.repeat(50));
+        const received = receive(socket, message.length);
+        socket.write(message);
+        expect((await received).bytes.equals(message)).toBe(true);
+      }),
+    );
+    const stats = await server.engine.stats();
+    expect(stats.accepted).toBe(200);
+    expect(stats.loops).toHaveLength(configuration.threads);
+  });
+
+  it('keeps order through bursts of tiny writes both ways', async () => {
+    const server = await start(options, {
+      // Echo one byte per write: thousands of tiny commands in one tick.
+      data: (engine, id, payload) => {
+        for (let i = 0; i < payload.length; i++) engine.write(id, payload.subarray(i, i + 1));
+      },
+    });
+    const socket = await connect(server.port);
+    const data = Buffer.from(Array.from({ length: 20_000 }, (_, i) => i % 251));
+    const received = receive(socket, data.length);
+    for (let i = 0; i < data.length; i += 3) socket.write(data.subarray(i, i + 3));
+    expect((await received).bytes.equals(data)).toBe(true);
+  });
+
+  it('delivers data before end and close when the peer sends data then FIN', async () => {
+    const server = await start({ ...options, allowHalfOpen: false });
+    const socket = await connect(server.port);
+    const echoed = receive(socket, 5);
+    socket.end('hello');
+    expect((await echoed).bytes.toString()).toBe('hello');
+    await closed(socket);
+    await server.until(() => server.closes.size === 1, 'close');
+    const kinds = server.events.map((event) => event.kind);
+    expect(kinds.filter((kind) => kind === 'data').length).toBeGreaterThan(0);
+    expect(kinds.lastIndexOf('data')).toBeLessThan(kinds.indexOf('end'));
+    expect(kinds.indexOf('end')).toBeLessThan(kinds.indexOf('close'));
+    expect([...server.closes.values()][0].code).toBe('OK');
+  });
+
+  it('keeps writing after the peer half-closed when allowHalfOpen is true', async () => {
+    const server = await start(
+      { ...options, allowHalfOpen: true },
+      {
+        data: () => undefined,
+        end: (engine, id) => {
+          engine.write(id, Buffer.from('after your FIN'));
+          engine.end(id);
+        },
+      },
+    );
+    const socket = await connect(server.port);
+    const reply = receive(socket, 14);
+    socket.end('bye');
+    expect((await reply).bytes.toString()).toBe('after your FIN');
+    await closed(socket);
+    await server.until(() => server.closes.size === 1, 'close');
+    expect([...server.closes.values()][0].code).toBe('OK');
+  });
+
+  it('reports a client reset mid-transfer', async () => {
+    const server = await start(options, {
+      // Answer every chunk with 1 MiB: the client stops reading and resets.
+      data: (engine, id) => engine.write(id, Buffer.alloc(1024 * 1024, 7)),
+    });
+    const socket = await connect(server.port);
+    socket.pause();
+    socket.write('go');
+    await server.until(() => server.events.some((event) => event.kind === 'data'), 'data');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    socket.resetAndDestroy();
+    await server.until(() => server.closes.size === 1, 'close');
+    expect(['ECONNRESET', 'EPIPE']).toContain([...server.closes.values()][0].code);
+  });
+
+  it('closes a slow reader at the hard limit while another connection keeps working', async () => {
+    const server = await start(
+      { ...options, highWaterMark: 64 * 1024, maxBufferedAmount: 1024 * 1024 },
+      {
+        data: (engine, id, payload) => {
+          if (payload.toString() !== 'flood') return void engine.write(id, payload);
+          const chunk = Buffer.alloc(64 * 1024, 1);
+          // Far more than socket buffers + maxBufferedAmount hold.
+          for (let i = 0; i < 256; i++) engine.write(id, chunk);
+        },
+      },
+    );
+    const slow = await connect(server.port);
+    slow.pause();
+    const fast = await connect(server.port);
+    slow.write('flood');
+    await server.until(() => [...server.closes.values()].some((close) => close.code === 'ESLOW_CONSUMER'), 'ESLOW_CONSUMER');
+    const message = Buffer.from('still here');
+    const echoed = receive(fast, message.length);
+    fast.write(message);
+    expect((await echoed).bytes.equals(message)).toBe(true);
+    expect(server.closes.size).toBe(1);
+    expect((await server.engine.stats()).protocolErrors).toBe(1);
+  });
+
+  it('loses no byte when JS blocks for a second under load', async () => {
+    let blocked = false;
+    const server = await start(options, {
+      data: (engine, id, payload) => {
+        if (!blocked) {
+          blocked = true;
+          const until = Date.now() + 1000;
+          while (Date.now() < until) {
+            // The loops keep reading until their rings fill, then TCP pushes back.
+          }
+        }
+        engine.write(id, payload);
+      },
+    });
+    const sockets = await Promise.all(Array.from({ length: 8 }, () => connect(server.port)));
+    await Promise.all(
+      sockets.map(async (socket) => {
+        const data = crypto.randomBytes(2 * 1024 * 1024);
+        const received = receive(socket, data.length);
+        socket.write(data);
+        expect((await received).hash).toBe(crypto.createHash('sha256').update(data).digest('hex'));
+      }),
+    );
+    expect(blocked).toBe(true);
+  });
+});
+
+describe('native engine ids', () => {
+  it('ignores a command for a stale generation of a reused slot', async () => {
+    const records: Array<{ kind: number; slot: number; generation: number; text: string }> = [];
+    let wake: (() => void) | undefined;
+    const engine = new addon.Engine({ threads: 1, framing: 3 }, (_loop, batch, count) => {
+      const view = new DataView(batch);
+      for (let i = 0; i < count; i++) {
+        const at = i * 32;
+        const offset = count * 32 + view.getUint32(at + 16, true);
+        records.push({
+          kind: view.getUint8(at),
+          slot: view.getUint32(at + 4, true),
+          generation: view.getUint32(at + 8, true),
+          text: Buffer.from(batch, offset, view.getUint32(at + 20, true)).toString(),
+        });
+      }
+      wake?.();
+    });
+    onTestFinished(() => engine.stop());
+    const port = engine.listen('127.0.0.1', 0, 16);
+    const until = async (ready: () => boolean): Promise<void> => {
+      const deadline = Date.now() + 5000;
+      while (!ready()) {
+        if (Date.now() > deadline) throw new Error('timed out');
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          setTimeout(resolve, 20);
+        });
+      }
+    };
+    const command = (op: number, slot: number, generation: number, payload = Buffer.alloc(0)): Buffer => {
+      const bytes = Buffer.alloc(16 + payload.length);
+      bytes[0] = op;
+      bytes.writeUInt32LE(slot, 4);
+      bytes.writeUInt32LE(generation, 8);
+      bytes.writeUInt32LE(payload.length, 12);
+      payload.copy(bytes, 16);
+      return bytes;
+    };
+    const first = await connect(port);
+    await until(() => records.some((record) => record.kind === 1));
+    const old = records.find((record) => record.kind === 1)!;
+    first.resetAndDestroy(); // RST: closes natively (a FIN would wait for JS's END with allowHalfOpen=false)
+    await until(() => records.some((record) => record.kind === 7));
+    const second = await connect(port);
+    await until(() => records.filter((record) => record.kind === 1).length === 2);
+    const reused = records.filter((record) => record.kind === 1)[1];
+    expect(reused.slot).toBe(old.slot);
+    expect(reused.generation).not.toBe(old.generation);
+    // Stale WRITE and DESTROY must not reach the new connection; then a fresh WRITE does.
+    const block = Buffer.concat([
+      command(1, old.slot, old.generation, Buffer.from('stale')),
+      command(3, old.slot, old.generation),
+      command(1, reused.slot, reused.generation, Buffer.from('fresh')),
+    ]);
+    expect(engine.submit(0, block, block.length)).toBe(true);
+    const got = await receive(second, 5);
+    expect(got.bytes.toString()).toBe('fresh');
+    expect(records.filter((record) => record.kind === 7)).toHaveLength(1);
+  });
+});
