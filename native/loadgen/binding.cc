@@ -140,6 +140,7 @@ Napi::Object reportObject(Napi::Env env, const RunState& state) {
   out.Set("sourceAddresses", double(o.sourceAddresses));
   out.Set("durationSeconds", r.durationSeconds);
   out.Set("rampSeconds", r.rampSeconds);
+  out.Set("totalSeconds", r.totalSeconds);
   out.Set("opened", double(r.opened));
   out.Set("messages", double(t.messages.get()));
   out.Set("messagesPerSecond", r.messagesPerSecond);

@@ -90,6 +90,7 @@ struct LoadReport {
   std::string error;  // non-empty: the run could not start (bad target, no fds)
   double durationSeconds = 0;  // measured window, actual
   double rampSeconds = 0;      // time to open every connection
+  double totalSeconds = 0;     // whole run: ramp + warm-up + window
   uint64_t opened = 0;         // connections open when the window started
   LoadCounters totals;
   LoadLatency latency;

@@ -95,10 +95,30 @@ void LoadRun::execute(const std::function<void(const LoadProgress&)>& onProgress
   startNs_ = lastProgressNs_ = loadNowNs();
   for (auto& worker : workers_) worker->start();
 
+  bool unreachable = false;
   if (options_.mode != LoadMode::Churn) {
     uint64_t target = options_.connections;
+    // Give up early when nothing connects at all (wrong port, no server):
+    // three failed attempts per connection and not one success.
+    uint64_t hopeless = std::max<uint64_t>(3, 3 * target);
     waitUntil(startNs_ + uint64_t(options_.rampTimeoutSeconds * 1e9),
-              [&] { return sum(&LoadCounters::open) >= target; }, onProgress, "ramp");
+              [&] {
+                unreachable = sum(&LoadCounters::connects) == 0 && sum(&LoadCounters::connectErrors) >= hopeless;
+                return unreachable || sum(&LoadCounters::open) >= target;
+              },
+              onProgress, "ramp");
+  }
+  if (unreachable) {
+    shared_.phase.store(int(LoadPhase::Stop), std::memory_order_release);
+    for (auto& worker : workers_) worker->join();
+    report->error = "could not connect to the target";
+    for (auto& worker : workers_) {
+      if (!worker->firstError().empty()) {
+        report->error += " (" + worker->firstError() + ")";
+        break;
+      }
+    }
+    return;
   }
   uint64_t now = loadNowNs();
   report->rampSeconds = double(now - startNs_) / 1e9;
@@ -124,6 +144,7 @@ void LoadRun::execute(const std::function<void(const LoadProgress&)>& onProgress
     if (report->firstError.empty()) report->firstError = worker->firstError();
   }
   report->durationSeconds = double(recordEnd - recordStart) / 1e9;
+  report->totalSeconds = double(recordEnd - startNs_) / 1e9;
   uint64_t messages = report->totals.messages.get();
   report->messagesPerSecond = report->durationSeconds > 0 ? double(messages) / report->durationSeconds : 0;
   LoadLatency& latency = report->latency;
