@@ -61,6 +61,8 @@ export class Client extends EventEmitter<ClientEvents> {
   private readonly queue = new Set<Pending>();
   private session: Session | undefined;
   private attempt = 0;
+  /** The last socket error, named in the error a client that gives up rejects with. */
+  private lastError: Error | undefined;
   private reconnectTimer: unknown;
   private closing = false;
   private closeError: EdgepollError | undefined;
@@ -298,6 +300,7 @@ export class Client extends EventEmitter<ClientEvents> {
       if (session.dead) return;
       session.connected = true;
       this.attempt = 0;
+      this.lastError = undefined;
       if (this.closing) {
         this.endSession(session, 'end');
         return;
@@ -307,7 +310,9 @@ export class Client extends EventEmitter<ClientEvents> {
     });
     socket.on('data', (chunk: Buffer) => this.receive(session, chunk));
     socket.on('error', (error) => {
-      if (!session.dead) this.report(error);
+      if (session.dead) return;
+      this.lastError = error;
+      this.report(error);
     });
     socket.on('close', () => this.endSession(session, 'none'));
   }
@@ -409,7 +414,9 @@ export class Client extends EventEmitter<ClientEvents> {
     const backoff = this.backoff;
     if (!backoff || this.attempt >= backoff.maxAttempts) {
       const why = backoff ? `gave up after ${backoff.maxAttempts} attempts` : 'reconnect is off';
-      void this.shutdown(new EdgepollError('ECONNECTION_LOST', `the connection was lost and ${why}`), true);
+      const last = this.lastError as (Error & { code?: string }) | undefined;
+      const detail = last ? ` (last error: ${last.code ?? last.message})` : '';
+      void this.shutdown(new EdgepollError('ECONNECTION_LOST', `the connection was lost and ${why}${detail}`, { cause: last }), true);
       return;
     }
     this.attempt++;

@@ -73,7 +73,7 @@ describe('a restarted or dead server', () => {
     c.on('error', (error) => errors.push((error as { code: string }).code));
     await c.ready();
     await c.request(1, 'alive');
-    const stalled = codeOf(c.request(1, 'stalled'));
+    const stalled = codeOf(c.request(4, delayed(1000, 'stalled')));
     server.pause();
     const paused = performance.now();
     await nextEvent(c, 'reconnecting');

@@ -149,6 +149,13 @@ describe('client on a fake clock', () => {
     expect(await codeOf(c.request(1, 'late'))).toBe('ECONNECTION_LOST');
   });
 
+  it('with reconnect: false, closes on the first failure and says why', async () => {
+    const port = await deadPort();
+    const c = client({ port, reconnect: false });
+    await expect(c.ready()).rejects.toMatchObject({ code: 'ECONNECTION_LOST', message: expect.stringContaining('ECONNREFUSED') });
+    expect(c.status).toBe('closed');
+  });
+
   it('pings a silent server, then destroys the socket and reconnects', async () => {
     const clock = new FakeClock();
     const { port, next } = await rawServer();
