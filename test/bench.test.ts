@@ -1,0 +1,225 @@
+/**
+ * The native load generator (runLoad) and `edgepoll bench`, against a tiny
+ * node:net frame echo server written here, independent of edgepoll's engines.
+ * The server can corrupt one chosen reply, so the checks the load generator
+ * makes (seq, payload bytes) are shown to catch what they claim to catch.
+ */
+import net from 'node:net';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
+import { runBenchCommand, runLoad, type LoadReport } from '../src/bench';
+
+interface EchoServer {
+  port: number;
+  accepted: number;
+  open: number;
+}
+
+interface EchoOptions {
+  raw?: boolean;
+  /** Change something in the nth reply (1-based, counted over all connections). */
+  corrupt?: { nth: number; what: 'payload' | 'seq' | 'raw' };
+}
+
+async function startEcho(options: EchoOptions = {}): Promise<EchoServer> {
+  const sockets = new Set<net.Socket>();
+  let replies = 0;
+  const state: EchoServer = { port: 0, accepted: 0, open: 0 };
+  const damage = (reply: Buffer): void => {
+    replies++;
+    if (!options.corrupt || replies !== options.corrupt.nth) return;
+    if (options.corrupt.what === 'seq') reply.writeUInt32BE(reply.readUInt32BE(8) + 1000, 8);
+    else reply[reply.length - 1] ^= 0xff;
+  };
+  const server = net.createServer((socket) => {
+    state.accepted++;
+    state.open++;
+    sockets.add(socket);
+    socket.on('close', () => {
+      state.open--;
+      sockets.delete(socket);
+    });
+    socket.on('error', () => {});
+    if (options.raw) {
+      socket.on('data', (chunk) => {
+        const copy = Buffer.from(chunk);
+        damage(copy);
+        socket.write(copy);
+      });
+      return;
+    }
+    let buffered = Buffer.alloc(0);
+    socket.on('data', (chunk) => {
+      buffered = buffered.length ? Buffer.concat([buffered, chunk]) : chunk;
+      while (buffered.length >= 12) {
+        const length = buffered.readUInt32BE(4);
+        if (buffered.length < 12 + length) break;
+        const frame = Buffer.from(buffered.subarray(0, 12 + length));
+        buffered = buffered.subarray(12 + length);
+        const type = frame.readUInt16BE(2);
+        const seq = frame.readUInt32BE(8);
+        if (type === 0xff01) {
+          frame.writeUInt16BE(0xff02, 2);
+          socket.write(frame);
+        } else if (type === 1) {
+          frame[1] = 1;
+          damage(frame);
+          socket.write(frame);
+        } else if (type === 2) {
+          const push = Buffer.from(frame);
+          push.writeUInt32BE(0, 8);
+          for (const peer of sockets) peer.write(push);
+          const reply = Buffer.from([0xeb, 1, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0]);
+          reply.writeUInt32BE(seq, 8);
+          socket.write(reply);
+        }
+      }
+    });
+  });
+  onTestFinished(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  );
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  state.port = (server.address() as net.AddressInfo).port;
+  return state;
+}
+
+function expectClean(report: LoadReport): void {
+  expect(report.errors).toBe(0);
+  expect(report.mismatches).toBe(0);
+  expect(report.connectErrors).toBe(0);
+  expect(report.firstError).toBeNull();
+}
+
+describe('runLoad rr', () => {
+  it('counts validated replies and their latencies', async () => {
+    const server = await startEcho();
+    const progress: number[] = [];
+    const report = await runLoad(
+      { port: server.port, connections: 4, depth: 3, payload: 100, duration: 0.6, progressInterval: 100 },
+      (p) => progress.push(p.open),
+    );
+    expectClean(report);
+    expect(report.mode).toBe('rr');
+    expect(report.opened).toBe(4);
+    expect(report.connects).toBe(4);
+    expect(server.accepted).toBe(4);
+    expect(report.messages).toBeGreaterThan(10);
+    expect(report.latency.count).toBe(report.messages);
+    // Every reply answers a request sent before it; at most depth x connections are outstanding.
+    expect(report.sent).toBeGreaterThanOrEqual(report.messages);
+    expect(report.sent - report.messages).toBeLessThanOrEqual(12);
+    expect(report.bytesReceived).toBeGreaterThanOrEqual(report.messages * 112);
+    expect(report.latency.p50Us).toBeGreaterThan(0);
+    expect(report.latency.p50Us).toBeLessThanOrEqual(report.latency.p99Us);
+    expect(report.latency.p99Us).toBeLessThanOrEqual(report.latency.p999Us);
+    expect(report.latency.p999Us).toBeLessThanOrEqual(report.latency.maxUs);
+    expect(report.loadgenCpuSeconds).toBeGreaterThan(0);
+    expect(progress.length).toBeGreaterThan(0);
+  });
+
+  it('catches a reply whose payload was changed', async () => {
+    const server = await startEcho({ corrupt: { nth: 50, what: 'payload' } });
+    const report = await runLoad({ port: server.port, connections: 2, duration: 0.4, progressInterval: 0 });
+    expect(report.messages).toBeGreaterThan(50);
+    expect(report.mismatches).toBe(1);
+    expect(report.firstError).toMatch(/differs/);
+  });
+
+  it('catches a reply with a seq that matches no request', async () => {
+    const server = await startEcho({ corrupt: { nth: 30, what: 'seq' } });
+    const report = await runLoad({ port: server.port, connections: 1, depth: 2, duration: 0.4, progressInterval: 0 });
+    expect(report.mismatches).toBeGreaterThanOrEqual(1);
+    expect(report.firstError).toMatch(/seq/);
+  });
+
+  it('raw framing checks the echoed byte stream', async () => {
+    const clean = await startEcho({ raw: true });
+    const report = await runLoad({ port: clean.port, framing: 'raw', connections: 3, depth: 2, payload: 33, duration: 0.3, progressInterval: 0 });
+    expectClean(report);
+    expect(report.messages).toBeGreaterThan(10);
+    const damaged = await startEcho({ raw: true, corrupt: { nth: 40, what: 'raw' } });
+    const bad = await runLoad({ port: damaged.port, framing: 'raw', connections: 1, payload: 33, duration: 0.3, progressInterval: 0 });
+    expect(bad.mismatches).toBe(1);
+  });
+});
+
+describe('runLoad churn, idle, broadcast', () => {
+  it('churn connects, asks once and closes, over and over', async () => {
+    const server = await startEcho();
+    const report = await runLoad({ port: server.port, mode: 'churn', connections: 4, duration: 0.5, progressInterval: 0 });
+    expectClean(report);
+    expect(report.messages).toBeGreaterThan(20);
+    expect(report.connects).toBeGreaterThanOrEqual(report.messages);
+    // Every completed cycle went through the server (the last connects may still wait in its accept queue).
+    expect(server.accepted).toBeGreaterThanOrEqual(report.messages);
+    expect(report.sourceAddresses).toBe(8);
+  });
+
+  it('idle holds the connections and pings each one', async () => {
+    const server = await startEcho();
+    let openSeen = 0;
+    const report = await runLoad(
+      { port: server.port, mode: 'idle', connections: 30, interval: 100, payload: 16, duration: 0.5, progressInterval: 50 },
+      (p) => {
+        openSeen = Math.max(openSeen, server.open);
+        expect(p.open).toBeLessThanOrEqual(30);
+      },
+    );
+    expectClean(report);
+    expect(report.opened).toBe(30);
+    expect(openSeen).toBe(30);
+    // About 5 pings per connection in 0.5 s; each answered.
+    expect(report.pings).toBeGreaterThanOrEqual(60);
+    expect(report.messages).toBeGreaterThanOrEqual(report.pings - 30);
+    expect(report.missedPongs).toBe(0);
+  });
+
+  it('broadcast counts deliveries to every connection', async () => {
+    const server = await startEcho();
+    const report = await runLoad({ port: server.port, mode: 'broadcast', connections: 10, duration: 0.5, progressInterval: 0 });
+    expectClean(report);
+    expect(report.broadcasts).toBeGreaterThan(5);
+    // Each answered BROADCAST reached all 10 connections (give or take the window edges).
+    expect(report.messages).toBeGreaterThanOrEqual((report.broadcasts - 2) * 10);
+    expect(report.messages).toBeLessThanOrEqual((report.broadcasts + 2) * 10);
+    expect(report.latency.count).toBe(report.messages);
+  });
+});
+
+describe('runLoad refuses', () => {
+  it('bad options, non-loopback targets and unreachable servers', async () => {
+    await expect(runLoad({ port: 0 })).rejects.toMatchObject({ code: 'EINVALID_OPTION' });
+    await expect(runLoad({ port: 1, depth: 0 })).rejects.toMatchObject({ code: 'EINVALID_OPTION' });
+    await expect(runLoad({ port: 1, mode: 'idle', framing: 'raw' })).rejects.toMatchObject({ code: 'EINVALID_OPTION' });
+    await expect(runLoad({ port: 1, host: '10.1.2.3' })).rejects.toThrow(/loopback/);
+    const closed = net.createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as net.AddressInfo).port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    await expect(runLoad({ port, connections: 2, duration: 0.2, progressInterval: 0 })).rejects.toThrow(/could not connect.*ECONNREFUSED/);
+  });
+});
+
+describe('edgepoll bench', () => {
+  it('prints a JSON report and exits 0; exits 2 on bad arguments', async () => {
+    const server = await startEcho();
+    const out: string[] = [];
+    const stdout = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => (out.push(String(chunk)), true));
+    const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    onTestFinished(() => {
+      stdout.mockRestore();
+      stderr.mockRestore();
+    });
+    const code = await runBenchCommand(['--target', `127.0.0.1:${server.port}`, '--duration', '0.3', '--warmup', '0', '--connections', '3', '--json', '--quiet']);
+    expect(code).toBe(0);
+    const report = JSON.parse(out.join('')) as LoadReport;
+    expect(report.connections).toBe(3);
+    expect(report.messages).toBeGreaterThan(0);
+    expect(await runBenchCommand(['--target', 'nowhere'])).toBe(2);
+    expect(await runBenchCommand(['--target', '127.0.0.1:1', '--mode', 'sideways'])).toBe(2);
+  });
+});
