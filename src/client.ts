@@ -29,6 +29,9 @@ export type {
   ClientEvents, ClientHandler, ClientHandlerContext, ClientOptions, ClientStatus, RequestOptions,
 } from './client-options';
 
+/** How long a closing socket may take to flush before it is destroyed. */
+const LINGER_MS = 2000;
+
 const validType = (type: unknown): type is number =>
   typeof type === 'number' && Number.isInteger(type) && type >= 1 && type < CONTROL_FIRST;
 
@@ -392,7 +395,16 @@ export class Client extends EventEmitter<ClientEvents> {
     if (session.dead) return;
     session.dead = true;
     session.heartbeat?.stop();
-    if (how === 'end') session.socket.end(() => session.socket.destroy());
+    if (how === 'end') {
+      // Flush what we wrote (a CLOSE, the last replies), then let go; a peer that never
+      // reads would keep 'finish' from firing, so a bounded wait ends it regardless.
+      const socket = session.socket;
+      const guard = this.clock.setTimeout(() => socket.destroy(), LINGER_MS);
+      socket.end(() => {
+        this.clock.clearTimeout(guard);
+        socket.destroy();
+      });
+    }
     else if (how === 'destroy') session.socket.destroy();
     for (const pending of [...session.inflight.values()]) {
       this.detach(pending);

@@ -9,7 +9,6 @@ import { tryLoadNative } from '../src/binding';
 import { connect, type Client } from '../src/client';
 import type { ClientOptions } from '../src/client-options';
 import { ChildServer } from './helpers/client-fixtures/child-server';
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 import { createFrameServer } from './helpers/client-fixtures/frame-server.cjs';
 
 function client(options: ClientOptions): Client {

@@ -10,7 +10,6 @@ import type { ClientOptions } from '../src/client-options';
 import { ClientHeartbeat } from '../src/client-heartbeat';
 import { FakeClock } from '../src/clock';
 import { WirePeer } from './helpers/wire';
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 import { createFrameServer, frame } from './helpers/client-fixtures/frame-server.cjs';
 
 function client(options: ClientOptions): Client {
