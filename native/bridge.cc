@@ -17,10 +17,15 @@ Bridge* Bridge::create(napi_env env, napi_value onBatch) {
   auto* bridge = new Bridge();
   napi_value name;
   napi_create_string_utf8(env, "edgepoll", NAPI_AUTO_LENGTH, &name);
-  napi_status status = napi_create_threadsafe_function(env, onBatch, nullptr, name, 4, 1, bridge, &Bridge::finalize,
+  napi_status status = napi_create_threadsafe_function(env, nullptr, nullptr, name, 4, 1, bridge, &Bridge::finalize,
                                                        bridge, &Bridge::callJs, &bridge->tsfn_);
+  if (status == napi_ok) status = napi_create_reference(env, onBatch, 0, &bridge->onBatch_);
   if (status != napi_ok) {
-    delete bridge;
+    if (bridge->tsfn_) {
+      napi_release_threadsafe_function(bridge->tsfn_, napi_tsfn_abort);  // its finalizer deletes bridge
+    } else {
+      delete bridge;
+    }
     napi_throw_error(env, "EIO", "cannot create the engine's thread-safe function");
     return nullptr;
   }
@@ -49,11 +54,17 @@ void Bridge::close() {
   napi_release_threadsafe_function(tsfn_, napi_tsfn_release);
 }
 
-void Bridge::finalize(napi_env, void* data, void*) { delete static_cast<Bridge*>(data); }
+void Bridge::finalize(napi_env env, void* data, void*) {
+  auto* bridge = static_cast<Bridge*>(data);
+  if (env && bridge->onBatch_) napi_delete_reference(env, bridge->onBatch_);
+  delete bridge;
+}
 
-void Bridge::callJs(napi_env env, napi_value onBatch, void* context, void*) {
+void Bridge::callJs(napi_env env, napi_value, void* context, void*) {
   auto* bridge = static_cast<Bridge*>(context);
-  if (env == nullptr || onBatch == nullptr) return;  // environment going away
+  if (env == nullptr || bridge->closed_) return;  // environment going away / engine stopped
+  napi_value onBatch = nullptr;
+  if (napi_get_reference_value(env, bridge->onBatch_, &onBatch) != napi_ok || onBatch == nullptr) return;
   bridge->drain(env, onBatch);
 }
 
@@ -77,7 +88,13 @@ void Bridge::drain(napi_env env, napi_value onBatch) {
       napi_open_handle_scope(env, &scope);
       void* bytes = nullptr;
       napi_value args[3];
-      napi_create_arraybuffer(env, batch->bytes(), &bytes, &args[1]);
+      if (napi_create_arraybuffer(env, batch->bytes(), &bytes, &args[1]) != napi_ok || bytes == nullptr) {
+        // Only when the environment is terminating (worker.terminate()) or
+        // out of memory: no JS will see this batch.
+        delete batch;
+        napi_close_handle_scope(env, scope);
+        return;
+      }
       batch->copyTo(static_cast<uint8_t*>(bytes));
       napi_create_uint32(env, uint32_t(i), &args[0]);
       napi_create_uint32(env, batch->count(), &args[2]);

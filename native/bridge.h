@@ -1,6 +1,9 @@
 // The one ThreadSafeFunction of an engine, rung as a doorbell, and the drain
 // of every loop's batch ring on the JS thread.
-// Owns: the napi_threadsafe_function (and through it the onBatch callback).
+// Owns: the napi_threadsafe_function and a WEAK reference to onBatch (the
+// Engine object holds the function strongly in a property; a strong native
+// reference would root the closure, which usually holds the engine, so an
+// unreferenced engine could never be collected).
 // Its own lifetime ends in the TSFN finalizer, because a queued call may run
 // after the engine stopped (it then does nothing). Does not own: the pool or
 // its rings (borrowed until close()).
@@ -38,6 +41,7 @@ class Bridge final : public Doorbell {
   void drain(napi_env env, napi_value onBatch);
 
   napi_threadsafe_function tsfn_ = nullptr;
+  napi_ref onBatch_ = nullptr;  // weak
   std::atomic<bool> pending_{false};
   Pool* pool_ = nullptr;
   bool closed_ = false;

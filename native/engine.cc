@@ -100,6 +100,9 @@ Engine::Engine(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine>(info),
   // ours stops the loops before Node tears the TSFN down.
   bridge_ = Bridge::create(env, info[1]);
   if (!bridge_) return;
+  // The object keeps onBatch alive (the bridge only holds it weakly), so a
+  // closure over the engine forms a cycle the GC can collect.
+  info.This().As<Napi::Object>().DefineProperty(Napi::PropertyDescriptor::Value("onBatch", info[1], napi_default));
   pool_ = std::make_unique<Pool>(config, threads, exclusive, bridge_);
   bridge_->attach(pool_.get());
   int err = pool_->init();
