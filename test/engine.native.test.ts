@@ -9,6 +9,8 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { tryLoadNative } from '../src/binding';
 import type { Engine, EngineOptions, EngineSink } from '../src/engines/engine';
 import { createNativeEngine } from '../src/engines/native';
+import { FLAG_RESPONSE, TYPE_CLOSE, TYPE_PING, TYPE_PONG } from '../src/protocol';
+import { connectPeer, frame } from './helpers/wire';
 
 const addon = tryLoadNative();
 if (!addon) throw new Error('the native addon must be built for this suite (npx node-gyp build)');
@@ -31,7 +33,7 @@ const base: EngineOptions = {
   triggerMode: 'edge',
 };
 
-type Event = { kind: 'open' | 'data' | 'end' | 'close' | 'drain'; id: number; bytes?: number; code?: string };
+type Event = { kind: 'open' | 'data' | 'message' | 'end' | 'close' | 'drain'; id: number; bytes?: number; code?: string };
 
 interface Started {
   engine: Engine;
@@ -46,6 +48,8 @@ interface Behaviour {
   /** Default: echo every chunk. */
   data?: (engine: Engine, id: number, payload: Buffer) => void;
   open?: (engine: Engine, id: number) => void;
+  /** Default: answer with the same type, seq and payload as a RESPONSE. */
+  message?: (engine: Engine, id: number, type: number, seq: number, payload: Buffer) => void;
   end?: (engine: Engine, id: number) => void;
 }
 
@@ -59,7 +63,11 @@ async function start(overrides: Partial<EngineOptions>, behaviour: Behaviour = {
       events.push({ kind: 'open', id });
       behaviour.open?.(engine, id);
     },
-    message: () => undefined,
+    message: (id, type, _flags, seq, payload) => {
+      events.push({ kind: 'message', id, bytes: payload.length });
+      if (behaviour.message) behaviour.message(engine, id, type, seq, payload);
+      else engine.sendFrame(id, FLAG_RESPONSE, type, seq, payload);
+    },
     data: (id, payload) => {
       events.push({ kind: 'data', id, bytes: payload.length });
       if (behaviour.data) behaviour.data(engine, id, payload);
@@ -352,5 +360,113 @@ describe('native engine ids', () => {
     const got = await receive(second, 5);
     expect(got.bytes.toString()).toBe('fresh');
     expect(records.filter((record) => record.kind === 7)).toHaveLength(1);
+  });
+});
+
+describe('native engine, frame framing', () => {
+  const framed: Partial<EngineOptions> = { framing: 'frame' };
+
+  it('answers PING in the loop while JS is blocked', async () => {
+    const server = await start(framed, {
+      message: (engine, id, type, seq, payload) => {
+        const until = Date.now() + 500;
+        while (Date.now() < until) {
+          // JS busy: the PONG must not wait for it.
+        }
+        engine.sendFrame(id, FLAG_RESPONSE, type, seq, payload);
+      },
+    });
+    const peer = await connectPeer(server.port);
+    // One segment: the loop decodes both, hands the request to JS and answers
+    // the PING itself while JS is still busy with the request.
+    peer.write(Buffer.concat([frame(0, 9, 1, 'slow'), frame(0, TYPE_PING, 77, 'hi')]));
+    const [first, second] = await peer.readFrames(2);
+    expect(first).toMatchObject({ type: TYPE_PONG, seq: 77, flags: 0 });
+    expect(first.payload.toString()).toBe('hi');
+    expect(second).toMatchObject({ type: 9, seq: 1, flags: FLAG_RESPONSE });
+  });
+
+  it('closes on a protocol error with CLOSE and never delivers the bytes after it', async () => {
+    const server = await start(framed);
+    const peer = await connectPeer(server.port);
+    peer.write(Buffer.concat([frame(0, 5, 1, 'ok'), Buffer.from([0x00, 1, 2, 3]), frame(0, 5, 2, 'never')]));
+    // The loop closes before JS could answer the first frame: only CLOSE arrives.
+    const close = await peer.readFrame();
+    expect(close.type).toBe(TYPE_CLOSE);
+    expect(close.payload.toString()).toBe('protocol error: bad magic');
+    await peer.waitClosed();
+    await server.until(() => server.closes.size === 1, 'close');
+    expect([...server.closes.values()][0]).toEqual({ code: 'EBAD_MAGIC', reason: 'protocol error: bad magic' });
+    expect(server.events.filter((event) => event.kind === 'message')).toHaveLength(1);
+  });
+
+  it("reports the peer's CLOSE reason", async () => {
+    const server = await start(framed);
+    const peer = await connectPeer(server.port);
+    peer.write(frame(0, TYPE_CLOSE, 0, 'going away now'));
+    await peer.waitClosed();
+    await server.until(() => server.closes.size === 1, 'close');
+    expect([...server.closes.values()][0]).toEqual({ code: 'ECLOSED_BY_PEER', reason: 'going away now' });
+  });
+
+  it('sends PING to a silent connection and closes it after the heartbeat timeout', async () => {
+    const server = await start({ ...framed, heartbeatInterval: 100, heartbeatTimeout: 150 });
+    const peer = await connectPeer(server.port);
+    const ping = await peer.readFrame(3000);
+    expect(ping.type).toBe(TYPE_PING);
+    const close = await peer.readFrame(3000);
+    expect(close.type).toBe(TYPE_CLOSE);
+    expect(close.payload.toString()).toBe('heartbeat timeout');
+    await server.until(() => server.closes.size === 1, 'close');
+    expect([...server.closes.values()][0].code).toBe('EHEARTBEAT_TIMEOUT');
+  });
+
+  it('closes a message left incomplete past frameTimeout', async () => {
+    const server = await start({ ...framed, frameTimeout: 100 });
+    const peer = await connectPeer(server.port);
+    peer.write(frame(0, 5, 1, 'complete me').subarray(0, 15));
+    const close = await peer.readFrame(3000);
+    expect(close.payload.toString()).toBe('frame timeout');
+    await server.until(() => server.closes.size === 1, 'close');
+    expect([...server.closes.values()][0].code).toBe('EFRAME_TIMEOUT');
+  });
+
+  it('answers type-1 requests natively with nativeEcho and passes other types to JS', async () => {
+    const server = await start({ ...framed, nativeEcho: true });
+    const peer = await connectPeer(server.port);
+    peer.write(Buffer.concat([frame(0, 1, 5, 'echo me'), frame(0, 2, 6, 'to js')]));
+    const frames = await peer.readFrames(2);
+    expect(frames.map((f) => [f.type, f.seq, f.payload.toString()]).sort()).toEqual([
+      [1, 5, 'echo me'],
+      [2, 6, 'to js'],
+    ]);
+    expect(server.events.filter((event) => event.kind === 'message')).toHaveLength(1);
+  });
+
+  it('refuses connections over maxConnections with CLOSE "server full"', async () => {
+    const server = await start({ ...framed, maxConnections: 1 });
+    const first = await connectPeer(server.port);
+    await server.until(() => server.events.some((event) => event.kind === 'open'), 'open');
+    const second = await connectPeer(server.port);
+    const refusal = await second.readFrame();
+    expect(refusal.type).toBe(TYPE_CLOSE);
+    expect(refusal.payload.toString()).toBe('server full');
+    await second.waitClosed();
+    first.write(frame(0, 3, 1, 'x'));
+    expect((await first.readFrame()).seq).toBe(1);
+    expect((await server.engine.stats()).rejected).toBe(1);
+  });
+
+  it('closes with a code and its reason, and broadcasts to every connection', async () => {
+    const server = await start({ ...framed, threads: 2 });
+    const peers = await Promise.all([connectPeer(server.port), connectPeer(server.port)]);
+    await server.until(() => server.events.filter((event) => event.kind === 'open').length === 2, 'opens');
+    server.engine.broadcast(frame(0, 2, 0, 'everyone'));
+    for (const peer of peers) expect((await peer.readFrame()).payload.toString()).toBe('everyone');
+    const id = server.events.find((event) => event.kind === 'open')!.id;
+    server.engine.close(id, 'ESHUTDOWN');
+    server.engine.flush();
+    await server.until(() => server.closes.size === 1, 'close');
+    expect(server.closes.get(id)).toEqual({ code: 'ESHUTDOWN', reason: 'shutdown' });
   });
 });
