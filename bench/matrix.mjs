@@ -1,0 +1,234 @@
+#!/usr/bin/env node
+// `npm run bench`: every scenario against every engine, servers started fresh
+// for each run, engines taking turns (A B C D A B C D …) over several rounds,
+// the load from the native load generator (src/bench.ts → native/loadgen) in
+// this process, server CPU and RSS read from /proc. Writes
+// bench/results/latest.json, bench/RESULTS.md and bench/chart.svg.
+// Environment: BENCH_SECONDS (measured seconds per run, default 5),
+// BENCH_ROUNDS (default 3), BENCH_WARMUP (default 1), BENCH_SCENARIOS
+// (e.g. "S1,S3"), BENCH_ENGINES (e.g. "native-1,net"), BENCH_LOADGEN_THREADS
+// (default 1), BENCH_NO_WRITE=1 (print only).
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { renderChart } from './chart.mjs';
+import { renderResults } from './report.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.join(here, '..');
+const require = createRequire(import.meta.url);
+const { runLoad } = require(path.join(root, 'dist', 'bench.js'));
+
+const seconds = Number(process.env.BENCH_SECONDS ?? 5);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+const warmup = Number(process.env.BENCH_WARMUP ?? 1);
+const loadgenThreads = Number(process.env.BENCH_LOADGEN_THREADS ?? 1);
+const pick = (variable) => (process.env[variable] ? new Set(process.env[variable].split(',')) : undefined);
+
+/** Servers under test: the flags after `serve --port 0`. */
+const engines = [
+  { name: 'native-1', args: ['--engine', 'native', '--threads', '1'] },
+  { name: 'native-2', args: ['--engine', 'native', '--threads', '2'] },
+  { name: 'net', args: ['--engine', 'net'] },
+  { name: 'cluster', args: ['--engine', 'cluster'] },
+];
+/** Diagnostics: same load, one server option changed (run on S1 and S3 only). */
+const diagnostics = [
+  { name: 'native-1 nativeEcho', args: ['--engine', 'native', '--threads', '1', '--native-echo'], diagnostic: true },
+  { name: 'native-1 level', args: ['--engine', 'native', '--threads', '1', '--trigger', 'level'], diagnostic: true },
+];
+
+const scenarios = [
+  { id: 'S1', title: 'ping-pong, 100 connections, 64 B', metric: 'msgs/s', load: { mode: 'rr', connections: 100, depth: 1, payload: 64 }, diagnostics: true },
+  { id: 'S2', title: 'ping-pong, 1000 connections, 64 B', metric: 'msgs/s', load: { mode: 'rr', connections: 1000, depth: 1, payload: 64 } },
+  { id: 'S3', title: 'pipelined, 100 connections × 32 in flight, 64 B', metric: 'msgs/s', load: { mode: 'rr', connections: 100, depth: 32, payload: 64 }, diagnostics: true },
+  { id: 'S4', title: 'churn: connect, one ECHO, close; 50 concurrent', metric: 'cycles/s', load: { mode: 'churn', connections: 50, payload: 64 } },
+  { id: 'S5', title: '10 000 idle connections, PING every 5 s', metric: 'KiB/conn', load: { mode: 'idle', connections: 10000, interval: 5000, payload: 8 }, hold: true },
+  { id: 'S6', title: 'BROADCAST 64 B to 5 000 connections', metric: 'deliveries/s', load: { mode: 'broadcast', connections: 5000, payload: 64 } },
+];
+
+const clockTicks = 100; // USER_HZ on Linux
+const pageKiB = 4;
+
+function processTree(pid) {
+  const pids = [pid];
+  for (let i = 0; i < pids.length; i++) {
+    try {
+      for (const task of fs.readdirSync(`/proc/${pids[i]}/task`)) {
+        const children = fs.readFileSync(`/proc/${pids[i]}/task/${task}/children`, 'utf8').trim();
+        if (children) pids.push(...children.split(/\s+/).map(Number));
+      }
+    } catch {
+      // the process is gone
+    }
+  }
+  return pids;
+}
+
+/** CPU seconds and resident KiB of a server and all its children (cluster workers). */
+function usage(pid) {
+  let cpu = 0;
+  let rssKiB = 0;
+  for (const p of processTree(pid)) {
+    try {
+      const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      cpu += (Number(fields[11]) + Number(fields[12])) / clockTicks; // utime, stime
+      rssKiB += Number(fs.readFileSync(`/proc/${p}/statm`, 'utf8').split(' ')[1]) * pageKiB;
+    } catch {
+      // exited between the listing and the read
+    }
+  }
+  return { cpu, rssKiB };
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function startServer(engine) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(root, 'dist', 'cli.js'), 'serve', '--host', '127.0.0.1', '--port', '0', ...engine.args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    const timer = setTimeout(() => reject(new Error(`${engine.name}: no "listening on" within 15 s\n${err}`)), 15_000);
+    child.stderr.on('data', (d) => (err = (err + d).slice(-4000)));
+    child.stdout.on('data', (d) => {
+      out += d;
+      const match = /listening on (.+):(\d+)\n/.exec(out);
+      if (match) {
+        clearTimeout(timer);
+        resolve({ child, port: Number(match[2]), stderr: () => err });
+      }
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${engine.name} exited with ${code} before listening\n${err}`));
+    });
+  });
+}
+
+async function stopServer(server) {
+  if (server.child.exitCode !== null) return;
+  const exited = new Promise((resolve) => server.child.once('exit', resolve));
+  server.child.kill('SIGTERM');
+  const done = await Promise.race([exited.then(() => true), sleep(8000).then(() => false)]);
+  if (!done) {
+    for (const p of processTree(server.child.pid).reverse()) {
+      try {
+        process.kill(p, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    await exited;
+  }
+}
+
+async function runOne(scenario, engine) {
+  const server = await startServer(engine);
+  try {
+    await sleep(300);
+    const before = usage(server.child.pid);
+    // Samples taken while measuring: CPU per message and RSS come from the
+    // first and last of them, so ramp, warm-up and teardown do not count.
+    const samples = [];
+    const duration = scenario.hold ? Math.max(seconds, 6) : seconds;
+    const report = await runLoad(
+      {
+        host: '127.0.0.1',
+        port: server.port,
+        ...scenario.load,
+        duration,
+        warmup: scenario.hold ? 0 : warmup,
+        threads: loadgenThreads,
+        rampTimeout: 60,
+        progressInterval: 500,
+      },
+      (progress) => {
+        if (progress.phase === 'record') samples.push({ at: performance.now(), ...usage(server.child.pid) });
+      },
+    );
+    const after = usage(server.child.pid);
+    const first = samples[0];
+    const last = samples[samples.length - 1];
+    const window = first && last !== first ? (last.at - first.at) / 1000 : 0;
+    const result = {
+      scenario: scenario.id,
+      engine: engine.name,
+      diagnostic: Boolean(engine.diagnostic),
+      messagesPerSecond: report.messagesPerSecond,
+      messages: report.messages,
+      latency: report.latency,
+      errors: report.errors + report.connectErrors,
+      mismatches: report.mismatches,
+      opened: report.opened,
+      serverCpuSeconds: after.cpu - before.cpu,
+      windowCpuSeconds: window > 0 ? last.cpu - first.cpu : null,
+      windowSeconds: window,
+      loadgenCpuShare: report.totalSeconds > 0 ? report.loadgenCpuSeconds / report.totalSeconds : null,
+      rssBeforeKiB: before.rssKiB,
+      rssHoldKiB: samples.length ? Math.max(...samples.map((s) => s.rssKiB)) : null,
+      firstError: report.firstError,
+    };
+    const handled = report.messagesPerSecond * window;
+    result.serverCpuMicrosPerMessage = handled > 0 ? (result.windowCpuSeconds * 1e6) / handled : null;
+    if (scenario.hold) {
+      result.rssPerConnectionKiB = report.opened > 0 && result.rssHoldKiB ? (result.rssHoldKiB - before.rssKiB) / report.opened : null;
+      // Server CPU while holding the idle connections, as a share of one core.
+      result.holdCpuShare = window > 0 ? result.windowCpuSeconds / window : null;
+    }
+    return result;
+  } finally {
+    await stopServer(server);
+  }
+}
+
+async function main() {
+  const onlyScenarios = pick('BENCH_SCENARIOS');
+  const onlyEngines = pick('BENCH_ENGINES');
+  const started = Date.now();
+  const results = [];
+  for (const scenario of scenarios) {
+    if (onlyScenarios && !onlyScenarios.has(scenario.id)) continue;
+    const lineup = [...engines, ...(scenario.diagnostics ? diagnostics : [])].filter((e) => !onlyEngines || onlyEngines.has(e.name));
+    for (let round = 1; round <= rounds; round++) {
+      for (const engine of lineup) {
+        const result = await runOne(scenario, engine).catch((error) => ({ scenario: scenario.id, engine: engine.name, failed: String(error.message ?? error) }));
+        result.round = round;
+        results.push(result);
+        const shown = result.failed
+          ? `FAILED ${result.failed.split('\n')[0]}`
+          : `${Math.round(result.messagesPerSecond)}/s p99 ${result.latency.p99Us.toFixed(0)} µs, server ${result.serverCpuSeconds.toFixed(2)} s CPU` +
+            (result.rssPerConnectionKiB != null ? `, ${result.rssPerConnectionKiB.toFixed(2)} KiB/conn` : '') +
+            (result.errors || result.mismatches ? `, ${result.errors} errors, ${result.mismatches} mismatches (${result.firstError})` : '');
+        process.stderr.write(`bench: ${scenario.id} round ${round}/${rounds} ${engine.name.padEnd(20)} ${shown}\n`);
+      }
+    }
+  }
+  const run = {
+    date: new Date().toISOString(),
+    elapsedSeconds: (Date.now() - started) / 1000,
+    settings: { seconds, rounds, warmup, loadgenThreads },
+    machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model ?? 'unknown', kernel: os.release(), node: process.version },
+    scenarios: scenarios.map(({ id, title, metric, load }) => ({ id, title, metric, load })),
+    results,
+  };
+  const markdown = renderResults(run);
+  process.stdout.write(`${markdown}\n`);
+  if (process.env.BENCH_NO_WRITE !== '1') {
+    fs.mkdirSync(path.join(here, 'results'), { recursive: true });
+    fs.writeFileSync(path.join(here, 'results', 'latest.json'), `${JSON.stringify(run, null, 2)}\n`);
+    fs.writeFileSync(path.join(here, 'RESULTS.md'), markdown);
+    fs.writeFileSync(path.join(here, 'chart.svg'), await renderChart(run));
+    process.stderr.write('bench: wrote bench/RESULTS.md, bench/chart.svg, bench/results/latest.json\n');
+  }
+}
+
+main().catch((error) => {
+  process.stderr.write(`bench: ${error.stack ?? error}\n`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,148 @@
+// Turns one matrix run (bench/matrix.mjs) into bench/RESULTS.md: medians over
+// rounds, each engine's ratio to net from the same run (the median of the
+// per-round ratios), server CPU per message, the diagnostics, the commands.
+// Owns: text only; it computes nothing it was not handed.
+
+const median = (values) => {
+  const sorted = values.filter((v) => typeof v === 'number' && Number.isFinite(v)).sort((a, b) => a - b);
+  if (sorted.length === 0) return null;
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+};
+
+const fixed = (value, digits = 0) => (value == null ? '–' : Number(value).toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }));
+
+/** The headline number of a result: KiB per connection for S5, else per second. */
+export function headline(scenario, result) {
+  return scenario.id === 'S5' ? result.rssPerConnectionKiB : result.messagesPerSecond;
+}
+
+/** Per (scenario, engine): medians over rounds and the median ratio to net in the same round. */
+export function summarize(run) {
+  const rows = [];
+  for (const scenario of run.scenarios) {
+    const mine = run.results.filter((r) => r.scenario === scenario.id && !r.failed);
+    const engines = [...new Set(run.results.filter((r) => r.scenario === scenario.id).map((r) => r.engine))];
+    for (const engine of engines) {
+      const own = mine.filter((r) => r.engine === engine);
+      const failed = run.results.filter((r) => r.scenario === scenario.id && r.engine === engine && r.failed);
+      const ratios = own.map((r) => {
+        const net = mine.find((n) => n.engine === 'net' && n.round === r.round);
+        const a = headline(scenario, r);
+        const b = net ? headline(scenario, net) : null;
+        return a != null && b ? a / b : null;
+      });
+      rows.push({
+        scenario,
+        engine,
+        diagnostic: own.some((r) => r.diagnostic) || failed.some((r) => r.diagnostic),
+        runs: own.length,
+        failed: failed.length,
+        failure: failed[0]?.failed,
+        value: median(own.map((r) => headline(scenario, r))),
+        rate: median(own.map((r) => r.messagesPerSecond)),
+        ratio: median(ratios),
+        p50: median(own.map((r) => r.latency.p50Us)),
+        p99: median(own.map((r) => r.latency.p99Us)),
+        p999: median(own.map((r) => r.latency.p999Us)),
+        cpuPerMessage: median(own.map((r) => r.serverCpuMicrosPerMessage)),
+        holdCpuShare: median(own.map((r) => r.holdCpuShare)),
+        loadgenShare: median(own.map((r) => r.loadgenCpuShare)),
+        errors: own.reduce((sum, r) => sum + r.errors, 0),
+        mismatches: own.reduce((sum, r) => sum + r.mismatches, 0),
+        firstError: own.find((r) => r.firstError)?.firstError,
+      });
+    }
+  }
+  return rows;
+}
+
+function table(rows, ratioTo) {
+  const lines = [
+    `| scenario | engine | median | ratio to ${ratioTo} | p50 µs | p99 µs | p99.9 µs | server CPU µs/msg | loadgen CPU | errors / mismatches |`,
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const row of rows) {
+    const unit = row.scenario.metric;
+    const value = row.value == null ? (row.failed ? 'failed' : '–') : `${fixed(row.value, row.scenario.id === 'S5' ? 2 : 0)} ${unit}`;
+    const extra = row.scenario.id === 'S5' && row.holdCpuShare != null ? ` (server ${fixed(row.holdCpuShare * 100, 1)} % of a core while holding)` : '';
+    lines.push(
+      `| ${row.scenario.id} | ${row.engine} | ${value}${extra} | ${row.ratio == null ? '–' : `${row.ratio.toFixed(2)}×`} | ${fixed(row.p50)} | ${fixed(row.p99)} | ${fixed(row.p999)} | ` +
+        `${row.scenario.id === 'S5' ? '–' : fixed(row.cpuPerMessage, 2)} | ${row.loadgenShare == null ? '–' : `${fixed(row.loadgenShare * 100)} %`} | ${row.errors} / ${row.mismatches} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+export function renderResults(run) {
+  const rows = summarize(run);
+  const main = rows.filter((r) => !r.diagnostic);
+  // Diagnostics are compared with native-1 of the same scenario and round.
+  const diagnosticRows = [];
+  for (const scenario of run.scenarios) {
+    const base = run.results.filter((r) => r.scenario === scenario.id && r.engine === 'native-1' && !r.failed);
+    const names = [...new Set(run.results.filter((r) => r.scenario === scenario.id && r.diagnostic).map((r) => r.engine))];
+    if (names.length === 0) continue;
+    for (const name of ['native-1', ...names]) {
+      const own = run.results.filter((r) => r.scenario === scenario.id && r.engine === name && !r.failed);
+      const ratios = own.map((r) => {
+        const b = base.find((x) => x.round === r.round);
+        return b && b.messagesPerSecond ? r.messagesPerSecond / b.messagesPerSecond : null;
+      });
+      const summary = rows.find((r) => r.scenario.id === scenario.id && r.engine === name);
+      if (summary) diagnosticRows.push({ ...summary, ratio: median(ratios) });
+    }
+  }
+  const failures = rows.filter((r) => r.failed).map((r) => `- ${r.scenario.id} ${r.engine}: ${r.failed} run(s) failed: ${String(r.failure).split('\n')[0]}`);
+  const errors = rows.filter((r) => r.errors || r.mismatches).map((r) => `- ${r.scenario.id} ${r.engine}: first error: ${r.firstError}`);
+  const s = run.settings;
+  return [
+    '# edgepoll benchmark results',
+    '',
+    `Latest run: ${run.date}, ${run.machine.cpus} × ${run.machine.model}, Linux ${run.machine.kernel}, Node ${run.machine.node}; ` +
+      `${s.rounds} rounds × ${s.seconds} s measured (+${s.warmup} s warm-up) per run, load generator threads: ${s.loadgenThreads}; ` +
+      `the whole matrix took ${fixed(run.elapsedSeconds / 60, 1)} min. The load generator runs on the same machine and shares its cores.`,
+    '',
+    'Every run starts a fresh server (`node dist/cli.js serve --port 0 …`); engines take turns within each round (A B C D A B C D …). ' +
+      'Values are medians over rounds; a ratio is the median of the per-round ratios to `net` measured in the same round (S5: KiB per idle connection, lower is better; everything else: higher is better). ' +
+      'Server CPU is user + system time of the server process and its children (cluster workers) from /proc, over the measured window, divided by the messages in it. ' +
+      '"loadgen CPU" is the load generator\'s own CPU time as a share of one core.',
+    '',
+    ...run.scenarios.map((sc) => `- **${sc.id}** ${sc.title}: \`${JSON.stringify(sc.load)}\``),
+    '',
+    '![ratio to net](chart.svg)',
+    '',
+    table(main, 'net'),
+    '',
+    '## Diagnostics',
+    '',
+    '`native-1 nativeEcho`: the native engine answers ECHO in C++ without waking JS (server option `nativeEcho`, `serve --native-echo`): the difference to `native-1` is what the JS bridge and dispatch cost. ' +
+      '`native-1 level`: the same server with level-triggered epoll (`triggerMode: \'level\'`, `serve --trigger level`). Ratios here are to `native-1` in the same round.',
+    '',
+    diagnosticRows.length ? table(diagnosticRows, 'native-1') : '(not run)',
+    '',
+    ...(failures.length || errors.length ? ['## Failures and errors', '', ...failures, ...errors, ''] : []),
+    '## Commands',
+    '',
+    'Exactly what produced this file:',
+    '',
+    '```sh',
+    'npm install            # builds the addon and dist/',
+    `BENCH_SECONDS=${s.seconds} BENCH_ROUNDS=${s.rounds} BENCH_WARMUP=${s.warmup} BENCH_LOADGEN_THREADS=${s.loadgenThreads} npm run bench`,
+    '```',
+    '',
+    'One load by hand, against any engine (or any server speaking the edgepoll frame):',
+    '',
+    '```sh',
+    'npx edgepoll serve --port 7000 --engine native --threads 1 &',
+    'npx edgepoll bench --target 127.0.0.1:7000 --connections 100 --depth 1 --payload 64 --duration 5   # S1',
+    'npx edgepoll bench --target 127.0.0.1:7000 --connections 100 --depth 32 --duration 5                # S3',
+    'npx edgepoll bench --target 127.0.0.1:7000 --mode churn --connections 50 --duration 5               # S4',
+    'npx edgepoll bench --target 127.0.0.1:7000 --mode idle --connections 10000 --interval 5000 --payload 8 --duration 6  # S5',
+    'npx edgepoll bench --target 127.0.0.1:7000 --mode broadcast --connections 5000 --duration 5         # S6',
+    '```',
+    '',
+    'Raw data of this run: `bench/results/latest.json`.',
+    '',
+  ].join('\n');
+}
