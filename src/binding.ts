@@ -19,7 +19,8 @@ export interface NativeAddon {
     maxFrame: number,
     role: number,
     chunks: Uint8Array[],
-  ): { messages: Array<{ type: number; flags: number; seq: number; payload: Buffer }>; error: string };
+    stopEvery?: number,
+  ): { messages: Array<{ type: number; flags: number; seq: number; payload: Buffer }>; error: string; midMessage: boolean };
   /** The native load generator (bench/). */
   runLoad(options: Record<string, unknown>, onProgress?: (report: Record<string, unknown>) => void): Promise<Record<string, unknown>>;
 }
