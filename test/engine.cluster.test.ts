@@ -37,8 +37,8 @@ interface Primary {
 }
 
 /** Forks the fixture's primary and waits for its `listening on` line. */
-async function startPrimary(): Promise<Primary> {
-  const child = spawn(process.execPath, [bundle], { stdio: ['ignore', 'pipe', 'pipe'] });
+async function startPrimary(env: Record<string, string> = {}): Promise<Primary> {
+  const child = spawn(process.execPath, [bundle], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   onTestFinished(() => {
     // The primary's own exit handling stops its workers; SIGKILL leaves orphans, so ask nicely first.
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
@@ -107,6 +107,23 @@ describe('cluster engine', () => {
       expect(stats.loops).toHaveLength(2);
       expect(stats.loops.map((l: { pid: number }) => String(l.pid)).sort()).toEqual([...new Set(connections.map((c) => c.pid))].sort());
     }
+  });
+
+  it('counts maxConnections over all workers', async () => {
+    const primary = await startPrimary({ EDGEPOLL_TEST_MAX_CONNECTIONS: '3' });
+    const connections = await spread(primary.port, 3);
+    const extra = await connectPeer(primary.port);
+    const close = await extra.readFrame();
+    expect(close).toMatchObject({ type: 0xff03 });
+    expect(close.payload.toString()).toBe('server full');
+    await extra.waitClosed();
+    const stats = JSON.parse((await request(connections[0]!.peer, 3, 5)).toString());
+    expect(stats).toMatchObject({ connections: 3, accepted: 3, rejected: 1 });
+    // A freed slot admits the next connection.
+    connections[1]!.peer.destroy();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const next = await connectPeer(primary.port);
+    expect((await request(next, 1, 6, 'in')).toString()).toBe('in');
   });
 
   it('replaces a worker that dies and keeps serving', async () => {

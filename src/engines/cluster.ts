@@ -22,6 +22,8 @@
  *   tells every worker to drain: each worker's server runs its own graceful
  *   shutdown (GOAWAY, requests in flight answered, drain, exit). The primary's
  *   close resolves when every worker has exited.
+ * - `maxConnections` counts all workers' connections: with a limit set, a
+ *   worker asks the primary (one IPC round trip) before serving a connection.
  * - A worker that dies unexpectedly is reported as an `'error'`
  *   (`EWORKER_EXIT`) and replaced, unless the server is shutting down.
  * - On 2 cores `node:cluster` gains little and halves the connection-accept
@@ -36,12 +38,14 @@ import cluster, { type Worker } from 'node:cluster';
 import { EdgepollError } from '../errors';
 import { HEADER_SIZE } from '../protocol';
 import type { Engine, EngineOptions, EngineSink, EngineStats } from './engine';
-import { createNetEngine, type NetCounters, type NetEngineInstance } from './net';
+import { createNetEngine, type Admission, type NetCounters, type NetEngineInstance } from './net';
 
 /** Workers report their connection count at most this often (ms). */
 const COUNT_INTERVAL = 50;
 /** How long a stats request waits for the other processes (ms). */
 const STATS_TIMEOUT = 2000;
+/** How long a draining worker waits for the others to close their listeners (ms). */
+const STOP_TIMEOUT = 1000;
 /** Beyond the drain timeout, how long the primary waits before killing a worker that does not exit (ms). */
 const EXIT_GRACE = 5000;
 /** Re-fork delay after an unexpected exit, doubled per consecutive crash up to the cap (ms). */
@@ -55,6 +59,11 @@ type ClusterMessage =
   | { edgepoll: 'count'; connections: number }
   | { edgepoll: 'broadcast'; bytes: Uint8Array }
   | { edgepoll: 'drain' }
+  | { edgepoll: 'stopped' }
+  | { edgepoll: 'all-stopped' }
+  | { edgepoll: 'admit?'; request: number }
+  | { edgepoll: 'admit'; request: number; admitted: boolean }
+  | { edgepoll: 'release' }
   | { edgepoll: 'counts?'; request: number }
   | { edgepoll: 'counts'; request: number; counts: NetCounters }
   | { edgepoll: 'stats?'; request: number }
@@ -80,6 +89,10 @@ interface WorkerState {
   worker: Worker;
   listening: boolean;
   connections: number;
+  /** Connections this worker holds under the global maxConnections. */
+  admitted: number;
+  /** The worker closed its listener while draining. */
+  stopped: boolean;
 }
 
 /** The primary: forks, relays, aggregates; holds no connection. */
@@ -89,8 +102,11 @@ class PrimaryEngine implements Engine {
   private address: { host: string; port: number } | undefined;
   private starting: { resolve: (a: { host: string; port: number }) => void; reject: (e: Error) => void } | undefined;
   private draining = false;
+  private allStopped = false;
   private stopping = false;
   private crashes = 0;
+  /** Connections admitted under maxConnections, all workers together. */
+  private admitted = 0;
   private nextRequest = 1;
   private readonly pending = new Map<number, { want: Set<number>; got: Array<{ worker: number; pid: number; counts: NetCounters }>; done: () => void }>();
   private readonly exitWaiters: Array<() => void> = [];
@@ -117,7 +133,7 @@ class PrimaryEngine implements Engine {
 
   private fork(): void {
     const worker = cluster.fork({ EDGEPOLL_CLUSTER_WORKER: '1' });
-    this.workers.set(worker.id, { worker, listening: false, connections: 0 });
+    this.workers.set(worker.id, { worker, listening: false, connections: 0, admitted: 0, stopped: false });
     if (!this.referenced) this.unrefWorker(worker);
   }
 
@@ -150,6 +166,26 @@ class PrimaryEngine implements Engine {
       case 'count':
         state.connections = message.connections;
         break;
+      case 'admit?': {
+        const admitted = this.admitted < this.options.maxConnections;
+        if (admitted) {
+          this.admitted++;
+          state.admitted++;
+        }
+        this.send(worker, { edgepoll: 'admit', request: message.request, admitted });
+        break;
+      }
+      case 'stopped':
+        state.stopped = true;
+        if (this.allStopped) this.send(worker, { edgepoll: 'all-stopped' });
+        else this.checkAllStopped();
+        break;
+      case 'release':
+        if (state.admitted > 0) {
+          state.admitted--;
+          this.admitted--;
+        }
+        break;
       case 'broadcast':
         for (const other of this.workers.values()) {
           if (other.worker !== worker && other.listening) this.send(other.worker, message);
@@ -174,6 +210,7 @@ class PrimaryEngine implements Engine {
     const state = this.workers.get(worker.id);
     if (!state) return;
     this.workers.delete(worker.id);
+    this.admitted -= state.admitted;
     for (const request of this.pending.values()) {
       if (request.want.delete(worker.id) && request.want.size === 0) request.done();
     }
@@ -187,11 +224,25 @@ class PrimaryEngine implements Engine {
         if (!this.draining && !this.stopping) this.fork();
       }, delay).unref();
     }
+    this.checkAllStopped();
     if (this.workers.size === 0) {
       if (this.killTimer) clearTimeout(this.killTimer);
       for (const resolve of this.exitWaiters.splice(0)) resolve();
     }
   };
+
+  /**
+   * While draining, a worker's stopAccepting waits until every worker has
+   * closed its listener: the shared listening socket (held by node:cluster in
+   * this process) closes only when the last one does, and GOAWAY must not go
+   * out while new connections could still be accepted.
+   */
+  private checkAllStopped(): void {
+    if (!this.draining || this.allStopped) return;
+    for (const state of this.workers.values()) if (state.listening && !state.stopped) return;
+    this.allStopped = true;
+    for (const state of this.workers.values()) this.send(state.worker, { edgepoll: 'all-stopped' });
+  }
 
   private failStart(error: Error): void {
     const starting = this.starting;
@@ -320,6 +371,9 @@ class WorkerEngine implements Engine {
   private countTimer: NodeJS.Timeout | undefined;
   private nextRequest = 1;
   private readonly pending = new Map<number, (stats: EngineStats) => void>();
+  private readonly admissions = new Map<number, (admitted: boolean) => void>();
+  private readonly stoppedWaiters: Array<() => void> = [];
+  private drainRequested = false;
   private closed = false;
   private readonly frameFraming: boolean;
 
@@ -345,7 +399,17 @@ class WorkerEngine implements Engine {
       batchEnd: sink.batchEnd.bind(sink),
       requestClose: sink.requestClose.bind(sink),
     };
-    this.local = createNetEngine(options, relay);
+    // maxConnections counts every worker's connections: the primary admits each one.
+    const admission: Admission = {
+      admit: (answer) => {
+        if (!process.connected) return answer(false);
+        const request = this.nextRequest++;
+        this.admissions.set(request, answer);
+        this.post({ edgepoll: 'admit?', request });
+      },
+      release: () => this.post({ edgepoll: 'release' }),
+    };
+    this.local = createNetEngine(options, relay, admission);
     process.on('message', this.onMessage);
   }
 
@@ -369,7 +433,11 @@ class WorkerEngine implements Engine {
     if (!isClusterMessage(message)) return;
     switch (message.edgepoll) {
       case 'drain':
+        this.drainRequested = true;
         this.sink.requestClose();
+        break;
+      case 'all-stopped':
+        for (const resolve of this.stoppedWaiters.splice(0)) resolve();
         break;
       case 'broadcast':
         this.local.broadcast(message.bytes);
@@ -377,6 +445,12 @@ class WorkerEngine implements Engine {
       case 'counts?':
         this.post({ edgepoll: 'counts', request: message.request, counts: this.local.counts() });
         break;
+      case 'admit': {
+        const answer = this.admissions.get(message.request);
+        this.admissions.delete(message.request);
+        answer?.(message.admitted);
+        break;
+      }
       case 'stats': {
         const resolve = this.pending.get(message.request);
         this.pending.delete(message.request);
@@ -451,14 +525,31 @@ class WorkerEngine implements Engine {
     });
   }
 
-  stopAccepting(): Promise<void> {
-    return this.local.stopAccepting();
+  /**
+   * Closes this worker's listener. When the primary asked for the drain, also
+   * waits (bounded) until every worker has, so that the shared port is closed.
+   */
+  async stopAccepting(): Promise<void> {
+    await this.local.stopAccepting();
+    if (!this.drainRequested || !process.connected) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, STOP_TIMEOUT);
+      timer.unref();
+      this.stoppedWaiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+      // Sent after node:cluster's own 'close' message for the listener, on the same channel.
+      this.post({ edgepoll: 'stopped' });
+    });
   }
 
   /** Destroys what is left, tells the primary, and lets this worker exit (IPC disconnected). */
   async shutdown(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    for (const answer of this.admissions.values()) answer(false);
+    this.admissions.clear();
     await this.local.shutdown();
     if (this.countTimer) clearTimeout(this.countTimer);
     this.post({ edgepoll: 'count', connections: 0 });

@@ -66,6 +66,16 @@ class NetConnection {
   }
 }
 
+/**
+ * Who decides maxConnections when it spans processes (the cluster engine's
+ * primary). `admit` answers once per accepted socket; every admitted
+ * connection is released once, when it closes.
+ */
+export interface Admission {
+  admit(answer: (admitted: boolean) => void): void;
+  release(): void;
+}
+
 /** The counters of one net engine. */
 export interface NetCounters {
   connections: number;
@@ -95,6 +105,7 @@ class NetEngine implements Engine {
   constructor(
     private readonly options: EngineOptions,
     private readonly sink: EngineSink,
+    private readonly admission?: Admission,
   ) {
     this.timer = sharedTimer();
     this.frameFraming = options.framing === 'frame';
@@ -142,11 +153,32 @@ class NetEngine implements Engine {
       this.reject(socket, 'ESHUTDOWN');
       return;
     }
+    const admission = this.admission;
+    if (admission && limit > 0) {
+      // The limit is global (a cluster): wait for the primary's answer, socket unread meanwhile.
+      socket.on('error', () => {});
+      admission.admit((admitted) => {
+        if (!admitted) {
+          this.counters.rejected++;
+          this.reject(socket, 'ESERVER_FULL');
+        } else if (socket.destroyed || this.stopped) {
+          admission.release();
+          if (!socket.destroyed) this.reject(socket, 'ESHUTDOWN');
+        } else {
+          this.serve(socket, true);
+        }
+      });
+      return;
+    }
     if (limit > 0 && this.counters.connections >= limit) {
       this.counters.rejected++;
       this.reject(socket, 'ESERVER_FULL');
       return;
     }
+    this.serve(socket, false);
+  }
+
+  private serve(socket: net.Socket, admitted: boolean): void {
     const now = this.timer.now();
     const decoder = this.options.framing === 'raw'
       ? undefined
@@ -161,7 +193,10 @@ class NetEngine implements Engine {
     socket.on('error', (error: NodeJS.ErrnoException) => {
       if (!conn.code) conn.code = error.code ?? 'EIO';
     });
-    socket.on('close', () => this.onClose(conn));
+    socket.on('close', () => {
+      this.onClose(conn);
+      if (admitted) this.admission?.release();
+    });
     this.sink.open(conn.id, socket.remoteAddress ?? '', socket.remotePort ?? 0);
     this.sink.batchEnd();
   }
@@ -506,6 +541,6 @@ class NetEngine implements Engine {
 export type NetEngineInstance = Engine & { counts(): NetCounters; connectionCount(): number };
 
 /** Builds the `node:net` engine (see the file comment). */
-export function createNetEngine(options: EngineOptions, sink: EngineSink): NetEngineInstance {
-  return new NetEngine(options, sink);
+export function createNetEngine(options: EngineOptions, sink: EngineSink, admission?: Admission): NetEngineInstance {
+  return new NetEngine(options, sink, admission);
 }

@@ -4,7 +4,7 @@
  * The primary prints `listening on 127.0.0.1:PORT` and drains on SIGTERM.
  * Frame types: 1 echo; 2 broadcast the payload as a type-2 push, reply empty;
  * 3 reply with stats() as JSON; 4 reply with this worker's pid.
- * Workers: 2, or EDGEPOLL_TEST_WORKERS.
+ * Workers: 2, or EDGEPOLL_TEST_WORKERS; maxConnections: EDGEPOLL_TEST_MAX_CONNECTIONS.
  */
 import cluster from 'node:cluster';
 import { createClusterEngine } from '../../../src/engines/cluster';
@@ -22,7 +22,7 @@ const options: EngineOptions & { drainTimeout: number } = {
   heartbeatTimeout: 0,
   idleTimeout: 0,
   frameTimeout: 30_000,
-  maxConnections: 0,
+  maxConnections: Number(process.env.EDGEPOLL_TEST_MAX_CONNECTIONS ?? 0),
   allowHalfOpen: false,
   acceptMode: 'exclusive',
   nativeEcho: false,
