@@ -183,6 +183,12 @@ void Loop::dispatch(const epoll_event& event) {
   Conn* conn = lookup(slot, generation);
   if (!conn) return;
   if (event.events & EPOLLOUT) onWritable(*conn);
+  if (conn->state == ConnState::Closing && (event.events & EPOLLIN)) {
+    // Read and drop what a closing peer still sends: closing a socket with
+    // unread bytes sends RST, and RST makes the peer discard our CLOSE frame.
+    for (int i = 0; i < 4 && readSome(conn->fd, readBuffer_.data(), readBuffer_.size()) > 0; i++) {
+    }
+  }
   if (conn->state != ConnState::Open) return;
   if (event.events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
     readConn(*conn, (event.events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0);

@@ -18,12 +18,14 @@ import { ID_LOOP_SPAN, ID_SLOT_SPAN, idGeneration, idLoop, idSlot } from './engi
 /**
  * Loop threads when the options leave it open.
  *
- * Measured on the 2-core box (raw echo ping-pong, 100 connections, Node load
- * script in the same machine, see the report of the engine commit):
- * 1 thread ≈ the same throughput as 2 threads, with a lower p99: the JS
- * thread and the load generator already compete for the two cores, so a
- * second busy loop only adds context switches. More threads pay off when JS
- * work per message is small and there are spare cores.
+ * Measured on the shared 2-core box (raw echo through JS, 64-byte ping-pong
+ * on 100 connections for 5 s, Node client in a second process; /tmp script,
+ * 5 alternating runs each): 1 thread 25.6k-58.3k round trips/s (median
+ * 39.9k), 2 threads 39.8k-51.2k/s (median 41.1k); p99 9-19 ms either way.
+ * No difference beyond the noise: the Node client and the JS thread use the
+ * cores, not the loops. 1 thread leaves a core to JS and to the peers, and
+ * ARCHITECTURE.md's runs showed more busy threads than free cores costing
+ * p99. Re-measure with the native load generator before changing this.
  * @default 1
  */
 export const defaultNativeThreads = 1;
