@@ -94,6 +94,7 @@ class NetEngine implements Engine {
   private readonly frameFraming: boolean;
   private nextId = 1;
   private corked: NetConnection[] = [];
+  private spare: NetConnection[] = [];
   private flushScheduled = false;
   private referenced = true;
   private stopped = false;
@@ -382,11 +383,14 @@ class NetEngine implements Engine {
     this.flushScheduled = false;
     const list = this.corked;
     if (list.length === 0) return;
-    this.corked = [];
+    // Two lists swapped, so a flush allocates nothing.
+    this.corked = this.spare;
     for (const conn of list) {
       conn.corked = false;
       if (!conn.socket.destroyed) conn.socket.uncork();
     }
+    list.length = 0;
+    this.spare = list;
   }
 
   private flushOne(conn: NetConnection): void {
@@ -518,7 +522,7 @@ class NetEngine implements Engine {
     for (const socket of this.rejecting.keys()) socket.destroy();
     if (this.connections.size === 0) return;
     const closed = new Promise<void>((resolve) => this.closeWaiters.push(resolve));
-    for (const conn of this.connections.values()) this.destroyWith(conn, 'EDESTROYED', '');
+    for (const conn of this.connections.values()) this.destroyWith(conn, 'ESHUTDOWN', '');
     await closed;
   }
 
