@@ -37,6 +37,13 @@ int Pool::listen(const std::string& host, int port, int backlog) {
     for (int fd : fds) close(fd);
     return err;
   };
+  if (!shared_.exclusive && port != 0) {
+    // SO_REUSEPORT would let us join another server already on this port (same
+    // user): a plain bind first turns that into EADDRINUSE, like node:net.
+    int probe = makeListener(host, port, backlog, false, true);
+    if (probe < 0) return probe;
+    close(probe);
+  }
   int first = makeListener(host, port, backlog, !shared_.exclusive);
   if (first < 0) return first;
   fds.push_back(first);

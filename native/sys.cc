@@ -21,7 +21,7 @@ int64_t nowMs() {
   return int64_t(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
 }
 
-int makeListener(const std::string& host, int port, int backlog, bool reusePort) {
+int makeListener(const std::string& host, int port, int backlog, bool reusePort, bool bindOnly) {
   addrinfo hints;
   std::memset(&hints, 0, sizeof hints);
   hints.ai_family = AF_UNSPEC;
@@ -45,7 +45,7 @@ int makeListener(const std::string& host, int port, int backlog, bool reusePort)
     freeaddrinfo(found);
     return -err;
   }
-  if (bind(fd, found->ai_addr, found->ai_addrlen) != 0 || listen(fd, backlog) != 0) {
+  if (bind(fd, found->ai_addr, found->ai_addrlen) != 0 || (!bindOnly && listen(fd, backlog) != 0)) {
     int err = errno;
     close(fd);
     freeaddrinfo(found);

@@ -19,7 +19,8 @@ int64_t nowMs();
 
 // Creates a bound, listening, non-blocking socket. Returns the fd, or -errno
 // (EADDRINUSE, EACCES, EINVAL for a host that does not parse, ...).
-int makeListener(const std::string& host, int port, int backlog, bool reusePort);
+// With bindOnly the socket is bound but not listening (a probe).
+int makeListener(const std::string& host, int port, int backlog, bool reusePort, bool bindOnly = false);
 // The port a bound socket got (for port 0), or -errno.
 int boundPort(int fd);
 // accept4(SOCK_NONBLOCK|SOCK_CLOEXEC) + TCP_NODELAY. Returns the fd or -errno.
