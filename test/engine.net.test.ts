@@ -6,6 +6,7 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { createNetEngine } from '../src/engines/net';
 import type { Engine, EngineOptions, EngineSink } from '../src/engines/engine';
 import { TYPE_CLOSE, TYPE_GOAWAY, TYPE_PING, TYPE_PONG, encodeLength, type Framing } from '../src/protocol';
+import { SweepTimer, setSharedTimer } from '../src/timer';
 import { connectPeer, frame, type WirePeer } from './helpers/wire';
 
 interface Recorded {
@@ -234,6 +235,28 @@ describe('net engine: heartbeats and deadlines', () => {
     await expectClose(peer, 'frame timeout');
     expect((await server.closed(0)).code).toBe('EFRAME_TIMEOUT');
     expect(server.messages).toHaveLength(2);
+  });
+
+  it('runs deadlines on the swappable shared timer', async () => {
+    let now = 1_000_000;
+    const manual = new SweepTimer({ automatic: false, now: () => now });
+    setSharedTimer(manual);
+    onTestFinished(() => setSharedTimer(undefined));
+    const server = await start({ heartbeatInterval: 60_000, heartbeatTimeout: 10_000 });
+    const peer = await connectPeer(server.port);
+    await expectEcho(peer);
+    now += 59_000;
+    manual.tick();
+    await expectEcho(peer); // not silent for the interval yet; the echo itself is life
+    now += 60_000;
+    manual.tick();
+    expect((await peer.readFrame()).type).toBe(TYPE_PING);
+    now += 10_000;
+    manual.tick();
+    await expectClose(peer, 'heartbeat timeout');
+    expect(manual.size).toBe(1);
+    await server.engine.shutdown();
+    expect(manual.size).toBe(0);
   });
 });
 
