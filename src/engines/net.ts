@@ -18,6 +18,9 @@ import { EdgepollError, closeReasons, type EngineCode } from '../errors';
 import { CONTROL_FIRST, HEADER_SIZE, TYPE_CLOSE, TYPE_PING, TYPE_PONG, encodeFrame, writeHeader } from '../protocol';
 import { resolutionFor, sharedTimer, type SweepTimer } from '../timer';
 import type { Engine, EngineOptions, EngineSink, EngineStats } from './engine';
+import { CLOSED, CLOSING, NetConnection, OPEN, type Admission, type Deadlines, type NetCounters } from './net-connection';
+
+export type { Admission, NetCounters } from './net-connection';
 
 /** How long a closing connection may take to flush before it is destroyed (ms). */
 const CLOSE_GRACE = 1000;
@@ -29,61 +32,6 @@ const ERROR_INTERVAL = 1000;
 /** The heartbeat PING (seq 0, empty): the same bytes for every connection. */
 const PING_FRAME = encodeFrame(0, TYPE_PING, 0, new Uint8Array(0));
 
-const OPEN = 0;
-const CLOSING = 1;
-const CLOSED = 2;
-
-/** One accepted socket and the state its deadlines need. */
-class NetConnection {
-  state = OPEN;
-  /** Set once: why the connection closes ('' until decided; 'OK' if never). */
-  code = '';
-  reason = '';
-  /** Last byte received (heartbeat). */
-  lastRead: number;
-  /** Last message received (idle timeout). */
-  lastActivity: number;
-  /** When the engine sent its last heartbeat PING. */
-  pingAt = 0;
-  /** When the message in progress began (0: none). */
-  messageStart = 0;
-  /** Force-destroy deadline once closing. */
-  closeAt = 0;
-  corked = false;
-  /** A write reported backpressure to the server: 'drain' is owed. */
-  wantDrain = false;
-  /** Reading paused because the outbound queue is above the high-water mark. */
-  paused = false;
-
-  constructor(
-    readonly id: number,
-    readonly socket: net.Socket,
-    readonly decoder: Decoder | undefined,
-    now: number,
-  ) {
-    this.lastRead = now;
-    this.lastActivity = now;
-  }
-}
-
-/**
- * Who decides maxConnections when it spans processes (the cluster engine's
- * primary). `admit` answers once per accepted socket; every admitted
- * connection is released once, when it closes.
- */
-export interface Admission {
-  admit(answer: (admitted: boolean) => void): void;
-  release(): void;
-}
-
-/** The counters of one net engine. */
-export interface NetCounters {
-  connections: number;
-  accepted: number;
-  rejected: number;
-  protocolErrors: number;
-}
-
 class NetEngine implements Engine {
   readonly kind = 'net' as const;
   private server: net.Server | undefined;
@@ -92,6 +40,7 @@ class NetEngine implements Engine {
   private readonly counters: NetCounters = { connections: 0, accepted: 0, rejected: 0, protocolErrors: 0 };
   private readonly timer: SweepTimer;
   private readonly frameFraming: boolean;
+  private readonly deadlines: Deadlines;
   private nextId = 1;
   private corked: NetConnection[] = [];
   private spare: NetConnection[] = [];
@@ -110,6 +59,12 @@ class NetEngine implements Engine {
   ) {
     this.timer = sharedTimer();
     this.frameFraming = options.framing === 'frame';
+    this.deadlines = {
+      frameTimeout: options.frameTimeout,
+      heartbeatInterval: this.frameFraming ? options.heartbeatInterval : 0,
+      heartbeatTimeout: options.heartbeatTimeout,
+      idleTimeout: options.idleTimeout,
+    };
   }
 
   listen(host: string, port: number, backlog: number): Promise<{ host: string; port: number }> {
@@ -452,37 +407,24 @@ class NetEngine implements Engine {
 
   /** The coarse timer's visit: heartbeats, idle and frame deadlines, forced closes. */
   sweep(now: number): void {
-    const o = this.options;
-    const heartbeat = this.frameFraming && o.heartbeatInterval > 0;
     for (const conn of this.connections.values()) {
       if (conn.state === CLOSING) {
         if (now >= conn.closeAt) conn.socket.destroy();
         continue;
       }
       if (conn.state !== OPEN) continue;
-      if (o.frameTimeout > 0 && conn.messageStart > 0 && now - conn.messageStart >= o.frameTimeout) {
-        this.timedOut(conn, 'EFRAME_TIMEOUT');
-        continue;
-      }
-      if (heartbeat) {
-        const silence = now - conn.lastRead;
-        if (silence >= o.heartbeatInterval + o.heartbeatTimeout) {
-          this.timedOut(conn, 'EHEARTBEAT_TIMEOUT');
-          continue;
-        }
-        if (silence >= o.heartbeatInterval && conn.pingAt <= conn.lastRead && !conn.socket.writableEnded) {
+      const due = conn.due(now, this.deadlines);
+      if (due === 'PING') {
+        if (!conn.socket.writableEnded) {
           conn.pingAt = now;
           this.enqueue(conn, PING_FRAME);
         }
+      } else if (due) {
+        this.counters.protocolErrors++;
+        this.closeWith(conn, due, closeReasons[due]!);
       }
-      if (o.idleTimeout > 0 && now - conn.lastActivity >= o.idleTimeout) this.timedOut(conn, 'EIDLE_TIMEOUT');
     }
     for (const [socket, closeAt] of this.rejecting) if (now >= closeAt) socket.destroy();
-  }
-
-  private timedOut(conn: NetConnection, code: EngineCode): void {
-    this.counters.protocolErrors++;
-    this.closeWith(conn, code, closeReasons[code]!);
   }
 
   private reportError(error: NodeJS.ErrnoException): void {

@@ -1,0 +1,53 @@
+/**
+ * The IPC protocol between the cluster engine's primary and its workers
+ * (see cluster.ts for the model), and the stats sum both sides use.
+ * Owns: message shapes and timing constants. Runs on: any process's JS thread.
+ */
+import type { EngineStats } from './engine';
+import type { NetCounters } from './net';
+
+/** Workers report their connection count at most this often (ms). */
+export const COUNT_INTERVAL = 50;
+/** How long a stats request waits for the other processes (ms). */
+export const STATS_TIMEOUT = 2000;
+/** How long a draining worker waits for the others to close their listeners (ms). */
+export const STOP_TIMEOUT = 1000;
+/** Beyond the drain timeout, how long the primary waits before killing a worker that does not exit (ms). */
+export const EXIT_GRACE = 5000;
+/** Re-fork delay after an unexpected exit, doubled per consecutive crash up to the cap (ms). */
+export const REFORK_DELAY = 100;
+export const REFORK_DELAY_MAX = 5000;
+
+/** Messages between primary and workers; `edgepoll` names the kind. */
+export type ClusterMessage =
+  | { edgepoll: 'listening'; host: string; port: number }
+  | { edgepoll: 'listen-error'; code: string; message: string }
+  | { edgepoll: 'count'; connections: number }
+  | { edgepoll: 'broadcast'; bytes: Uint8Array }
+  | { edgepoll: 'drain' }
+  | { edgepoll: 'stopped' }
+  | { edgepoll: 'all-stopped' }
+  | { edgepoll: 'admit?'; request: number }
+  | { edgepoll: 'admit'; request: number; admitted: boolean }
+  | { edgepoll: 'release' }
+  | { edgepoll: 'counts?'; request: number }
+  | { edgepoll: 'counts'; request: number; counts: NetCounters }
+  | { edgepoll: 'stats?'; request: number }
+  | { edgepoll: 'stats'; request: number; stats: EngineStats };
+
+export function isClusterMessage(message: unknown): message is ClusterMessage {
+  return typeof message === 'object' && message !== null && typeof (message as { edgepoll?: unknown }).edgepoll === 'string';
+}
+
+export function sumStats(entries: Array<{ worker: number; pid: number; counts: NetCounters }>): EngineStats {
+  const total: EngineStats = { engine: 'cluster', connections: 0, accepted: 0, rejected: 0, protocolErrors: 0, loops: [] };
+  for (const { worker, pid, counts } of entries) {
+    total.connections += counts.connections;
+    total.accepted += counts.accepted;
+    total.rejected += counts.rejected;
+    total.protocolErrors += counts.protocolErrors;
+    total.loops.push({ worker, pid, ...counts });
+  }
+  return total;
+}
+

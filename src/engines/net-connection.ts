@@ -1,0 +1,97 @@
+/**
+ * One connection of the net engine: its socket, decoder, write-side flags and
+ * the timestamps its deadlines are computed from (PROTOCOL.md section 3).
+ * Owns: that state and the deadline decision. Does not own: the socket's
+ * events or writes (net.ts acts on what {@link NetConnection.due} says).
+ * Runs on: the JS thread.
+ */
+import type net from 'node:net';
+import type { Decoder } from '../codec';
+import type { EngineCode } from '../errors';
+
+/** Connection states: served; closing (nothing more delivered); gone. */
+export const OPEN = 0;
+export const CLOSING = 1;
+export const CLOSED = 2;
+
+/** One accepted socket and the state its deadlines need. */
+export class NetConnection {
+  state = OPEN;
+  /** Set once: why the connection closes ('' until decided; 'OK' if never). */
+  code = '';
+  reason = '';
+  /** Last byte received (heartbeat). */
+  lastRead: number;
+  /** Last message received (idle timeout). */
+  lastActivity: number;
+  /** When the engine sent its last heartbeat PING. */
+  pingAt = 0;
+  /** When the message in progress began (0: none). */
+  messageStart = 0;
+  /** Force-destroy deadline once closing. */
+  closeAt = 0;
+  corked = false;
+  /** A write reported backpressure to the server: 'drain' is owed. */
+  wantDrain = false;
+  /** Reading paused because the outbound queue is above the high-water mark. */
+  paused = false;
+
+  constructor(
+    readonly id: number,
+    readonly socket: net.Socket,
+    readonly decoder: Decoder | undefined,
+    now: number,
+  ) {
+    this.lastRead = now;
+    this.lastActivity = now;
+  }
+
+  /**
+   * What the deadlines ask for at `now`: a timeout code to close with,
+   * 'PING' (silent for the heartbeat interval, no PING sent since), or ''.
+   */
+  due(now: number, deadlines: Deadlines): EngineCode | 'PING' | '' {
+    const d = deadlines;
+    if (d.frameTimeout > 0 && this.messageStart > 0 && now - this.messageStart >= d.frameTimeout) return 'EFRAME_TIMEOUT';
+    if (d.heartbeatInterval > 0) {
+      const silence = now - this.lastRead;
+      if (silence >= d.heartbeatInterval + d.heartbeatTimeout) return 'EHEARTBEAT_TIMEOUT';
+      if (silence >= d.heartbeatInterval && this.pingAt <= this.lastRead) {
+        // An idle deadline due now still wins below; otherwise PING first.
+        if (!(d.idleTimeout > 0 && now - this.lastActivity >= d.idleTimeout)) return 'PING';
+      }
+    }
+    if (d.idleTimeout > 0 && now - this.lastActivity >= d.idleTimeout) return 'EIDLE_TIMEOUT';
+    return '';
+  }
+}
+
+/**
+ * The deadlines of an engine's connections (ms, 0 = off).
+ * `heartbeatInterval` is 0 outside the frame framing.
+ */
+export interface Deadlines {
+  frameTimeout: number;
+  heartbeatInterval: number;
+  heartbeatTimeout: number;
+  /** Silence of application messages (frame) or of any bytes (other framings). */
+  idleTimeout: number;
+}
+
+/**
+ * Who decides maxConnections when it spans processes (the cluster engine's
+ * primary). `admit` answers once per accepted socket; every admitted
+ * connection is released once, when it closes.
+ */
+export interface Admission {
+  admit(answer: (admitted: boolean) => void): void;
+  release(): void;
+}
+
+/** The counters of one net engine. */
+export interface NetCounters {
+  connections: number;
+  accepted: number;
+  rejected: number;
+  protocolErrors: number;
+}
