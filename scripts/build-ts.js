@@ -12,6 +12,19 @@ const tsc = require.resolve('typescript/bin/tsc', { paths: [root] });
 execFileSync(process.execPath, [tsc, '-p', path.join(root, 'tsconfig.json')], { stdio: 'inherit', cwd: root });
 
 const dist = path.join(root, 'dist');
+// tsc never deletes: output of a source that was renamed or removed would stay
+// in dist/ and be published. Drop compiled files whose src/*.ts is gone.
+(function dropStale(dir) {
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+    const file = path.join(dir, entry.name);
+    if (entry.isDirectory()) {
+      dropStale(file);
+      continue;
+    }
+    const match = /^(.*)\.(js|d\.ts)$/.exec(path.relative(dist, file));
+    if (match && !fs.existsSync(path.join(root, 'src', `${match[1]}.ts`))) fs.rmSync(file);
+  }
+})(dist);
 // The public names come from the compiled CommonJS entry itself, so this file never drifts.
 const names = Object.keys(require(path.join(dist, 'index.js'))).filter((n) => n !== 'default' && n !== '__esModule');
 const esm = [
