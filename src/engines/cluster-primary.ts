@@ -6,6 +6,7 @@
  * Owns: the workers. Does not own: sockets. Runs on: the primary's JS thread.
  */
 import cluster, { type Worker } from 'node:cluster';
+import os from 'node:os';
 import { EdgepollError } from '../errors';
 import type { Engine, EngineOptions, EngineSink, EngineStats } from './engine';
 import type { NetCounters } from './net';
@@ -60,7 +61,8 @@ export class PrimaryEngine implements Engine {
     cluster.on('exit', this.onExit);
     return new Promise((resolve, reject) => {
       this.starting = { resolve, reject };
-      const count = Math.max(1, this.options.workers);
+      const asked = this.options.workers;
+      const count = Number.isInteger(asked) && asked > 0 ? asked : Math.max(1, os.availableParallelism());
       for (let i = 0; i < count; i++) this.fork();
     });
   }
