@@ -85,7 +85,11 @@ class NetEngine implements Engine {
         server.on('error', (error: NodeJS.ErrnoException) => this.reportError(error));
         if (!this.referenced) server.unref();
         // Stopped while the bind was in flight (shutdown during listen): do not keep listening.
-        if (this.stopped) server.close();
+        if (this.stopped) {
+          server.close();
+          resolve({ host, port });
+          return;
+        }
         const o = this.options;
         // The close grace needs no precision, so it does not set the resolution:
         // with default options the sweep runs once a second.
