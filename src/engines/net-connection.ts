@@ -20,10 +20,8 @@ export class NetConnection {
   /** Set once: why the connection closes ('' until decided; 'OK' if never). */
   code = '';
   reason = '';
-  /** Last byte received (heartbeat). */
+  /** Last byte received: heartbeat and idle timeout (any byte counts as life, as in the native engine). */
   lastRead: number;
-  /** Last message received (idle timeout). */
-  lastActivity: number;
   /** When the engine sent its last heartbeat PING. */
   pingAt = 0;
   /** When the message in progress began (0: none). */
@@ -43,7 +41,6 @@ export class NetConnection {
     now: number,
   ) {
     this.lastRead = now;
-    this.lastActivity = now;
   }
 
   /**
@@ -55,13 +52,15 @@ export class NetConnection {
     if (d.frameTimeout > 0 && this.messageStart > 0 && now - this.messageStart >= d.frameTimeout) return 'EFRAME_TIMEOUT';
     if (d.heartbeatInterval > 0) {
       const silence = now - this.lastRead;
-      if (silence >= d.heartbeatInterval + d.heartbeatTimeout) return 'EHEARTBEAT_TIMEOUT';
-      if (silence >= d.heartbeatInterval && this.pingAt <= this.lastRead) {
+      // As in the native engine: the timeout runs only once a PING is outstanding.
+      const outstanding = this.pingAt > this.lastRead;
+      if (outstanding && silence >= d.heartbeatInterval + d.heartbeatTimeout) return 'EHEARTBEAT_TIMEOUT';
+      if (!outstanding && silence >= d.heartbeatInterval) {
         // An idle deadline due now still wins below; otherwise PING first.
-        if (!(d.idleTimeout > 0 && now - this.lastActivity >= d.idleTimeout)) return 'PING';
+        if (!(d.idleTimeout > 0 && silence >= d.idleTimeout)) return 'PING';
       }
     }
-    if (d.idleTimeout > 0 && now - this.lastActivity >= d.idleTimeout) return 'EIDLE_TIMEOUT';
+    if (d.idleTimeout > 0 && now - this.lastRead >= d.idleTimeout) return 'EIDLE_TIMEOUT';
     return '';
   }
 }
@@ -74,7 +73,7 @@ export interface Deadlines {
   frameTimeout: number;
   heartbeatInterval: number;
   heartbeatTimeout: number;
-  /** Silence of application messages (frame) or of any bytes (other framings). */
+  /** Silence (no byte received) after which the connection is closed. */
   idleTimeout: number;
 }
 

@@ -29,8 +29,7 @@ const SMALL_FRAME = 16 * 1024;
 /** An engine-level error of one code is reported at most this often (ms). */
 const ERROR_INTERVAL = 1000;
 
-/** The heartbeat PING (seq 0, empty): the same bytes for every connection. */
-const PING_FRAME = encodeFrame(0, TYPE_PING, 0, new Uint8Array(0));
+const EMPTY = new Uint8Array(0);
 
 class NetEngine implements Engine {
   readonly kind = 'net' as const;
@@ -42,6 +41,7 @@ class NetEngine implements Engine {
   private readonly frameFraming: boolean;
   private readonly deadlines: Deadlines;
   private nextId = 1;
+  private pingSeq = 0;
   private corked: NetConnection[] = [];
   private spare: NetConnection[] = [];
   private flushScheduled = false;
@@ -180,12 +180,10 @@ class NetEngine implements Engine {
     conn.lastRead = now;
     const decoder = conn.decoder;
     if (!decoder) {
-      conn.lastActivity = now;
       this.sink.data(conn.id, chunk);
       this.sink.batchEnd();
       return;
     }
-    if (!this.frameFraming) conn.lastActivity = now;
     this.current = conn;
     let code: EngineCode | '';
     try {
@@ -224,7 +222,6 @@ class NetEngine implements Engine {
       // refused by the decoder (EUNEXPECTED_GOAWAY) before it gets here.
       return conn.state === OPEN;
     }
-    conn.lastActivity = conn.lastRead;
     this.sink.message(conn.id, type, flags, seq, payload);
     return conn.state === OPEN;
   };
@@ -421,7 +418,9 @@ class NetEngine implements Engine {
       if (due === 'PING') {
         if (!conn.socket.writableEnded) {
           conn.pingAt = now;
-          this.enqueue(conn, PING_FRAME);
+          // Like the native engine: a nonzero sequence per PING, so PONGs are distinguishable.
+          this.pingSeq = this.pingSeq >= 0xffffffff ? 1 : this.pingSeq + 1;
+          this.enqueue(conn, encodeFrame(0, TYPE_PING, this.pingSeq, EMPTY));
         }
       } else if (due) {
         this.counters.protocolErrors++;
