@@ -1,5 +1,6 @@
 // The per-connection paths of a Loop: read → decode → records, writes and
 // water marks, half-close, closing. Loop thread only (see conn.h, loop.h).
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -91,6 +92,7 @@ void Loop::readConn(Conn& conn, bool untilEnd) {
 }
 
 void Loop::deliver(Conn& conn, const uint8_t* data, size_t length) {
+  if (conn.proxy) return deliverProxy(conn, data, length);
   if (!conn.decoder) {
     if (config_.nativeEcho) return send(conn, data, length);
     record(recordFor(conn, kRecordData), data, length);
@@ -155,6 +157,12 @@ bool Loop::onMessage(Conn& conn, const Message& message) {
 }
 
 void Loop::onPeerEnd(Conn& conn) {
+  if (conn.proxy) {
+    // A plain connect-close (a load balancer's TCP check) is not an error;
+    // a FIN inside a header is (spec: reject partial headers).
+    if (conn.proxy->parser.received() == 0) return closeNow(conn, kOK, "");
+    return abortProxy(conn, kEPROXY_HEADER);
+  }
   conn.peerEnded = true;
   conn.messageStart = 0;
   record(recordFor(conn, kRecordEnd), nullptr, 0);
@@ -286,10 +294,53 @@ void Loop::finalize(Conn& conn) {
   conn.state = ConnState::Closed;
   shared_.connections--;
   stats_.connections--;
-  Record r = recordFor(conn, kRecordClose);
-  r.code = conn.closeCode;
-  record(r, reinterpret_cast<const uint8_t*>(conn.closeReason.data()), conn.closeReason.size());
+  if (conn.announced) {
+    Record r = recordFor(conn, kRecordClose);
+    r.code = conn.closeCode;
+    record(r, reinterpret_cast<const uint8_t*>(conn.closeReason.data()), conn.closeReason.size());
+  }
   closed_.push_back(conn.slot);
+}
+
+bool Loop::trustedPeer(const sockaddr_storage& address) const {
+  uint8_t bytes[16] = {0};
+  if (address.ss_family == AF_INET) {
+    bytes[10] = bytes[11] = 0xFF;
+    std::memcpy(bytes + 12, &reinterpret_cast<const sockaddr_in*>(&address)->sin_addr, 4);
+  } else if (address.ss_family == AF_INET6) {
+    std::memcpy(bytes, &reinterpret_cast<const sockaddr_in6*>(&address)->sin6_addr, 16);
+  } else {
+    return false;
+  }
+  return proxyTrusted(config_.proxyTrusted, bytes);
+}
+
+void Loop::deliverProxy(Conn& conn, const uint8_t* data, size_t length) {
+  ProxyResult result = conn.proxy->parser.feed(data, length);
+  if (result.status == ProxyStatus::NeedMore) return;
+  if (result.status == ProxyStatus::Error) return abortProxy(conn, kEPROXY_HEADER);
+  std::unique_ptr<ProxyPending> pending = std::move(conn.proxy);
+  const ProxyParser& parser = pending->parser;
+  if (parser.hasAddress()) announce(conn, parser.sourceAddress(), parser.sourcePort());
+  else announce(conn, pending->peerAddress, pending->peerPort);
+  conn.lastRead = now_;  // heartbeat and idle time start with the application's first byte
+  // Bytes after the header in the same read are protocol data.
+  if (result.consumed < length && conn.state == ConnState::Open) deliver(conn, data + result.consumed, length - result.consumed);
+}
+
+void Loop::announce(Conn& conn, const std::string& address, uint32_t port) {
+  conn.announced = true;
+  Record open = recordFor(conn, kRecordOpen);
+  open.value = port;
+  record(open, reinterpret_cast<const uint8_t*>(address.data()), address.size());
+}
+
+void Loop::abortProxy(Conn& conn, uint16_t code) {
+  // The peer is a proxy, not an edgepoll client: no CLOSE frame, no records
+  // (JS never saw this connection), just a counted abort.
+  stats_.proxyErrors++;
+  stats_.protocolErrors++;
+  closeNow(conn, code, "");
 }
 
 void Loop::applyCommands(const uint8_t* bytes, size_t length) {

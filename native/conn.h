@@ -7,11 +7,13 @@
 // The read/write/close paths that act on a Conn are Loop methods in conn.cc.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 
 #include "codec.h"
 #include "outbox.h"
+#include "proxy.h"
 
 namespace edgepoll {
 
@@ -20,6 +22,15 @@ enum class ConnState : uint8_t {
   Open,     // reading and writing
   Closing,  // no more input; flushing the outbox, then closing (bounded by closeDeadline)
   Closed,   // fd closed this iteration; the slot is freed after the iteration
+};
+
+// A connection on a PROXY-protocol listener before its header is complete:
+// nothing reaches the decoder or JS (no OPEN record) until it is.
+struct ProxyPending {
+  ProxyParser parser;
+  std::string peerAddress;  // the real peer, used for v2 LOCAL / v1 UNKNOWN
+  uint32_t peerPort = 0;
+  int64_t deadline = 0;     // ms; the header must be complete by then (Loop::sweep)
 };
 
 struct Conn {
@@ -42,6 +53,8 @@ struct Conn {
   uint16_t closeCode = 0;
   std::string closeReason;
   std::optional<Decoder> decoder;  // absent for raw framing
+  std::unique_ptr<ProxyPending> proxy;  // set while a PROXY header is still expected
+  bool announced = true;       // OPEN was recorded: JS knows it, so its CLOSE is recorded too
   Outbox outbox;
 };
 

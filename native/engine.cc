@@ -93,6 +93,20 @@ Engine::Engine(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine>(info),
   config.allowHalfOpen = boolOption(options, "allowHalfOpen", false);
   config.nativeEcho = boolOption(options, "nativeEcho", false);
   config.levelTriggered = stringOption(options, "triggerMode", "edge") == "level";
+  config.proxyProtocol = boolOption(options, "proxyProtocol", false);
+  config.proxyTimeout = clampU32(numberOption(options, "proxyTimeout", 3000));
+  Napi::Value trusted = options.Get("proxyTrusted");
+  if (trusted.IsArray()) {
+    // Validated in src/options.ts; an entry that still fails to parse trusts nothing.
+    Napi::Array list = trusted.As<Napi::Array>();
+    for (uint32_t i = 0; i < list.Length(); i++) {
+      ProxyNetwork network;
+      Napi::Value entry = list.Get(i);
+      if (entry.IsString() && parseProxyNetwork(entry.As<Napi::String>().Utf8Value(), &network)) {
+        config.proxyTrusted.push_back(network);
+      }
+    }
+  }
   bool exclusive = stringOption(options, "acceptMode", "reuseport") == "exclusive";
   uint32_t threads = clampU32(numberOption(options, "threads", 1));
 
@@ -209,6 +223,7 @@ Napi::Value Engine::stats(const Napi::CallbackInfo& info) {
     loop.Set("batches", double(s.batches.load()));
     loop.Set("ringFull", double(s.ringFull.load()));
     loop.Set("acceptErrors", double(s.acceptErrors.load()));
+    loop.Set("proxyErrors", double(s.proxyErrors.load()));
     loops.Set(uint32_t(i), loop);
   }
   result.Set("loops", loops);

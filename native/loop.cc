@@ -38,7 +38,8 @@ bool ignorableAcceptError(int err) {
 
 Loop::Loop(uint32_t index, const LoopConfig& config, LoopShared& shared)
     : index_(index), config_(config), shared_(shared), out_(kOutRingBatches), returns_(kOutRingBatches + 8), inbox_(kInboxBlocks) {
-  sweepClock_.configure(config.heartbeatInterval, config.heartbeatTimeout, config.idleTimeout, config.frameTimeout);
+  sweepClock_.configure(config.heartbeatInterval, config.heartbeatTimeout, config.idleTimeout, config.frameTimeout,
+                        config.proxyProtocol ? config.proxyTimeout : 0);
 }
 
 Loop::~Loop() {
@@ -232,6 +233,13 @@ void Loop::onListener() {
 }
 
 void Loop::adopt(int fd, const sockaddr_storage& address) {
+  if (config_.proxyProtocol && !trustedPeer(address)) {
+    // Only trusted proxies may name the client (spec §3): abort before any byte is read.
+    stats_.proxyErrors++;
+    stats_.protocolErrors++;
+    close(fd);
+    return;
+  }
   uint32_t before = shared_.connections.fetch_add(1);
   if (config_.maxConnections != 0 && before >= config_.maxConnections) {
     shared_.connections--;
@@ -284,9 +292,16 @@ void Loop::adopt(int fd, const sockaddr_storage& address) {
   stats_.connections++;
   uint32_t port = 0;
   std::string text = addressText(address, &port);
-  Record open = recordFor(conn, kRecordOpen);
-  open.value = port;
-  record(open, reinterpret_cast<const uint8_t*>(text.data()), text.size());
+  if (config_.proxyProtocol) {
+    // OPEN waits for the header, which names the client (conn.cc deliverProxy).
+    conn.announced = false;
+    conn.proxy = std::make_unique<ProxyPending>();
+    conn.proxy->peerAddress = std::move(text);
+    conn.proxy->peerPort = port;
+    conn.proxy->deadline = now_ + config_.proxyTimeout;
+    return;
+  }
+  announce(conn, text, port);
 }
 
 void Loop::applyInbox() {
@@ -295,7 +310,7 @@ void Loop::applyInbox() {
     if (block->broadcast) {
       inboxBytes_ -= block->broadcast->size();
       for (auto& conn : conns_) {
-        if (conn->state == ConnState::Open) sendShared(*conn, block->broadcast);
+        if (conn->state == ConnState::Open && !conn->proxy) sendShared(*conn, block->broadcast);
       }
     } else {
       inboxBytes_ -= block->commands.size();
@@ -331,6 +346,8 @@ void Loop::freeClosed() {
     conn.closeCode = 0;
     std::string().swap(conn.closeReason);
     conn.decoder.reset();
+    conn.proxy.reset();
+    conn.announced = true;
     conn.outbox.clear();
     freeSlots_.push_back(slot);
   }

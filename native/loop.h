@@ -39,6 +39,11 @@ struct LoopConfig {
   bool allowHalfOpen = false;
   bool nativeEcho = false;
   bool levelTriggered = false;
+  // PROXY protocol: every connection must start with a v1/v2 header, from a
+  // trusted source, complete within proxyTimeout ms.
+  bool proxyProtocol = false;
+  uint32_t proxyTimeout = 3000;
+  std::vector<ProxyNetwork> proxyTrusted;
 };
 
 // State every loop of one engine shares.
@@ -57,6 +62,7 @@ struct InboxBlock {
 struct LoopStats {
   std::atomic<uint64_t> connections{0}, accepted{0}, rejected{0}, protocolErrors{0};
   std::atomic<uint64_t> bytesIn{0}, bytesOut{0}, batches{0}, ringFull{0}, acceptErrors{0};
+  std::atomic<uint64_t> proxyErrors{0};  // PROXY header malformed, late or untrusted (also in protocolErrors)
 };
 
 class Loop {
@@ -118,6 +124,11 @@ class Loop {
   void finalize(Conn& conn);
   void queueAgain(Conn& conn);
   void setInterest(Conn& conn);
+  // PROXY protocol (conn.cc): header first, then OPEN.
+  bool trustedPeer(const sockaddr_storage& address) const;
+  void deliverProxy(Conn& conn, const uint8_t* data, size_t length);
+  void announce(Conn& conn, const std::string& address, uint32_t port);
+  void abortProxy(Conn& conn, uint16_t code);
   // sweep.cc
   void sweep();
 

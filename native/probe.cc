@@ -3,11 +3,13 @@
 // { messages, error, midMessage }. With stopEvery = n the sink returns false
 // after every n-th message (tests that a stopped feed drops the rest). So test/codec.test.ts and the differential test can compare the
 // C++ codec with src/codec.ts byte for byte.
+// Also proxyParse / proxyTrust over native/proxy.cc (see below).
 // Owns: nothing beyond one call. Does not own: the Decoder (codec.cc).
 // Runs on: the JS thread only (a synchronous call).
 #include <napi.h>
 
 #include "codec.h"
+#include "proxy.h"
 
 namespace edgepoll {
 
@@ -71,10 +73,76 @@ Napi::Value decode(const Napi::CallbackInfo& info) {
   return result;
 }
 
+// proxyParse(chunks) -> { status: 'need-more'|'done'|'error', consumed, version,
+// hasAddress, sourceAddress, sourcePort, destinationAddress, destinationPort }:
+// the native PROXY header parser fed chunk by chunk (test/proxy.test.ts
+// compares it with src/proxy.ts). `consumed` counts header bytes over all chunks.
+Napi::Value proxyParse(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsArray()) {
+    Napi::TypeError::New(env, "proxyParse(chunks)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Array chunks = info[0].As<Napi::Array>();
+  ProxyParser parser;
+  size_t consumed = 0;
+  for (uint32_t i = 0; i < chunks.Length(); i++) {
+    Napi::Value chunk = chunks.Get(i);
+    if (!chunk.IsTypedArray() || chunk.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+      Napi::TypeError::New(env, "chunks must be Uint8Array").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    Napi::Uint8Array bytes = chunk.As<Napi::Uint8Array>();
+    ProxyResult result = parser.feed(bytes.Data(), bytes.ByteLength());
+    consumed += result.consumed;
+    if (result.status != ProxyStatus::NeedMore) break;
+  }
+  ProxyStatus status = parser.status();
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("status", status == ProxyStatus::Done ? "done" : status == ProxyStatus::Error ? "error" : "need-more");
+  result.Set("consumed", double(status == ProxyStatus::Error ? 0 : consumed));
+  result.Set("version", parser.version());
+  result.Set("hasAddress", parser.hasAddress());
+  result.Set("sourceAddress", parser.sourceAddress());
+  result.Set("sourcePort", parser.sourcePort());
+  result.Set("destinationAddress", parser.destinationAddress());
+  result.Set("destinationPort", parser.destinationPort());
+  return result;
+}
+
+// proxyTrust(networks, address) -> boolean, or null when a network or the
+// address does not parse: the native trusted-source check.
+Napi::Value proxyTrust(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsArray() || !info[1].IsString()) {
+    Napi::TypeError::New(env, "proxyTrust(networks, address)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Array list = info[0].As<Napi::Array>();
+  std::vector<ProxyNetwork> networks;
+  for (uint32_t i = 0; i < list.Length(); i++) {
+    ProxyNetwork network;
+    Napi::Value entry = list.Get(i);
+    if (!entry.IsString() || !parseProxyNetwork(entry.As<Napi::String>().Utf8Value(), &network)) return env.Null();
+    networks.push_back(network);
+  }
+  std::string text = info[1].As<Napi::String>().Utf8Value();
+  uint8_t address[16] = {0};
+  if (text.find(':') != std::string::npos) {
+    if (!parseIpv6(text.data(), text.size(), address)) return env.Null();
+  } else {
+    if (!parseIpv4(text.data(), text.size(), address + 12)) return env.Null();
+    address[10] = address[11] = 0xFF;
+  }
+  return Napi::Boolean::New(env, proxyTrusted(networks, address));
+}
+
 }  // namespace
 
 void registerProbe(Napi::Env env, Napi::Object exports) {
   exports.Set("decode", Napi::Function::New(env, decode, "decode"));
+  exports.Set("proxyParse", Napi::Function::New(env, proxyParse, "proxyParse"));
+  exports.Set("proxyTrust", Napi::Function::New(env, proxyTrust, "proxyTrust"));
 }
 
 }  // namespace edgepoll

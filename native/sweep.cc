@@ -6,9 +6,10 @@
 
 namespace edgepoll {
 
-void SweepClock::configure(uint32_t heartbeatInterval, uint32_t heartbeatTimeout, uint32_t idleTimeout, uint32_t frameTimeout) {
+void SweepClock::configure(uint32_t heartbeatInterval, uint32_t heartbeatTimeout, uint32_t idleTimeout, uint32_t frameTimeout,
+                           uint32_t proxyTimeout) {
   uint32_t smallest = 4000;  // closing connections still need their 1 s flush bound checked
-  for (uint32_t t : {heartbeatInterval, heartbeatTimeout, idleTimeout, frameTimeout}) {
+  for (uint32_t t : {heartbeatInterval, heartbeatTimeout, idleTimeout, frameTimeout, proxyTimeout}) {
     if (t != 0 && t < smallest) smallest = t;
   }
   uint32_t period = smallest / 4;
@@ -27,6 +28,11 @@ void Loop::sweep() {
       continue;
     }
     if (conn.state != ConnState::Open) continue;
+    if (conn.proxy) {
+      // No PING or idle logic before the PROXY header: only its own deadline.
+      if (now_ >= conn.proxy->deadline) abortProxy(conn, kEPROXY_TIMEOUT);
+      continue;
+    }
     int64_t silent = now_ - conn.lastRead;
     uint16_t code = kOK;
     if (config_.frameTimeout != 0 && conn.messageStart != 0 && now_ - conn.messageStart >= config_.frameTimeout) {

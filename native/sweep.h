@@ -12,7 +12,8 @@ namespace edgepoll {
 class SweepClock {
  public:
   // Timeouts in ms, 0 = not configured.
-  void configure(uint32_t heartbeatInterval, uint32_t heartbeatTimeout, uint32_t idleTimeout, uint32_t frameTimeout);
+  void configure(uint32_t heartbeatInterval, uint32_t heartbeatTimeout, uint32_t idleTimeout, uint32_t frameTimeout,
+                 uint32_t proxyTimeout = 0);
   bool due(int64_t now) const { return now >= next_; }
   void done(int64_t now) { next_ = now + period_; }
   // epoll_wait timeout until the next sweep.

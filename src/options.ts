@@ -4,6 +4,7 @@
  */
 import os from 'node:os';
 import { invalidOption } from './errors';
+import { parseProxyNetwork } from './proxy';
 import type { EngineOptions } from './engines/engine';
 import { DEFAULT_DRAIN_TIMEOUT, DEFAULT_FRAME_TIMEOUT, DEFAULT_MAX_FRAME, framings, type Framing } from './protocol';
 
@@ -53,6 +54,20 @@ export interface ServerOptions {
   nativeEcho?: boolean;
   /** Benchmark diagnostic, native only: level-triggered epoll. @default 'edge' */
   triggerMode?: 'edge' | 'level';
+  /**
+   * Receive the PROXY protocol (v1 text or v2 binary) from a load balancer
+   * (HAProxy `send-proxy`/`send-proxy-v2`, nginx `proxy_protocol on`). Every
+   * connection must then begin with a complete, valid header from one of the
+   * `trusted` sources (IP addresses or CIDRs, e.g. `'10.0.0.0/8'`, `'::1'`)
+   * within `timeout` ms (default 3000, the spec's minimum); otherwise it is
+   * aborted (codes EPROXY_HEADER, EPROXY_UNTRUSTED, EPROXY_TIMEOUT; counted in
+   * `protocolErrors` and per loop in `proxyErrors`) before any handler sees it.
+   * `connection.remoteAddress`/`remotePort` come from the header (the real peer
+   * for v2 LOCAL health checks and v1 UNKNOWN). Never enable it on a port
+   * clients reach directly.
+   * @default false
+   */
+  proxyProtocol?: { trusted: string[]; timeout?: number } | false;
 }
 
 /** Resolved server options. */
@@ -66,7 +81,7 @@ export const DEFAULT_THREADS = 1;
 const known = new Set<string>([
   'engine', 'threads', 'workers', 'framing', 'maxFrame', 'highWaterMark', 'maxBufferedAmount', 'heartbeat',
   'idleTimeout', 'frameTimeout', 'drainTimeout', 'maxConnections', 'allowHalfOpen', 'acceptMode', 'nativeEcho',
-  'triggerMode',
+  'triggerMode', 'proxyProtocol',
 ]);
 
 function integer(name: string, value: unknown, fallback: number, min: number, max: number): number {
@@ -92,6 +107,24 @@ function flag(name: string, value: unknown, fallback: boolean): boolean {
 }
 
 const DAY = 86_400_000;
+
+/** The PROXY header timeout when none is given: the spec asks for at least 3 s. */
+export const DEFAULT_PROXY_TIMEOUT = 3000;
+
+function proxyProtocol(value: unknown): { trusted: string[]; timeout: number } | false {
+  if (value === undefined || value === false) return false;
+  const expected = 'false or { trusted: [IP or CIDR, …], timeout?: ms }';
+  if (value === null || typeof value !== 'object') throw invalidOption('proxyProtocol', expected, value);
+  const { trusted, timeout } = value as { trusted?: unknown; timeout?: unknown };
+  const valid =
+    Array.isArray(trusted) &&
+    trusted.length > 0 &&
+    trusted.every((entry) => typeof entry === 'string' && parseProxyNetwork(entry) !== undefined);
+  if (!valid) {
+    throw invalidOption('proxyProtocol.trusted', 'a non-empty array of IP addresses or CIDRs (e.g. "127.0.0.1/8", "::1")', Array.isArray(trusted) ? trusted.join(',') : trusted);
+  }
+  return { trusted: [...(trusted as string[])], timeout: integer('proxyProtocol.timeout', timeout, DEFAULT_PROXY_TIMEOUT, 1, DAY) };
+}
 
 /** Validates options and fills in defaults; throws EdgepollError EINVALID_OPTION. */
 export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
@@ -144,5 +177,6 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
     acceptMode: oneOf('acceptMode', options.acceptMode, 'reuseport', ['reuseport', 'exclusive'] as const),
     nativeEcho: flag('nativeEcho', options.nativeEcho, false),
     triggerMode: oneOf('triggerMode', options.triggerMode, 'edge', ['edge', 'level'] as const),
+    proxyProtocol: proxyProtocol(options.proxyProtocol),
   };
 }

@@ -38,6 +38,13 @@ export interface EngineOptions {
   nativeEcho: boolean;
   /** Native diagnostic: level- instead of edge-triggered epoll. */
   triggerMode: 'edge' | 'level';
+  /**
+   * PROXY protocol v1/v2 receiving (src/proxy.ts, native/proxy.cc): every
+   * connection starts with a header from a `trusted` source (IPs/CIDRs),
+   * complete within `timeout` ms; else it is aborted (EPROXY_*), unseen by the
+   * sink. Absent or false = off.
+   */
+  proxyProtocol?: { trusted: string[]; timeout: number } | false;
 }
 
 /** Events an engine reports to the server layer, in order per connection. */

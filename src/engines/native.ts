@@ -118,6 +118,9 @@ class NativeEngineAdapter implements Engine {
         acceptMode: options.acceptMode,
         nativeEcho: options.nativeEcho,
         triggerMode: options.triggerMode,
+        proxyProtocol: Boolean(options.proxyProtocol),
+        proxyTrusted: options.proxyProtocol ? options.proxyProtocol.trusted : [],
+        proxyTimeout: options.proxyProtocol ? options.proxyProtocol.timeout : 0,
       },
       (loop, batch, records) => this.onBatch(loop, batch, records),
     );

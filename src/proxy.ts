@@ -1,0 +1,369 @@
+/**
+ * The PROXY protocol header parser (v1 text, v2 binary; HAProxy's
+ * doc/proxy-protocol.txt) and the trusted-source check, used by the net
+ * engine. The same parser as native/proxy.cc, rule for rule: test/proxy.test.ts
+ * runs both over the same inputs and split points.
+ *
+ * Owns the bytes of one connection's header while it arrives (at most 107 for
+ * v1, 16 + 65535 for v2). Does not own the socket or the header timeout.
+ */
+
+/** What {@link ProxyParser.feed} found. */
+export type ProxyStatus = 'need-more' | 'done' | 'error';
+
+/** The result of one feed. */
+export interface ProxyFeed {
+  status: ProxyStatus;
+  /** Bytes of this feed that belonged to the header; after them comes protocol data (on 'done'). */
+  consumed: number;
+}
+
+/** v1 line limit, CRLF included (spec section 2.1). */
+export const PROXY_V1_MAX_LENGTH = 107;
+const V2_HEADER_LENGTH = 16;
+const V1_SIGNATURE = Buffer.from('PROXY ', 'latin1');
+const V2_SIGNATURE = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);
+const FAMILY_UNSPEC = 0;
+const FAMILY_INET = 1;
+const FAMILY_INET6 = 2;
+const FAMILY_UNIX = 3;
+const TRANSPORT_STREAM = 1;
+const TRANSPORT_DGRAM = 2;
+const TLV_CRC32C = 0x03;
+
+function addressBlock(family: number): number {
+  return family === FAMILY_INET ? 12 : family === FAMILY_INET6 ? 36 : family === FAMILY_UNIX ? 216 : 0;
+}
+
+/** Decimal without leading zeros ("0" itself is fine). */
+function parseDecimal(text: string, maxDigits: number, max: number): number | undefined {
+  if (text.length === 0 || text.length > maxDigits) return undefined;
+  if (text.length > 1 && text[0] === '0') return undefined;
+  let value = 0;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i) - 48;
+    if (code < 0 || code > 9) return undefined;
+    value = value * 10 + code;
+  }
+  return value > max ? undefined : value;
+}
+
+/** Four decimal octets, no leading zeros. */
+export function parseIpv4(text: string): Uint8Array | undefined {
+  const parts = text.split('.');
+  if (parts.length !== 4) return undefined;
+  const out = new Uint8Array(4);
+  for (let i = 0; i < 4; i++) {
+    const value = parseDecimal(parts[i]!, 3, 255);
+    if (value === undefined) return undefined;
+    out[i] = value;
+  }
+  return out;
+}
+
+function parseGroups(text: string, allowIpv4: boolean): number[] | undefined {
+  if (text.length === 0) return [];
+  const groups = text.split(':');
+  const words: number[] = [];
+  for (let i = 0; i < groups.length; i++) {
+    const group = groups[i]!;
+    if (group.length === 0) return undefined;
+    if (group.includes('.')) {
+      const v4 = allowIpv4 && i === groups.length - 1 && words.length <= 6 ? parseIpv4(group) : undefined;
+      if (!v4) return undefined;
+      words.push((v4[0]! << 8) | v4[1]!, (v4[2]! << 8) | v4[3]!);
+      return words;
+    }
+    if (group.length > 4 || words.length >= 8 || !/^[0-9a-fA-F]+$/.test(group)) return undefined;
+    words.push(parseInt(group, 16));
+  }
+  return words;
+}
+
+/** RFC 4291 section 2.2 text forms (no zone ids). */
+export function parseIpv6(text: string): Uint8Array | undefined {
+  if (text.length < 2 || text.length > 45) return undefined;
+  const gap = text.indexOf('::');
+  let words: number[];
+  if (gap < 0) {
+    const all = parseGroups(text, true);
+    if (!all || all.length !== 8) return undefined;
+    words = all;
+  } else {
+    const head = parseGroups(text.slice(0, gap), false);
+    const tail = parseGroups(text.slice(gap + 2), true);
+    if (!head || !tail || head.length + tail.length > 7) return undefined;
+    words = [...head, ...new Array<number>(8 - head.length - tail.length).fill(0), ...tail];
+  }
+  const out = new Uint8Array(16);
+  for (let i = 0; i < 8; i++) {
+    out[2 * i] = words[i]! >> 8;
+    out[2 * i + 1] = words[i]! & 0xff;
+  }
+  return out;
+}
+
+export function formatIpv4(bytes: Uint8Array, at = 0): string {
+  return `${bytes[at]}.${bytes[at + 1]}.${bytes[at + 2]}.${bytes[at + 3]}`;
+}
+
+/** node:net's spelling: RFC 5952, and ::ffff:a.b.c.d for IPv4-mapped addresses. */
+export function formatIpv6(bytes: Uint8Array, at = 0): string {
+  const words: number[] = [];
+  for (let i = 0; i < 8; i++) words.push((bytes[at + 2 * i]! << 8) | bytes[at + 2 * i + 1]!);
+  if (words[5] === 0xffff && words.slice(0, 5).every((word) => word === 0)) return `::ffff:${formatIpv4(bytes, at + 12)}`;
+  let bestStart = -1;
+  let bestLength = 0;
+  for (let i = 0; i < 8; ) {
+    if (words[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && words[j] === 0) j++;
+    if (j - i > bestLength && j - i >= 2) {
+      bestStart = i;
+      bestLength = j - i;
+    }
+    i = j;
+  }
+  if (bestStart < 0) return words.map((word) => word.toString(16)).join(':');
+  const head = words.slice(0, bestStart).map((word) => word.toString(16)).join(':');
+  const tail = words.slice(bestStart + bestLength).map((word) => word.toString(16)).join(':');
+  return `${head}::${tail}`;
+}
+
+let crcTable: Uint32Array | undefined;
+
+/** CRC32C (Castagnoli), as the v2 PP2_TYPE_CRC32C TLV carries it. */
+export function crc32c(bytes: Uint8Array): number {
+  if (!crcTable) {
+    crcTable = new Uint32Array(256);
+    for (let i = 0; i < 256; i++) {
+      let c = i;
+      for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
+      crcTable[i] = c >>> 0;
+    }
+  }
+  let crc = 0xffffffff;
+  for (let i = 0; i < bytes.length; i++) crc = crcTable[(crc ^ bytes[i]!) & 0xff]! ^ (crc >>> 8);
+  return (crc ^ 0xffffffff) >>> 0;
+}
+
+/** Incremental parser of one connection's PROXY header. */
+export class ProxyParser {
+  #status: ProxyStatus = 'need-more';
+  #version = 0;
+  #received = 0;
+  #expected = 0;
+  #buffer: Buffer = Buffer.alloc(PROXY_V1_MAX_LENGTH);
+  /** 'done': the header named the client (v1 TCP4/TCP6, v2 PROXY over INET/INET6); else use the real peer. */
+  hasAddress = false;
+  sourceAddress = '';
+  sourcePort = 0;
+  destinationAddress = '';
+  destinationPort = 0;
+
+  get status(): ProxyStatus {
+    return this.#status;
+  }
+  /** Header bytes taken so far (0: the peer sent nothing yet). */
+  get received(): number {
+    return this.#received;
+  }
+  /** 1 or 2 once the signature told, else 0. */
+  get version(): number {
+    return this.#version;
+  }
+
+  /** Feeds bytes; the header is complete when the status is 'done'. An error is sticky. */
+  feed(data: Uint8Array): ProxyFeed {
+    if (this.#status !== 'need-more') return { status: this.#status, consumed: 0 };
+    let at = 0;
+    while (this.#version === 0 && at < data.length) {
+      if (!this.#takeSignature(data[at++]!)) return this.#fail();
+    }
+    if (this.#version === 1) return this.#feedV1(data, at);
+    if (this.#version === 2) return this.#feedV2(data, at);
+    return { status: this.#status, consumed: data.length };
+  }
+
+  #fail(): ProxyFeed {
+    this.#status = 'error';
+    this.#buffer = Buffer.alloc(0);
+    return { status: 'error', consumed: 0 };
+  }
+
+  #done(consumed: number): ProxyFeed {
+    this.#status = 'done';
+    this.#buffer = Buffer.alloc(0);
+    return { status: 'done', consumed };
+  }
+
+  #takeSignature(byte: number): boolean {
+    this.#buffer[this.#received++] = byte;
+    const signature = this.#buffer[0] === V1_SIGNATURE[0] ? V1_SIGNATURE : V2_SIGNATURE;
+    if (byte !== signature[this.#received - 1]) return false;
+    if (this.#received === signature.length) this.#version = signature === V1_SIGNATURE ? 1 : 2;
+    return true;
+  }
+
+  #feedV1(data: Uint8Array, at: number): ProxyFeed {
+    for (; at < data.length; at++) {
+      const byte = data[at]!;
+      const previous = this.#buffer[this.#received - 1];
+      // The spec forbids tolerating a lone CR or LF.
+      if (previous === 0x0d && byte !== 0x0a) return this.#fail();
+      if (byte === 0x0a && previous !== 0x0d) return this.#fail();
+      this.#buffer[this.#received++] = byte;
+      if (byte === 0x0a) return this.#finishV1() ? this.#done(at + 1) : this.#fail();
+      if (this.#received >= PROXY_V1_MAX_LENGTH) return this.#fail(); // no CRLF within 107 bytes
+    }
+    return { status: this.#status, consumed: data.length };
+  }
+
+  #finishV1(): boolean {
+    const line = this.#buffer.toString('latin1', V1_SIGNATURE.length, this.#received - 2);
+    if (line.startsWith('UNKNOWN') && (line.length === 7 || line[7] === ' ')) return true; // the rest is ignored
+    const v4 = line.startsWith('TCP4 ');
+    if (!v4 && !line.startsWith('TCP6 ')) return false;
+    const fields = line.slice(5).split(' ');
+    if (fields.length !== 4) return false;
+    const parse = v4 ? parseIpv4 : parseIpv6;
+    const format = v4 ? formatIpv4 : formatIpv6;
+    const source = parse(fields[0]!);
+    const destination = parse(fields[1]!);
+    const sourcePort = parseDecimal(fields[2]!, 5, 65535);
+    const destinationPort = parseDecimal(fields[3]!, 5, 65535);
+    if (!source || !destination || sourcePort === undefined || destinationPort === undefined) return false;
+    this.sourceAddress = format(source);
+    this.destinationAddress = format(destination);
+    this.sourcePort = sourcePort;
+    this.destinationPort = destinationPort;
+    this.hasAddress = true;
+    return true;
+  }
+
+  #feedV2(data: Uint8Array, at: number): ProxyFeed {
+    while (this.#received < V2_HEADER_LENGTH && at < data.length) {
+      this.#buffer[this.#received++] = data[at++]!;
+      if (this.#received === V2_HEADER_LENGTH) {
+        if (!this.#checkV2Fixed()) return this.#fail(); // fail early: do not wait for a bad header's body
+        this.#expected = V2_HEADER_LENGTH + this.#buffer.readUInt16BE(14);
+        const grown = Buffer.alloc(this.#expected);
+        this.#buffer.copy(grown, 0, 0, V2_HEADER_LENGTH);
+        this.#buffer = grown;
+      }
+    }
+    if (this.#received < V2_HEADER_LENGTH) return { status: this.#status, consumed: data.length };
+    const take = Math.min(this.#expected - this.#received, data.length - at);
+    this.#buffer.set(data.subarray(at, at + take), this.#received);
+    this.#received += take;
+    at += take;
+    if (this.#received < this.#expected) return { status: this.#status, consumed: data.length };
+    return this.#finishV2() ? this.#done(at) : this.#fail();
+  }
+
+  #checkV2Fixed(): boolean {
+    const versionCommand = this.#buffer[12]!;
+    if (versionCommand >> 4 !== 2) return false;
+    const command = versionCommand & 0x0f;
+    if (command > 1) return false;
+    if (command === 0) return true; // LOCAL: the family is ignored
+    const family = this.#buffer[13]! >> 4;
+    const transport = this.#buffer[13]! & 0x0f;
+    if (family > FAMILY_UNIX || transport > TRANSPORT_DGRAM) return false;
+    return this.#buffer.readUInt16BE(14) >= addressBlock(family);
+  }
+
+  #finishV2(): boolean {
+    const buffer = this.#buffer;
+    if ((buffer[12]! & 0x0f) === 0) return true; // LOCAL: a health check; the real peer
+    const family = buffer[13]! >> 4;
+    const transport = buffer[13]! & 0x0f;
+    if (family === FAMILY_UNSPEC) return true; // unknown protocol: the real peer
+    // TLVs fill the rest exactly; a TLV that overruns the header is malformed.
+    const end = this.#expected;
+    let at = V2_HEADER_LENGTH + addressBlock(family);
+    let crcAt = 0;
+    while (at < end) {
+      if (end - at < 3) return false;
+      const type = buffer[at]!;
+      const size = buffer.readUInt16BE(at + 1);
+      if (end - at - 3 < size) return false;
+      if (type === TLV_CRC32C) {
+        if (size !== 4 || crcAt !== 0) return false;
+        crcAt = at + 3;
+      }
+      at += 3 + size;
+    }
+    if (crcAt !== 0) {
+      const carried = buffer.readUInt32BE(crcAt);
+      buffer.fill(0, crcAt, crcAt + 4);
+      if (crc32c(buffer.subarray(0, end)) !== carried) return false;
+    }
+    if (transport !== TRANSPORT_STREAM) return true; // DGRAM/UNSPEC over a TCP listener: the real peer
+    const block = V2_HEADER_LENGTH;
+    if (family === FAMILY_INET) {
+      this.sourceAddress = formatIpv4(buffer, block);
+      this.destinationAddress = formatIpv4(buffer, block + 4);
+      this.sourcePort = buffer.readUInt16BE(block + 8);
+      this.destinationPort = buffer.readUInt16BE(block + 10);
+      this.hasAddress = true;
+    } else if (family === FAMILY_INET6) {
+      this.sourceAddress = formatIpv6(buffer, block);
+      this.destinationAddress = formatIpv6(buffer, block + 16);
+      this.sourcePort = buffer.readUInt16BE(block + 32);
+      this.destinationPort = buffer.readUInt16BE(block + 34);
+      this.hasAddress = true;
+    }
+    return true; // UNIX: the real peer
+  }
+}
+
+/** One trusted network, IPv4 kept as IPv4-mapped IPv6 (prefix + 96). */
+export interface ProxyNetwork {
+  bytes: Uint8Array;
+  prefix: number;
+}
+
+/** "a.b.c.d", "a.b.c.d/n", "x::y", "x::y/n"; undefined when malformed. */
+export function parseProxyNetwork(text: string): ProxyNetwork | undefined {
+  const slash = text.indexOf('/');
+  const address = slash < 0 ? text : text.slice(0, slash);
+  const v6 = address.includes(':');
+  const maxPrefix = v6 ? 128 : 32;
+  const prefix = slash < 0 ? maxPrefix : parseDecimal(text.slice(slash + 1), 3, maxPrefix);
+  if (prefix === undefined) return undefined;
+  const bytes = addressBytes(address);
+  if (!bytes) return undefined;
+  return { bytes, prefix: v6 ? prefix : prefix + 96 };
+}
+
+/** 16 bytes of an IPv4 (mapped) or IPv6 text address; undefined when malformed. */
+export function addressBytes(text: string): Uint8Array | undefined {
+  if (text.includes(':')) return parseIpv6(text);
+  const v4 = parseIpv4(text);
+  if (!v4) return undefined;
+  const bytes = new Uint8Array(16);
+  bytes[10] = 0xff;
+  bytes[11] = 0xff;
+  bytes.set(v4, 12);
+  return bytes;
+}
+
+/** Whether `address` (16 bytes, see {@link addressBytes}) lies in one of `networks`. */
+export function proxyTrusted(networks: readonly ProxyNetwork[], address: Uint8Array): boolean {
+  for (const network of networks) {
+    const whole = network.prefix >> 3;
+    const rest = network.prefix & 7;
+    let match = true;
+    for (let i = 0; i < whole && match; i++) match = network.bytes[i] === address[i];
+    if (match && rest !== 0) {
+      const mask = (0xff << (8 - rest)) & 0xff;
+      match = (network.bytes[whole]! & mask) === (address[whole]! & mask);
+    }
+    if (match) return true;
+  }
+  return false;
+}
