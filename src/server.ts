@@ -111,6 +111,7 @@ export class Server extends EventEmitter<ServerEvents> implements AsyncDisposabl
       },
       error: (error) => this.#report(error),
       batchEnd: () => this.#engine.flush(),
+      counters: () => ({ ...this.#dispatcher.counters }),
       requestClose: () => {
         void this.close();
       },
@@ -201,6 +202,7 @@ export class Server extends EventEmitter<ServerEvents> implements AsyncDisposabl
       rejected: engine.rejected,
       protocolErrors: engine.protocolErrors,
       ...this.#dispatcher.counters,
+      ...engine.app,
       loops: engine.loops,
     };
   }

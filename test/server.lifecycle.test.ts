@@ -35,7 +35,8 @@ describe.each(engineCases())('lifecycle on $name', ({ options }) => {
   });
 
   it('keeps a connection that answers PINGs or keeps talking', async () => {
-    const server = await fixture({ ...options, heartbeat: { interval: 200, timeout: 200 } });
+    // The timeout is generous: this checks that answers keep a connection, not scheduling precision.
+    const server = await fixture({ ...options, heartbeat: { interval: 200, timeout: 800 } });
     const answering = await connectPeer(server.port);
     const talking = await connectPeer(server.port);
     let pongs = 0;

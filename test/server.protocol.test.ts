@@ -122,6 +122,19 @@ describe.each(engineCases())('protocol on $name', ({ options }) => {
     expect(after.accepted).toBeGreaterThanOrEqual(1);
   });
 
+  it('counts unhandled pushes over every connection (on cluster: summed over workers)', async () => {
+    const peers = await Promise.all(Array.from({ length: 4 }, () => connectPeer(server.port)));
+    const before = await stats(peers[0]!, 1);
+    for (const p of peers) p.write(frame(0, 0x2345, 0, 'nobody'));
+    // Each connection's push is handled once its next request is answered.
+    await Promise.all(peers.map(async (p, i) => {
+      p.write(frame(0, 1, 100 + i));
+      await p.readFrame();
+    }));
+    const after = await stats(peers[0]!, 2);
+    expect(after.unhandled - before.unhandled).toBe(4);
+  });
+
   it('turns a throwing or rejecting handler into an ERROR reply without a stack', async () => {
     const peer = await connectPeer(server.port);
     peer.write(frame(0, 10, 1));

@@ -41,13 +41,18 @@ export function isClusterMessage(message: unknown): message is ClusterMessage {
 
 export function sumStats(entries: Array<{ worker: number; pid: number; counts: NetCounters }>): EngineStats {
   const total: EngineStats = { engine: 'cluster', connections: 0, accepted: 0, rejected: 0, protocolErrors: 0, loops: [] };
+  const app: Record<string, number> = {};
   for (const { worker, pid, counts } of entries) {
+    for (const [key, value] of Object.entries(counts)) {
+      if (!(key in total) && typeof value === 'number') app[key] = (app[key] ?? 0) + value;
+    }
     total.connections += counts.connections;
     total.accepted += counts.accepted;
     total.rejected += counts.rejected;
     total.protocolErrors += counts.protocolErrors;
     total.loops.push({ worker, pid, ...counts });
   }
+  total.app = app;
   return total;
 }
 

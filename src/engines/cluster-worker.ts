@@ -8,7 +8,7 @@ import cluster from 'node:cluster';
 import type { EdgepollError } from '../errors';
 import { HEADER_SIZE } from '../protocol';
 import type { Engine, EngineOptions, EngineSink, EngineStats } from './engine';
-import { createNetEngine, type Admission, type NetEngineInstance } from './net';
+import { createNetEngine, type Admission, type NetCounters, type NetEngineInstance } from './net';
 import { COUNT_INTERVAL, STATS_TIMEOUT, STOP_TIMEOUT, isClusterMessage, sumStats, type ClusterMessage } from './cluster-messages';
 
 /** A worker: a net engine on the shared port, plus the IPC to the primary. */
@@ -90,7 +90,7 @@ export class WorkerEngine implements Engine {
         this.local.broadcast(message.bytes);
         break;
       case 'counts?':
-        this.post({ edgepoll: 'counts', request: message.request, counts: this.local.counts() });
+        this.post({ edgepoll: 'counts', request: message.request, counts: this.counts() });
         break;
       case 'admit': {
         const answer = this.admissions.get(message.request);
@@ -154,9 +154,14 @@ export class WorkerEngine implements Engine {
     this.post({ edgepoll: 'broadcast', bytes });
   }
 
+  /** This worker's engine counters plus the server's application counters. */
+  private counts(): NetCounters {
+    return { ...this.sink.counters?.(), ...this.local.counts() };
+  }
+
   /** All workers' counters, summed by the primary (this worker's own if the primary does not answer). */
   stats(): Promise<EngineStats> {
-    const local = (): EngineStats => sumStats([{ worker: cluster.worker?.id ?? 0, pid: process.pid, counts: this.local.counts() }]);
+    const local = (): EngineStats => sumStats([{ worker: cluster.worker?.id ?? 0, pid: process.pid, counts: this.counts() }]);
     if (!process.connected) return Promise.resolve(local());
     const request = this.nextRequest++;
     return new Promise((resolve) => {

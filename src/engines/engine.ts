@@ -65,6 +65,11 @@ export interface EngineSink {
   error(error: EdgepollError): void;
   /** Called after each batch of events, so the server can flush corked writes once. */
   batchEnd(): void;
+  /**
+   * Application-level counters (the server's unhandled, unmatched, handlerErrors).
+   * A multi-process engine (cluster) sums them over its processes into EngineStats.app.
+   */
+  counters?(): Record<string, number>;
   /** The engine asks the server to shut down gracefully (a cluster worker told to drain by its primary). */
   requestClose(): void;
 }
@@ -79,6 +84,8 @@ export interface EngineStats {
   /** Connections closed by a protocol error, timeout or slow consumer. */
   protocolErrors: number;
   loops: Array<Record<string, number>>;
+  /** Sums of every process's {@link EngineSink.counters} (cluster only). */
+  app?: Record<string, number>;
 }
 
 export interface Engine {

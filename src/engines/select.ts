@@ -20,7 +20,7 @@ export function resolveEngineName(requested: EngineName): 'native' | 'net' | 'cl
   if (!warned) {
     warned = true;
     process.emitWarning(
-      `the native engine is unavailable (${nativeLoadError()?.message ?? 'unknown reason'}); using the node:net engine`,
+      `the native engine is unavailable (${nativeLoadError()?.message.trim() ?? 'unknown reason'}); using the node:net engine`,
       { code: 'EDGEPOLL_NATIVE_UNAVAILABLE' },
     );
   }
