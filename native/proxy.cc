@@ -297,18 +297,16 @@ bool ProxyParser::finishV1() {
     start = end + 1;
   }
   uint8_t source[16], destination[16];
-  if (v4) {
-    if (!parseIpv4(fields[0].data(), fields[0].size(), source)) return false;
-    if (!parseIpv4(fields[1].data(), fields[1].size(), destination)) return false;
-    source_ = formatIpv4(source);
-    destination_ = formatIpv4(destination);
-  } else {
-    if (!parseIpv6(fields[0].data(), fields[0].size(), source)) return false;
-    if (!parseIpv6(fields[1].data(), fields[1].size(), destination)) return false;
-    source_ = formatIpv6(source);
-    destination_ = formatIpv6(destination);
-  }
-  if (!parsePort(fields[2], &sourcePort_) || !parsePort(fields[3], &destinationPort_)) return false;
+  auto parse = v4 ? parseIpv4 : parseIpv6;
+  if (!parse(fields[0].data(), fields[0].size(), source)) return false;
+  if (!parse(fields[1].data(), fields[1].size(), destination)) return false;
+  uint16_t sourcePort, destinationPort;
+  if (!parsePort(fields[2], &sourcePort) || !parsePort(fields[3], &destinationPort)) return false;
+  // Only a valid header names anyone.
+  source_ = v4 ? formatIpv4(source) : formatIpv6(source);
+  destination_ = v4 ? formatIpv4(destination) : formatIpv6(destination);
+  sourcePort_ = sourcePort;
+  destinationPort_ = destinationPort;
   hasAddress_ = true;
   return true;
 }
