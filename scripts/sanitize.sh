@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# AddressSanitizer + UndefinedBehaviorSanitizer over the native addon (issue 8,
+# RELIABILITY.md T31/T36/T37). Never touches build/ (other work uses it):
+#  1. copies the package (sources, tests, binding.gyp; node_modules linked)
+#     into a work directory and builds the addon there with clang
+#     -fsanitize=address,undefined (the copy's binding.gyp gets the flags), so
+#     node-gyp-build in that copy (src/binding.ts, the test fixtures) loads the
+#     sanitized build/Release and nothing else;
+#  2. runs the native-engine tests (engine, exit/teardown in forked children
+#     and worker_threads, server protocol and lifecycle) in that copy, with
+#     the ASan runtime preloaded into node;
+#  3. T36: close under load, repeated, in one process, which must exit by itself;
+#  4. the Node-free harnesses (native/test/) built with ASan+UBSan *and*
+#     LeakSanitizer: leaks in our code are caught there, since Node itself is
+#     not leak-clean (detect_leaks=0 for node).
+# Any sanitizer report (every process writes them to $out/reports/), failed
+# test or hang exits non-zero.
+#
+# Environment: SANITIZE_OUT (default a new temporary directory),
+# SANITIZE_TESTS (vitest files, default below), CLOSE_ITERATIONS (default 60),
+# CLOSE_CLIENTS (default 50).
+set -euo pipefail
+
+root="$(cd "$(dirname "$0")/.." && pwd)"
+out="${SANITIZE_OUT:-$(mktemp -d /tmp/edgepoll-sanitize.XXXXXX)}"
+work="$out/package"
+reports="$out/reports"
+mkdir -p "$out" "$reports"
+# shellcheck source=native/test/clang-setup.sh
+source "$root/native/test/clang-setup.sh"
+cxx="$(ensure_clang address,undefined "$out")"
+cc="${cxx/clang++/clang}"
+runtime="$("$cxx" -print-file-name=libclang_rt.asan-x86_64.so)"
+[ -f "$runtime" ] || { echo "sanitize: no shared ASan runtime at $runtime" >&2; exit 2; }
+
+sanitize_flags="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g -O1"
+
+# --- 1. the sanitized addon, in a copy of the package ----------------------
+echo "sanitize: copying the package to $work" >&2
+rm -rf "$work"
+mkdir -p "$work"
+tar -C "$root" --exclude=./build --exclude=./node_modules --exclude=./.git --exclude=./prebuilds \
+  --exclude=./dist -cf - . | tar -C "$work" -xf -
+ln -s "$root/node_modules" "$work/node_modules"
+node - "$work/binding.gyp" "$sanitize_flags" <<'EOF'
+// Adds the sanitizer flags to the copy's binding.gyp (JSON-compatible) and
+// drops -O2 so reports point at the right lines.
+const fs = require('node:fs');
+const [file, flags] = process.argv.slice(2);
+const gyp = JSON.parse(fs.readFileSync(file, 'utf8'));
+const extra = flags.split(' ');
+const patch = (target) => {
+  for (const key of ['cflags', 'cflags_cc']) {
+    target[key] = (target[key] || []).filter((flag) => flag !== '-O2').concat(extra);
+  }
+  target.ldflags = (target.ldflags || []).concat(['-fsanitize=address,undefined', '-shared-libasan']);
+};
+for (const target of gyp.targets) {
+  for (const condition of target.conditions || []) {
+    if (condition[0] === "OS=='linux'") patch(condition[1]);
+  }
+}
+fs.writeFileSync(file, JSON.stringify(gyp, null, 2));
+EOF
+echo "sanitize: building the addon with $cxx (-fsanitize=address,undefined)" >&2
+(cd "$work" && CC="$cc" CXX="$cxx" LINK="$cxx" npx node-gyp rebuild -j 2 >"$out/node-gyp.log" 2>&1) || {
+  tail -40 "$out/node-gyp.log" >&2
+  echo "sanitize: the sanitized build failed (log $out/node-gyp.log)" >&2
+  exit 1
+}
+addon="$work/build/Release/edgepoll.node"
+if ! nm -D "$addon" | grep -q __asan_report; then
+  echo "sanitize: $addon is not instrumented" >&2
+  exit 1
+fi
+echo "sanitize: compiling TypeScript in the copy" >&2
+(cd "$work" && node scripts/build-ts.js >"$out/build-ts.log" 2>&1) || {
+  tail -20 "$out/build-ts.log" >&2
+  exit 1
+}
+
+# Every process below (node, vitest's forks, forked fixtures, workers)
+# inherits these. Reports go to files as well as stderr, so a child whose
+# stderr nobody checks still fails the run.
+export LD_PRELOAD="$runtime"
+export ASAN_OPTIONS="detect_leaks=0:halt_on_error=1:abort_on_error=0:exitcode=66:handle_segv=0:allow_user_segv_handler=1:detect_stack_use_after_return=0:log_path=$reports/asan"
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$reports/ubsan"
+
+status=0
+check_reports() {
+  # ASan writes log_path.<pid> only when it has something to say.
+  if compgen -G "$reports/*" >/dev/null; then
+    echo "sanitize: sanitizer report(s) after $1:" >&2
+    for report in "$reports"/*; do
+      echo "--- $report" >&2
+      head -60 "$report" >&2
+    done
+    status=1
+    mkdir -p "$out/failed-reports"
+    mv "$reports"/* "$out/failed-reports/"
+  fi
+}
+
+# The loaded addon really is the sanitized one.
+loaded="$(cd "$work" && node -e "
+  require('./dist/binding.js').tryLoadNative();
+  const maps = require('fs').readFileSync('/proc/self/maps', 'utf8');
+  console.log(maps.split('\n').filter((l) => l.includes('edgepoll.node')).map((l) => l.split(/\s+/).pop())[0] || 'none');
+")"
+if [ "$loaded" != "$addon" ]; then
+  echo "sanitize: src/binding.ts loaded '$loaded', not $addon" >&2
+  exit 1
+fi
+
+# --- 2. the native-engine tests ----------------------------------------------
+tests="${SANITIZE_TESTS:-test/engine.native.test.ts test/engine.native.exit.test.ts test/server.protocol.test.ts test/server.lifecycle.test.ts}"
+echo "sanitize: vitest $tests" >&2
+# shellcheck disable=SC2086
+if ! (cd "$work" && timeout 300 npx vitest run $tests --testTimeout=60000 --hookTimeout=60000 \
+  >"$out/vitest.log" 2>&1); then
+  status=1
+  echo "sanitize: tests FAILED under ASan; last lines of $out/vitest.log:" >&2
+  tail -60 "$out/vitest.log" >&2
+else
+  grep -E 'Test Files|Tests ' "$out/vitest.log" | sed 's/^/sanitize: /' || true
+fi
+check_reports "the tests"
+
+# --- 3. T36: close under load, repeated ------------------------------------------
+echo "sanitize: close under load (T36)" >&2
+started=$(date +%s)
+if timeout 300 node "$work/test/helpers/sanitize-fixtures/close-under-load.js" "$work" >"$out/close.log" 2>&1; then
+  echo "sanitize: $(tail -1 "$out/close.log") ($(($(date +%s) - started)) s, exited by itself)"
+else
+  code=$?
+  status=1
+  [ "$code" = 124 ] && echo "sanitize: close under load did not exit by itself within 300 s" >&2
+  echo "sanitize: close under load FAILED (exit $code):" >&2
+  tail -40 "$out/close.log" >&2
+fi
+check_reports "close under load"
+
+# --- 4. Node-free harnesses with ASan + UBSan + LeakSanitizer ---------------------
+unset LD_PRELOAD
+export ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:exitcode=66:log_path=$reports/asan"
+core=()
+for file in "$root"/native/*.cc; do
+  grep -qE '#include [<"](napi|node_api|bridge|engine)\.h' "$file" || core+=("$file")
+done
+for program in sigpipe_test tsan_harness; do
+  echo "sanitize: $program (ASan + UBSan + LSan, no Node)" >&2
+  # shellcheck disable=SC2086
+  "$cxx" -std=c++17 -pthread $sanitize_flags -I"$root/native" "$root/native/test/$program.cc" "${core[@]}" \
+    -o "$out/$program"
+  if HARNESS_SCALE="${HARNESS_SCALE:-0.6}" timeout 300 "$out/$program" >"$out/$program.log" 2>&1; then
+    tail -1 "$out/$program.log" | sed 's/^/sanitize: /'
+  else
+    status=1
+    echo "sanitize: $program FAILED:" >&2
+    tail -40 "$out/$program.log" >&2
+  fi
+  check_reports "$program"
+done
+
+if [ "$status" = 0 ]; then echo "sanitize: clean (work directory $out)"; fi
+exit "$status"
