@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { tryLoadNative } from '../src/binding';
 import { addressBytes, crc32c, parseProxyNetwork, proxyTrusted, ProxyParser } from '../src/proxy';
 import { frame } from './helpers/wire';
+import { inet4, inet6, SIGNATURE, v2 } from './helpers/proxy-fixtures/headers';
 
 interface Parsed {
   status: string;
@@ -49,40 +50,6 @@ function parseTs(chunks: Uint8Array[]): Parsed {
 
 const parsers: Array<[string, (chunks: Uint8Array[]) => Parsed]> = [['ts', parseTs]];
 if (probe) parsers.push(['native', (chunks) => probe.proxyParse(chunks)]);
-
-const SIGNATURE = Buffer.from('0d0a0d0a000d0a515549540a', 'hex');
-
-/** A v2 header: ver/cmd byte, fam byte, address block, TLVs ([type, value]); crc adds a correct CRC32C TLV. */
-export function v2(versionCommand: number, family: number, block: Buffer, tlvs: Array<[number, Buffer]> = [], crc = false): Buffer {
-  const parts = tlvs.map(([type, value]) => Buffer.concat([Buffer.from([type, value.length >> 8, value.length & 0xff]), value]));
-  if (crc) parts.push(Buffer.from([0x03, 0, 4, 0, 0, 0, 0]));
-  const body = Buffer.concat([block, ...parts]);
-  const head = Buffer.alloc(4);
-  head[0] = versionCommand;
-  head[1] = family;
-  head.writeUInt16BE(body.length, 2);
-  const header = Buffer.concat([SIGNATURE, head, body]);
-  if (crc) header.writeUInt32BE(crc32c(header), header.length - 4);
-  return header;
-}
-
-export function inet4(source: string, destination: string, sourcePort: number, destinationPort: number): Buffer {
-  const block = Buffer.alloc(12);
-  block.set(addressBytes(source)!.subarray(12), 0);
-  block.set(addressBytes(destination)!.subarray(12), 4);
-  block.writeUInt16BE(sourcePort, 8);
-  block.writeUInt16BE(destinationPort, 10);
-  return block;
-}
-
-function inet6(source: string, destination: string, sourcePort: number, destinationPort: number): Buffer {
-  const block = Buffer.alloc(36);
-  block.set(addressBytes(source)!, 0);
-  block.set(addressBytes(destination)!, 16);
-  block.writeUInt16BE(sourcePort, 32);
-  block.writeUInt16BE(destinationPort, 34);
-  return block;
-}
 
 const ascii = (text: string): Buffer => Buffer.from(text, 'latin1');
 
