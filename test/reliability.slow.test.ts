@@ -1,0 +1,170 @@
+/**
+ * RELIABILITY.md T15-T18 on every engine, black-box: slowloris on 200
+ * connections, liveness (late PONGs, traffic without PONGs, PINGs while the
+ * JS thread is blocked), and a SIGSTOPped client that never sends FIN.
+ */
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import readline from 'node:readline';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { connectPeer, frame, type WirePeer } from './helpers/wire';
+import { engineCases } from './helpers/fixture';
+import { startServer } from './helpers/reliability-fixtures/start';
+import { fdCount, settle, sleep } from './helpers/reliability-fixtures/proc';
+
+async function echo(peer: WirePeer, seq: number, text = `e${seq}`): Promise<void> {
+  peer.write(frame(0, 1, seq, text));
+  let reply;
+  do reply = await peer.readFrame(5000);
+  while (reply.seq !== seq || reply.type !== 1);
+  expect(reply.payload.toString()).toBe(text);
+}
+
+async function stats(peer: WirePeer, seq: number): Promise<Record<string, number>> {
+  peer.write(frame(0, 3, seq));
+  let reply;
+  do reply = await peer.readFrame();
+  while (reply.seq !== seq || reply.type !== 3);
+  return JSON.parse(reply.payload.toString());
+}
+
+describe.each(engineCases())('slow peers on $name', ({ options }) => {
+  it('T15 slowloris on 200 connections: each gets CLOSE "frame timeout" at frameTimeout; fds released; others served', async () => {
+    const frameTimeout = 2000;
+    const server = await startServer({ ...options, frameTimeout, heartbeat: { interval: 1000, timeout: 1000 } });
+    const healthy = await connectPeer(server.port);
+    await echo(healthy, 1);
+    const baseline = fdCount(server.child.pid!);
+    const header = frame(0, 1, 1, Buffer.alloc(1024 * 1024)).subarray(0, 12);
+    const start = Date.now();
+    const dribblers = await Promise.all(Array.from({ length: 200 }, () => connectPeer(server.port)));
+    for (const peer of dribblers) peer.write(header);
+    const timer = setInterval(() => {
+      for (const peer of dribblers) if (!peer.closed && !peer.ended) peer.write(Buffer.from([0x78]));
+    }, 900);
+    onTestFinished(() => clearInterval(timer));
+    let seq = 2;
+    const closes = dribblers.map(async (peer) => {
+      const close = await peer.readFrame(frameTimeout + 4000);
+      expect(close).toMatchObject({ type: 0xff03, payload: Buffer.from('frame timeout') });
+      await peer.waitClosed();
+      return Date.now() - start;
+    });
+    // Healthy traffic keeps flowing (and keeps its own heartbeat alive) meanwhile.
+    const talking = (async () => {
+      while (dribblers.some((p) => !p.closed && !p.ended)) {
+        await echo(healthy, seq++);
+        await sleep(300);
+      }
+    })();
+    const times = await Promise.all(closes);
+    await talking;
+    expect(Math.min(...times)).toBeGreaterThanOrEqual(frameTimeout - 100);
+    // Deadlines are swept coarsely (up to a second); nothing lives past timeout + sweep + slack.
+    expect(Math.max(...times)).toBeLessThan(frameTimeout + 2500);
+    for (const peer of dribblers) peer.destroy();
+    expect(await settle(() => fdCount(server.child.pid!), (n) => n <= baseline)).toBeLessThanOrEqual(baseline);
+    await echo(healthy, seq++);
+  });
+
+  it('T17 (a) a PONG sent just before the timeout and (b) traffic without PONGs keep connections open', async () => {
+    const interval = 400;
+    const timeout = 600;
+    const server = await startServer({ ...options, heartbeat: { interval, timeout } });
+    const late = await connectPeer(server.port);
+    const talker = await connectPeer(server.port);
+    const stopAt = Date.now() + 3 * (interval + timeout);
+    let latePongs = 0;
+    const answering = (async () => {
+      while (Date.now() < stopAt) {
+        const ping = await late.readFrame(interval + timeout + 1500);
+        expect(ping.type).toBe(0xff01);
+        await sleep(timeout - 200);
+        late.write(frame(0, 0xff02, ping.seq, ping.payload));
+        latePongs++;
+      }
+    })();
+    let seq = 1;
+    while (Date.now() < stopAt) {
+      talker.write(frame(0, 1, seq++, 't'));
+      await sleep(500);
+    }
+    await answering;
+    expect(latePongs).toBeGreaterThanOrEqual(2);
+    expect(late.closed || late.ended).toBe(false);
+    expect(talker.closed || talker.ended).toBe(false);
+    await echo(talker, 10_000);
+  });
+
+  // Only the native engine answers PING off the JS thread: net and cluster run
+  // their sockets on the very thread the handler blocks (PROTOCOL.md section 3
+  // promises JS-free PONGs for the native engine's loops).
+  it.skipIf(options.engine !== 'native')('T17 (c) PINGs are answered while the JS thread is blocked for 2 s; no connection dies', async () => {
+    const server = await startServer({ ...options, heartbeat: { interval: 500, timeout: 500 } });
+    const pingers = await Promise.all(Array.from({ length: 10 }, () => connectPeer(server.port)));
+    const blocker = await connectPeer(server.port);
+    blocker.write(frame(0, 16, 1, '2000'));
+    // The blocker stays alive by talking too (its PONGs are read at the end).
+    const keepAlive = setInterval(() => blocker.write(frame(0, 0xff01, 9, 'k')), 100);
+    onTestFinished(() => clearInterval(keepAlive));
+    await sleep(100);
+    const rtts: number[] = [];
+    const until = Date.now() + 1700;
+    let seq = 1;
+    while (Date.now() < until) {
+      await Promise.all(pingers.map(async (peer) => {
+        const sent = performance.now();
+        const mine = seq++;
+        peer.write(frame(0, 0xff01, mine, 'x'));
+        let pong;
+        do pong = await peer.readFrame(1500);
+        while (pong.type !== 0xff02 || pong.seq !== mine);
+        rtts.push(performance.now() - sent);
+      }));
+      await sleep(100);
+    }
+    let reply;
+    do reply = await blocker.readFrame(3000);
+    while (reply.type !== 16);
+    clearInterval(keepAlive);
+    expect(reply.payload.toString()).toBe('unblocked');
+    // Answered by the loop, not after the block: well under the 2 s stall.
+    expect(Math.max(...rtts)).toBeLessThan(500);
+    expect(rtts.length).toBeGreaterThanOrEqual(50);
+    for (const peer of pingers) expect(peer.closed || peer.ended).toBe(false);
+  });
+
+  it('T18 a SIGSTOPped client (no FIN) is closed at interval + timeout', async () => {
+    const interval = 300;
+    const timeout = 300;
+    const server = await startServer({ ...options, heartbeat: { interval, timeout } });
+    const probe = await connectPeer(server.port);
+    const script = path.join(__dirname, 'helpers', 'reliability-fixtures', 'client.js');
+    const client = spawn(process.execPath, [script, JSON.stringify({ port: server.port, heartbeat: { interval: 5000, timeout: 5000 } })], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    onTestFinished(() => {
+      client.kill('SIGCONT');
+      client.kill('SIGKILL');
+    });
+    await new Promise<void>((resolve) => readline.createInterface({ input: client.stdout! }).once('line', () => resolve()));
+    // The client answers the server's PINGs: it survives several heartbeat periods.
+    let seq = 1;
+    const until = Date.now() + 3 * (interval + timeout);
+    while (Date.now() < until) {
+      expect((await stats(probe, seq++)).connections).toBe(2);
+      await sleep(200);
+    }
+    client.kill('SIGSTOP');
+    const stopped = Date.now();
+    let gone = 0;
+    while (gone === 0 && Date.now() - stopped < 5000) {
+      if ((await stats(probe, seq++)).connections === 1) gone = Date.now() - stopped;
+      else await sleep(50);
+    }
+    expect(gone).toBeGreaterThan(0);
+    // Silence started at the last PONG, at most `interval` before the stop; sweeps are coarse.
+    expect(gone).toBeLessThan(interval + timeout + 1500);
+    expect(gone).toBeGreaterThanOrEqual(timeout - 100);
+  });
+});
