@@ -1,19 +1,19 @@
 #!/usr/bin/env bash
-# Coverage-guided fuzzing of the native decoders (RELIABILITY.md T13): builds
-# native/fuzz/{frame,length,line}_fuzzer.cc with libFuzzer + ASan + UBSan and
+# Coverage-guided fuzzing of the native decoders (RELIABILITY.md T13) and the
+# PROXY header parser (T39/T40): builds native/fuzz/{frame,length,line,proxy}_fuzzer.cc with libFuzzer + ASan + UBSan and
 # runs each for FUZZ_SECONDS over a copy of its seed corpus
 # (test/fuzz/corpus/<target>/, which stays unchanged). Exits non-zero on any
 # crash, sanitizer report or failed check; crash inputs are kept in
 # $FUZZ_OUT/artifacts/ and named on standard error.
 #
 # Environment: FUZZ_SECONDS (default 20, per target), FUZZ_TARGETS (default
-# "frame length line"), FUZZ_OUT (default a new temporary directory).
+# "frame length line proxy"), FUZZ_OUT (default a new temporary directory).
 # Needs clang with the libFuzzer runtime; on Debian installs it with apt-get.
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 seconds="${FUZZ_SECONDS:-20}"
-targets="${FUZZ_TARGETS:-frame length line}"
+targets="${FUZZ_TARGETS:-frame length line proxy}"
 out="${FUZZ_OUT:-$(mktemp -d /tmp/edgepoll-fuzz.XXXXXX)}"
 mkdir -p "$out/artifacts"
 
@@ -52,7 +52,7 @@ status=0
 for target in $targets; do
   binary="$out/${target}_fuzzer"
   echo "fuzz: building $target" >&2
-  "$cxx" "${flags[@]}" "$root/native/fuzz/${target}_fuzzer.cc" "$root/native/codec.cc" -o "$binary"
+  "$cxx" "${flags[@]}" "$root/native/fuzz/${target}_fuzzer.cc" "$root/native/codec.cc" "$root/native/proxy.cc" -o "$binary"
   corpus="$out/corpus/$target"
   mkdir -p "$corpus"
   cp -r "$root/test/fuzz/corpus/$target/." "$corpus/"
