@@ -282,8 +282,13 @@ void LoadWorker::refill(LoadConn& c, uint64_t now) {
         if (now < nextBroadcastNs_) break;
         nextBroadcastNs_ = std::max(nextBroadcastNs_, now) + 1'000'000'000u / options_.rate;
       } else if (!broadcastAllowed()) {
-        break;
+        // Receivers still short of pushes a second after the last BROADCAST:
+        // the server lost deliveries. Count it and go on rather than stall.
+        if (now - lastBroadcastNs_ < 1'000'000'000u) break;
+        counters_.errors.add();
+        noteError("BROADCAST deliveries missing: receivers got fewer pushes than were sent", 0);
       }
+      lastBroadcastNs_ = now;
       appendRequest(c, now);
     }
   }

@@ -94,6 +94,7 @@ class LoadWorker {
   uint64_t pingCycleStartNs_ = 0;
   uint32_t pingCursor_ = 0;
   uint64_t nextBroadcastNs_ = 0;
+  uint64_t lastBroadcastNs_ = 0;
   int epollFd_ = -1;
   std::thread thread_;
   LoadCounters counters_;
