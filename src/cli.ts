@@ -18,6 +18,7 @@ const usage = `usage:
                  [--max-frame BYTES] [--heartbeat-interval MS] [--heartbeat-timeout MS]
                  [--idle-timeout MS] [--frame-timeout MS] [--drain-timeout MS]
                  [--max-connections N] [--accept-mode reuseport|exclusive]
+                 [--proxy-protocol [--proxy-trusted CIDR,...] [--proxy-timeout MS]]
   edgepoll bench --target HOST:PORT [options]   (edgepoll bench --help)
 `;
 
@@ -51,6 +52,9 @@ async function serve(argv: string[]): Promise<number> {
       'accept-mode': { type: 'string' },
       'native-echo': { type: 'boolean' },
       trigger: { type: 'string' },
+      'proxy-protocol': { type: 'boolean' },
+      'proxy-trusted': { type: 'string' },
+      'proxy-timeout': { type: 'string' },
       hint: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -79,6 +83,14 @@ async function serve(argv: string[]): Promise<number> {
     nativeEcho: values['native-echo'],
     triggerMode: values.trigger as ServerOptions['triggerMode'],
   };
+  // PROXY protocol (behind HAProxy/nginx): trusts the local host unless told otherwise.
+  if (values['proxy-protocol']) {
+    const trusted = values['proxy-trusted']?.split(',').map((entry) => entry.trim()) ?? ['127.0.0.1/8', '::1'];
+    options.proxyProtocol = { trusted, timeout: integerFlag('proxy-timeout', values['proxy-timeout']) };
+    if (options.proxyProtocol.timeout === undefined) delete options.proxyProtocol.timeout;
+  } else if (values['proxy-trusted'] !== undefined || values['proxy-timeout'] !== undefined) {
+    throw new EdgepollError('EINVALID_OPTION', '--proxy-trusted and --proxy-timeout need --proxy-protocol');
+  }
   if (interval === 0) options.heartbeat = false;
   else if (interval !== undefined || timeout !== undefined) {
     options.heartbeat = { interval: interval ?? 30_000, timeout: timeout ?? 10_000 };
