@@ -51,6 +51,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   inFlight = 0;
   #engine: Engine;
   #closed = false;
+  /** The peer sent FIN and we end our side once no handler is in flight. */
+  #endWhenIdle = false;
   #closeCode = '';
   #nextSeq = 1;
   #pending = new Map<number, PendingRequest>();
@@ -178,6 +180,30 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   destroy(): void {
     if (this.#closed) return;
     this.#engine.destroy(this.id);
+  }
+
+  /**
+   * @internal The peer half-closed. Without allowHalfOpen our side ends once
+   * every request that arrived before the FIN has been answered (T26, T29).
+   */
+  peerEnded(allowHalfOpen: boolean): void {
+    this.emit('end');
+    if (allowHalfOpen) return;
+    this.#endWhenIdle = true;
+    this.#endIfIdle();
+  }
+
+  /** @internal A handler that returned a promise has settled (its reply is queued). */
+  handlerSettled(): void {
+    this.inFlight--;
+    this.#endIfIdle();
+  }
+
+  #endIfIdle(): void {
+    if (this.#endWhenIdle && this.inFlight === 0 && !this.#closed) {
+      this.#endWhenIdle = false;
+      this.#engine.end(this.id);
+    }
   }
 
   /** @internal Sends a reply frame (RESPONSE, maybe ERROR). A reply to a closed connection is dropped. */

@@ -66,12 +66,12 @@ export class Dispatcher {
       connection.inFlight++;
       (result as Promise<HandlerResult>).then(
         (value) => {
-          connection.inFlight--;
           this.succeed(connection, type, seq, value);
+          connection.handlerSettled();
         },
         (error: unknown) => {
-          connection.inFlight--;
           this.fail(connection, type, seq, error);
+          connection.handlerSettled();
         },
       );
       return;

@@ -101,7 +101,7 @@ export class Server extends EventEmitter<ServerEvents> implements AsyncDisposabl
         if (connection) connection.emit(raw ? 'data' : 'message', payload);
       },
       drain: (id) => connections.get(id)?.emit('drain'),
-      end: (id) => connections.get(id)?.emit('end'),
+      end: (id) => connections.get(id)?.peerEnded(this.options.allowHalfOpen),
       close: (id, code, reason) => {
         const connection = connections.get(id);
         if (!connection) return;

@@ -76,7 +76,9 @@ async function start(overrides: Partial<EngineOptions>, behaviour: Behaviour = {
     drain: (id) => events.push({ kind: 'drain', id }),
     end: (id) => {
       events.push({ kind: 'end', id });
-      behaviour.end?.(engine, id);
+      // The server's policy (src/connection.ts): without allowHalfOpen, end once the replies are out.
+      if (behaviour.end) behaviour.end(engine, id);
+      else if (!(overrides.allowHalfOpen ?? base.allowHalfOpen)) engine.end(id);
     },
     close: (id, code, reason) => {
       events.push({ kind: 'close', id, code });

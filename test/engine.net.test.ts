@@ -76,6 +76,8 @@ async function start(overrides: Partial<EngineOptions> = {}, echo = true): Promi
     },
     end: (id) => {
       record.ends.push(id);
+      // The server's policy (src/connection.ts): without allowHalfOpen, end once the replies are out.
+      if (!options.allowHalfOpen) engine.end(id);
       wake();
     },
     close: (id, code, reason) => {

@@ -153,14 +153,7 @@ describe.each(engineCases())('lifecycle limits on $name', ({ options }) => {
     expect((await peer.waitClosed()).length).toBe(0);
   });
 
-  // BUG: after the peer's FIN (allowHalfOpen false) every engine ends the
-  // connection once the synchronous replies are written, cutting off replies
-  // of asynchronous handlers still in flight (T29 "all 5 replies arrive, then
-  // the server closes"). Seen: the 300 ms replies never arrive, the socket ends
-  // after the 5 synchronous ones. Fix belongs in the END handling
-  // (src/engines/native.ts KIND_END, src/engines/net.ts onEnd) or the server
-  // layer: end only when no request of that connection is in flight.
-  it.skip('T29 half-close with slow handlers in flight: all replies arrive, then the server closes', async () => {
+  it('T29 half-close with slow handlers in flight: all replies arrive, then the server closes', async () => {
     const server = await startServer({ ...options, heartbeat: false });
     const peer = await connectPeer(server.port);
     const requests = Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? frame(0, 1, i + 1, `r${i + 1}`) : frame(0, 13, i + 1, '300')));
@@ -253,7 +246,9 @@ describe.each(inProcessEngines)('in-process events on %s', (engine) => {
     const peer = await connectPeer(port);
     peer.write(frame(0, 13, 1));
     await sleep(100);
-    peer.destroy();
+    // A reset, not a FIN: after a FIN the server cannot tell a half-close from
+    // a close until it writes, so it keeps the connection for the reply.
+    peer.socket.resetAndDestroy();
     await sleep(700);
     expect(late).toMatchObject({ code: 'ECONNECTION_CLOSED' });
     expect(unhandled).toEqual([]);

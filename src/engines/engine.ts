@@ -57,7 +57,11 @@ export interface EngineSink {
   data(id: number, payload: Buffer): void;
   /** The outbound queue fell below the low-water mark after a write reported backpressure. */
   drain(id: number): void;
-  /** The peer half-closed (FIN). With allowHalfOpen=false the engine ends its side after flushing. */
+  /**
+   * The peer half-closed (FIN). The engine does not end its own side: the
+   * server does, once the replies to what arrived before the FIN are out
+   * (unless allowHalfOpen), because only it knows which handlers are in flight.
+   */
   end(id: number): void;
   /** The connection is gone; `code` is 'OK' for a clean close, `reason` the CLOSE text if any. */
   close(id: number, code: string, reason: string): void;

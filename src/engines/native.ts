@@ -334,8 +334,6 @@ class NativeEngineAdapter implements Engine {
           }
           case KIND_END:
             this.sink.end(id);
-            // allowHalfOpen=false: end after whatever the sink wrote for the data before the FIN.
-            if (!this.options.allowHalfOpen) this.end(id);
             break;
           case KIND_CLOSE:
             this.outbound.delete(id);

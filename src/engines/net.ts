@@ -229,10 +229,6 @@ class NetEngine implements Engine {
   private onEnd(conn: NetConnection): void {
     if (conn.state !== OPEN) return;
     this.sink.end(conn.id);
-    if (!this.options.allowHalfOpen && conn.state === OPEN && !conn.socket.writableEnded) {
-      this.flushOne(conn);
-      conn.socket.end(); // flushes what is queued, then FIN; 'close' follows
-    }
     this.sink.batchEnd();
   }
 
