@@ -8,6 +8,8 @@
  * v1, 16 + 65535 for v2). Does not own the socket or the header timeout.
  */
 
+import type { Socket } from 'node:net';
+
 /** What {@link ProxyParser.feed} found. */
 export type ProxyStatus = 'need-more' | 'done' | 'error';
 
@@ -366,4 +368,92 @@ export function proxyTrusted(networks: readonly ProxyNetwork[], address: Uint8Ar
     if (match) return true;
   }
   return false;
+}
+
+/** What a connection's PROXY header said, and the bytes that followed it in the same read. */
+export interface ProxyHeader {
+  remoteAddress: string;
+  remotePort: number;
+  /** Protocol data that arrived with the header (feed it before anything else). */
+  rest: Buffer | undefined;
+}
+
+/** Why a connection was aborted before its header completed. */
+export type ProxyAbort = 'EPROXY_HEADER' | 'EPROXY_TIMEOUT' | 'EPROXY_UNTRUSTED';
+
+/**
+ * The net engine's gate: reads the PROXY header of each new socket before the
+ * engine serves it. Untrusted sources are aborted at once; a malformed header,
+ * a FIN inside a header or no complete header within `timeout` ms abort too.
+ * A socket that closes before sending a byte (a load balancer's TCP check) or
+ * fails with a socket error is dropped quietly: `aborted(undefined)`.
+ * Runs on the JS thread; one timer per waiting socket, cleared on decision.
+ */
+export class ProxyReceiver {
+  readonly #networks: ProxyNetwork[];
+  readonly #timeout: number;
+  readonly #waiting = new Set<() => void>();
+
+  constructor(options: { trusted: readonly string[]; timeout: number }) {
+    this.#networks = options.trusted.map((entry) => parseProxyNetwork(entry)).filter((n): n is ProxyNetwork => n !== undefined);
+    this.#timeout = options.timeout;
+  }
+
+  /**
+   * Waits for the header of `socket`. Exactly one of `ready` / `aborted` is
+   * called. `ready` runs inside the socket's 'data' event, so listeners the
+   * caller adds in it receive every later chunk; `rest` carries the bytes after
+   * the header from the current one.
+   */
+  receive(socket: Socket, ready: (header: ProxyHeader) => void, aborted: (code: ProxyAbort | undefined) => void): void {
+    const peer = socket.remoteAddress === undefined ? undefined : addressBytes(socket.remoteAddress);
+    if (!peer || !proxyTrusted(this.#networks, peer)) {
+      socket.on('error', () => {});
+      socket.destroy();
+      aborted(peer ? 'EPROXY_UNTRUSTED' : undefined);
+      return;
+    }
+    const parser = new ProxyParser();
+    const finish = (code: ProxyAbort | undefined, header?: ProxyHeader): void => {
+      clearTimeout(timer);
+      this.#waiting.delete(cancel);
+      socket.off('data', onData);
+      socket.off('end', onEnd);
+      socket.off('close', onClose);
+      if (header) {
+        socket.off('error', onError);
+        ready(header);
+        return;
+      }
+      socket.destroy();
+      aborted(code);
+    };
+    const onData = (chunk: Buffer): void => {
+      const result = parser.feed(chunk);
+      if (result.status === 'need-more') return;
+      if (result.status === 'error') return finish('EPROXY_HEADER');
+      finish(undefined, {
+        remoteAddress: parser.hasAddress ? parser.sourceAddress : (socket.remoteAddress ?? ''),
+        remotePort: parser.hasAddress ? parser.sourcePort : (socket.remotePort ?? 0),
+        rest: result.consumed < chunk.length ? chunk.subarray(result.consumed) : undefined,
+      });
+    };
+    // A FIN inside a header is a partial header (rejected); before any byte it is a TCP check.
+    const onEnd = (): void => finish(parser.received === 0 ? undefined : 'EPROXY_HEADER');
+    const onClose = (): void => finish(undefined);
+    const onError = (): void => {};
+    const cancel = (): void => finish(undefined);
+    const timer = setTimeout(() => finish('EPROXY_TIMEOUT'), this.#timeout);
+    timer.unref();
+    this.#waiting.add(cancel);
+    socket.on('error', onError);
+    socket.on('data', onData);
+    socket.on('end', onEnd);
+    socket.on('close', onClose);
+  }
+
+  /** Drops every socket still waiting for its header (engine shutdown); not counted as aborts. */
+  cancelAll(): void {
+    for (const cancel of [...this.#waiting]) cancel();
+  }
 }

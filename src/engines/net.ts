@@ -16,6 +16,7 @@ import net from 'node:net';
 import { Decoder } from '../codec';
 import { EdgepollError, closeReasons, type EngineCode } from '../errors';
 import { CONTROL_FIRST, HEADER_SIZE, TYPE_CLOSE, TYPE_PING, TYPE_PONG, encodeFrame, writeHeader } from '../protocol';
+import { ProxyReceiver, type ProxyHeader } from '../proxy';
 import { resolutionFor, sharedTimer, type SweepTimer } from '../timer';
 import type { Engine, EngineOptions, EngineSink, EngineStats } from './engine';
 import { CLOSED, CLOSING, NetConnection, OPEN, type Admission, type Deadlines, type NetCounters } from './net-connection';
@@ -51,6 +52,9 @@ class NetEngine implements Engine {
   /** The connection whose bytes are being decoded (one shared decoder callback). */
   private current: NetConnection | undefined;
   private readonly closeWaiters: Array<() => void> = [];
+  /** PROXY protocol: reads each socket's header before accept() sees it (src/proxy.ts). */
+  private readonly proxy: ProxyReceiver | undefined;
+  private proxyErrors = 0;
 
   constructor(
     private readonly options: EngineOptions,
@@ -58,6 +62,7 @@ class NetEngine implements Engine {
     private readonly admission?: Admission,
   ) {
     this.timer = sharedTimer();
+    this.proxy = options.proxyProtocol ? new ProxyReceiver(options.proxyProtocol) : undefined;
     this.frameFraming = options.framing === 'frame';
     this.deadlines = {
       frameTimeout: options.frameTimeout,
@@ -105,8 +110,17 @@ class NetEngine implements Engine {
 
   // ---- inbound -------------------------------------------------------------
 
-  private accept(socket: net.Socket): void {
+  private accept(socket: net.Socket, header?: ProxyHeader): void {
     socket.setNoDelay(true);
+    if (this.proxy && !header) {
+      // Nothing is served, counted or seen by the sink before a complete header from a trusted proxy.
+      this.proxy.receive(socket, (received) => this.accept(socket, received), (code) => {
+        if (!code) return; // closed before a byte (a TCP health check) or a socket error
+        this.counters.protocolErrors++;
+        this.proxyErrors++;
+      });
+      return;
+    }
     const limit = this.options.maxConnections;
     if (this.stopped) {
       // Handed over after stopAccepting (a cluster primary's connection in flight).
@@ -125,7 +139,7 @@ class NetEngine implements Engine {
           admission.release();
           if (!socket.destroyed) this.reject(socket, 'ESHUTDOWN');
         } else {
-          this.serve(socket, true);
+          this.serve(socket, true, header);
         }
       });
       return;
@@ -135,10 +149,10 @@ class NetEngine implements Engine {
       this.reject(socket, 'ESERVER_FULL');
       return;
     }
-    this.serve(socket, false);
+    this.serve(socket, false, header);
   }
 
-  private serve(socket: net.Socket, admitted: boolean): void {
+  private serve(socket: net.Socket, admitted: boolean, header?: ProxyHeader): void {
     const now = this.timer.now();
     const decoder = this.options.framing === 'raw'
       ? undefined
@@ -157,8 +171,10 @@ class NetEngine implements Engine {
       this.onClose(conn);
       if (admitted) this.admission?.release();
     });
-    this.sink.open(conn.id, socket.remoteAddress ?? '', socket.remotePort ?? 0);
+    if (header) this.sink.open(conn.id, header.remoteAddress, header.remotePort);
+    else this.sink.open(conn.id, socket.remoteAddress ?? '', socket.remotePort ?? 0);
     this.sink.batchEnd();
+    if (header?.rest) this.onData(conn, header.rest); // protocol data that came with the PROXY header
   }
 
   /** Not served: CLOSE with the reason (frame framing), FIN, destroyed at the latest after the grace period. */
@@ -444,7 +460,7 @@ class NetEngine implements Engine {
 
   stats(): Promise<EngineStats> {
     const c = this.counts();
-    return Promise.resolve({ engine: 'net', ...c, loops: [{ ...c }] });
+    return Promise.resolve({ engine: 'net', ...c, loops: [{ ...c, proxyErrors: this.proxyErrors }] });
   }
 
   stopAccepting(): Promise<void> {
@@ -459,6 +475,7 @@ class NetEngine implements Engine {
 
   async shutdown(): Promise<void> {
     await this.stopAccepting();
+    this.proxy?.cancelAll();
     this.timer.delete(this);
     for (const socket of this.rejecting.keys()) socket.destroy();
     if (this.connections.size === 0) return;
