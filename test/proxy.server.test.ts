@@ -5,11 +5,14 @@
  * malformed / untrusted / late headers aborted without a CLOSE frame and
  * counted, and nothing reaching handlers before a complete header.
  */
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { tryLoadNative } from '../src/binding';
 import { resolveOptions, type ServerOptions } from '../src/options';
 import { createServer, type Server } from '../src/server';
 import type { Connection } from '../src/connection';
+import { startFixture } from './helpers/fixture';
 import { connectPeer, frame } from './helpers/wire';
 import { inet4, v2 } from './helpers/proxy-fixtures/headers';
 
@@ -211,4 +214,38 @@ describe('proxyProtocol option', () => {
     expect(Date.now() - began).toBeGreaterThanOrEqual(2900);
     for (const { server } of servers) expect((await proxyErrors(server)).proxyErrors).toBe(1);
   }, 10000);
+});
+
+describe('edgepoll serve --proxy-protocol', () => {
+  const cli = path.join(__dirname, '..', 'dist', 'cli.js');
+
+  it.each(cases.map((c) => c.options.engine!).filter((engine, i, all) => all.indexOf(engine) === i))(
+    'on %s: trusts loopback by default, reads the header, aborts a client without one',
+    async (engine) => {
+      const server = await startFixture({}, cli, ['serve', '--port', '0', '--engine', engine, '--proxy-protocol', '--proxy-timeout', '2000']);
+      onTestFinished(() => void server.stop());
+      const proxied = await connectPeer(server.port);
+      proxied.write(Buffer.concat([Buffer.from('PROXY TCP6 2001:db8::9 ::1 4242 7000\r\n'), frame(0, 1, 1, 'via cli')]));
+      expect((await proxied.readFrame()).payload.toString()).toBe('via cli');
+      const direct = await connectPeer(server.port);
+      direct.write(frame(0, 1, 2, 'no header'));
+      expect((await direct.waitClosed()).length).toBe(0);
+      proxied.write(frame(0, 3, 3));
+      const stats = JSON.parse((await proxied.readFrame()).payload.toString());
+      expect(stats.protocolErrors).toBe(1);
+      expect(stats.loops.reduce((sum: number, loop: Record<string, number>) => sum + (loop.proxyErrors ?? 0), 0)).toBe(1);
+    },
+  );
+
+  it('aborts loopback clients when --proxy-trusted leaves loopback out, and needs --proxy-protocol', async () => {
+    const server = await startFixture({}, cli, ['serve', '--port', '0', '--proxy-protocol', '--proxy-trusted', '10.0.0.0/8,fd00::/8']);
+    onTestFinished(() => void server.stop());
+    const peer = await connectPeer(server.port);
+    peer.write(Buffer.concat([Buffer.from('PROXY UNKNOWN\r\n'), frame(0, 1, 1, 'x')]));
+    expect((await peer.waitClosed()).length).toBe(0);
+    const alone = spawnSync(process.execPath, [cli, 'serve', '--port', '0', '--proxy-trusted', '10.0.0.0/8'], { encoding: 'utf8', timeout: 10_000 });
+    expect(alone.status).not.toBe(0);
+    expect(alone.stdout).toBe('');
+    expect(alone.stderr).toContain('--proxy-protocol');
+  });
 });
