@@ -43,6 +43,7 @@ struct Conn {
   bool finSent = false;
   bool readPaused = false;     // outbox above the high-water mark
   bool queued = false;         // on the loop's again list
+  bool dirty = false;          // on the loop's dirty list: outbox bytes not yet offered to the kernel
   bool wantDrain = false;      // DRAIN owed once below the low-water mark
   bool pingOutstanding = false;
   uint32_t interest = 0;       // level-triggered mode: the events registered now

@@ -148,6 +148,7 @@ void Loop::run() {
       sweep();
       sweepClock_.done(now_);
     }
+    flushDirty();  // after everything that writes, before the batch is sealed (DRAIN records)
     flushBatch();
     freeClosed();
   }

@@ -115,6 +115,8 @@ class Loop {
   void onPeerEnd(Conn& conn);
   void onWritable(Conn& conn);
   void send(Conn& conn, const uint8_t* data, size_t length);
+  void markDirty(Conn& conn);
+  void flushDirty();
   void sendShared(Conn& conn, const SharedBytes& bytes);
   void sendFrame(Conn& conn, uint8_t flags, uint16_t type, uint32_t seq, const uint8_t* payload, size_t length);
   void updateWater(Conn& conn);
@@ -158,6 +160,7 @@ class Loop {
   std::vector<uint32_t> freeSlots_;
   std::vector<uint32_t> closed_;  // freed after the iteration that closed them
   std::vector<uint32_t> again_;   // read budget spent or reads held back: served next iteration
+  std::vector<uint32_t> dirty_;   // connections written to in this iteration: flushed once, at its end
   std::vector<uint8_t> readBuffer_;
   SweepClock sweepClock_;
 
