@@ -248,8 +248,16 @@ void LoadWorker::onEvent(LoadConn& c, uint32_t events, uint64_t now) {
 void LoadWorker::onOpen(LoadConn& c, uint64_t now) {
   c.state = LoadConnState::Open;
   connecting_--;
-  counters_.open.add();
   counters_.connects.add();
+  if (options_.mode == LoadMode::Broadcast) {
+    // A connect completes when the kernel queues it, before the server has
+    // it (node:cluster even hands it over by IPC), and a BROADCAST reaches
+    // only the connections the server has. A PING answered by the server
+    // proves it has this one, so the ramp counts it open only then.
+    sendPing(c, now);
+    return;
+  }
+  counters_.open.add();
   if (options_.mode == LoadMode::Churn) {
     appendRequest(c, now);
     flush(c);
@@ -383,7 +391,9 @@ void LoadWorker::close(LoadConn& c) {
   ::close(c.fd);  // also removes it from the epoll set
   c.fd = -1;
   c.generation++;
-  if (c.state == LoadConnState::Open) counters_.open.sub();
+  // In broadcast mode a connection counts as open once its handshake PING is answered (onOpen).
+  bool counted = !(options_.mode == LoadMode::Broadcast && c.pingSeq != 0);
+  if (c.state == LoadConnState::Open && counted) counters_.open.sub();
   if (c.state == LoadConnState::Connecting) connecting_--;
   c.state = LoadConnState::Closed;
   c.in.clear();

@@ -123,6 +123,12 @@ bool LoadWorker::onFrame(LoadConn& c, const uint8_t* frame, uint64_t now) {
       putU16(c.out.data() + offset + 2, kTypePong);
       return true;
     }
+    if (type == kTypePong && options_.mode == LoadMode::Broadcast && seq != 0 && seq == c.pingSeq) {
+      c.pingSeq = 0;  // the server has this connection (see onOpen)
+      counters_.open.add();
+      refill(c, now);
+      return true;
+    }
     if (type == kTypePong && options_.mode == LoadMode::Idle && seq != 0 && seq == c.pingSeq) {
       uint32_t expected = options_.payload < kMaxPingPayload ? options_.payload : kMaxPingPayload;
       bool ok = length == expected && flags == 0;
