@@ -34,10 +34,10 @@ export interface ClientHandlerContext {
  * Answers a server request (return value → RESPONSE, throw → RESPONSE|ERROR with
  * the message) or receives a push (seq 0). `payload` stays valid as long as you hold it.
  */
-export type ClientHandler = (
+export type ClientHandler<Reply = Payload | void | null | undefined> = (
   payload: Buffer,
   context: ClientHandlerContext,
-) => Payload | void | null | undefined | Promise<Payload | void | null | undefined>;
+) => Reply | Promise<Reply>;
 
 /** Per-request options. */
 export interface RequestOptions {

@@ -15,6 +15,7 @@ import { Decoder, encodeMessage } from './codec';
 import { EdgepollError, closeReasons, invalidOption, type EngineCode } from './errors';
 import { ClientHeartbeat } from './client-heartbeat';
 import { Session, type Pending } from './client-session';
+import type { AnyMessages, MessageMap, ReplyOf, RequestOf, TypeOf } from './messages';
 import { toBytes, type Payload } from './payload';
 import {
   CONTROL_FIRST, FLAG_ERROR, FLAG_RESPONSE, TYPE_CLOSE, TYPE_GOAWAY, TYPE_PING, TYPE_PONG,
@@ -52,7 +53,7 @@ const validType = (type: unknown): type is number =>
  * {@link EdgepollError} whose code says why (`EREMOTE`, `ECONNECTION_LOST`,
  * `EQUEUE_FULL`, `EREQUEST_TIMEOUT`, `EABORTED`, `ECONNECTION_CLOSED`).
  */
-export class Client extends EventEmitter<ClientEvents> {
+export class Client<M extends MessageMap = AnyMessages> extends EventEmitter<ClientEvents> {
   /** Replies that matched no request (timed out or aborted earlier) and pushes nobody handled. */
   readonly counters = { unmatched: 0, unhandled: 0 };
   private statusValue: ClientStatus = 'connecting';
@@ -120,10 +121,10 @@ export class Client extends EventEmitter<ClientEvents> {
    * have run; retrying is the caller's decision), `EQUEUE_FULL`, `EREQUEST_TIMEOUT`,
    * `EABORTED`, `ECONNECTION_CLOSED` (the client is closed). frame framing only.
    */
-  request(type: number, payload?: Payload, options: RequestOptions = {}): Promise<Buffer> {
+  request<T extends TypeOf<M>>(type: T, payload?: RequestOf<M, T>, options: RequestOptions = {}): Promise<Buffer> {
     try {
       this.checkType(type, 'request');
-      const pending: Pending = { type, payload: toBytes(payload), seq: 0 };
+      const pending: Pending = { type, payload: toBytes(payload as Payload | undefined), seq: 0 };
       return new Promise<Buffer>((resolve, reject) => {
         pending.resolve = resolve;
         pending.reject = reject;
@@ -135,9 +136,9 @@ export class Client extends EventEmitter<ClientEvents> {
   }
 
   /** Sends a push (seq 0, no reply); queued while not open. Throws `EQUEUE_FULL` / `ECONNECTION_CLOSED`. frame framing only. */
-  send(type: number, payload?: Payload): void {
+  send<T extends TypeOf<M>>(type: T, payload?: RequestOf<M, T>): void {
     this.checkType(type, 'send');
-    this.submit({ type, payload: toBytes(payload), seq: 0 });
+    this.submit({ type, payload: toBytes(payload as Payload | undefined), seq: 0 });
   }
 
   /** length/line/raw framings: sends one message (encoded with the framing); queued while not open. */
@@ -150,11 +151,11 @@ export class Client extends EventEmitter<ClientEvents> {
   }
 
   /** Registers the handler of one message type (replacing any earlier one); `undefined` removes it. */
-  handle(type: number, handler: ClientHandler | undefined): this {
+  handle<T extends TypeOf<M>>(type: T, handler: ClientHandler<ReplyOf<M, T>> | undefined): this {
     if (!validType(type)) throw invalidOption('type', `an integer from 1 to ${CONTROL_FIRST - 1}`, type);
     if (handler === undefined) this.handlers.delete(type);
     else if (typeof handler !== 'function') throw invalidOption('handler', 'a function', handler);
-    else this.handlers.set(type, handler);
+    else this.handlers.set(type, handler as unknown as ClientHandler);
     return this;
   }
 
@@ -352,7 +353,7 @@ export class Client extends EventEmitter<ClientEvents> {
       this.maybeFinishDrain(session);
       return !session.dead;
     }
-    const handled = session.answer(this.handlers.get(type), type, seq, payload, { client: this, type, seq }, (error) =>
+    const handled = session.answer(this.handlers.get(type), type, seq, payload, { client: this as unknown as Client, type, seq }, (error) =>
       this.report(error),
     );
     if (!handled) this.counters.unhandled++;
@@ -474,8 +475,8 @@ export class Client extends EventEmitter<ClientEvents> {
  * connects in the background (`await client.ready()` to wait for it).
  * Throws `EINVALID_OPTION` for a bad option.
  */
-export function connect(options: ClientOptions): Client {
-  return new Client(options);
+export function connect<M extends MessageMap = AnyMessages>(options: ClientOptions): Client<M> {
+  return new Client<M>(options);
 }
 
 export type { Framing, ReconnectOptions };

@@ -7,6 +7,7 @@ import { EventEmitter } from 'node:events';
 import { EdgepollError, type EngineCode } from './errors';
 import type { Engine } from './engines/engine';
 import { FLAG_ERROR, type Framing } from './protocol';
+import type { AnyMessages, MessageMap, RequestOf, TypeOf } from './messages';
 import { toBytes, type Payload } from './payload';
 
 /** Per-request options of {@link Connection.request} and the client's request. */
@@ -38,7 +39,8 @@ export interface ConnectionEvents {
   close: [code: string, reason: string];
 }
 
-export class Connection extends EventEmitter<ConnectionEvents> {
+/** One connection; `M` is the message map of its server (see src/messages.ts). */
+export class Connection<M extends MessageMap = AnyMessages> extends EventEmitter<ConnectionEvents> {
   /** Unique among open connections of this server; carries loop, slot and generation on the native engine. */
   readonly id: number;
   readonly remoteAddress: string;
@@ -96,19 +98,19 @@ export class Connection extends EventEmitter<ConnectionEvents> {
    * Pushes a frame of `type` (seq 0, no reply). Returns false when the
    * outbound queue is above the high-water mark: wait for `'drain'`.
    */
-  send(type: number, payload?: Payload): boolean {
+  send<T extends TypeOf<M>>(type: T, payload?: RequestOf<M, T>): boolean {
     this.#assertOpen();
     this.#assertFraming(true, 'send');
     checkType(type);
-    return this.#engine.sendFrame(this.id, 0, type, 0, toBytes(payload));
+    return this.#engine.sendFrame(this.id, 0, type, 0, toBytes(payload as Payload | undefined));
   }
 
   /** Asks the peer (a client's handler) and resolves with its reply payload. */
-  request(type: number, payload?: Payload, options: RequestOptions = {}): Promise<Buffer> {
+  request<T extends TypeOf<M>>(type: T, payload?: RequestOf<M, T>, options: RequestOptions = {}): Promise<Buffer> {
     this.#assertOpen();
     this.#assertFraming(true, 'request');
     checkType(type);
-    const bytes = toBytes(payload);
+    const bytes = toBytes(payload as Payload | undefined);
     const seq = this.#nextSeq;
     this.#nextSeq = this.#nextSeq >= 0xffffffff ? 1 : this.#nextSeq + 1;
     return new Promise<Buffer>((resolve, reject) => {

@@ -5,13 +5,14 @@
  * the stack) plus an `'error'` report; it never stops anything else.
  */
 import type { Connection } from './connection';
+import type { AnyMessages, MessageMap } from './messages';
 import { EdgepollError } from './errors';
 import { FLAG_ERROR, FLAG_RESPONSE } from './protocol';
 import { toBytes, type Payload } from './payload';
 
 /** What a handler learns besides the payload. Valid until the handler settles. */
-export interface HandlerContext {
-  connection: Connection;
+export interface HandlerContext<M extends MessageMap = AnyMessages> {
+  connection: Connection<M>;
   type: number;
   /** 0 for a push (no reply is sent); otherwise the request id the reply will carry. */
   seq: number;
@@ -24,7 +25,10 @@ export type HandlerResult = Payload | void | null | undefined;
  * Handles one message type. `payload` is the frame's payload; it stays valid
  * as long as you hold it (it is a view of a buffer no one else reuses).
  */
-export type Handler = (payload: Buffer, context: HandlerContext) => HandlerResult | Promise<HandlerResult>;
+export type Handler<Reply = HandlerResult, M extends MessageMap = AnyMessages> = (
+  payload: Buffer,
+  context: HandlerContext<M>,
+) => Reply | Promise<Reply>;
 
 export interface DispatchCounters {
   /** Pushes of a type with no handler (dropped). */

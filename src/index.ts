@@ -9,6 +9,7 @@ export type { ConnectionEvents, RequestOptions } from './connection';
 export type { Handler, HandlerContext, HandlerResult } from './dispatcher';
 export type { ServerOptions, EngineName } from './options';
 export type { Payload } from './payload';
+export type { MessageMap, MessageSpec, AnyMessages, RequestOf, ReplyOf } from './messages';
 export type { Framing } from './protocol';
 export { connect, Client } from './client';
 export type { ClientOptions, ClientStatus, ClientEvents, ClientHandler, ReconnectOptions } from './client';

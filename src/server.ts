@@ -11,6 +11,7 @@ import type { Engine, EngineSink } from './engines/engine';
 import { createEngine, resolveEngineName } from './engines/select';
 import { resolveOptions, type ResolvedOptions, type ServerOptions } from './options';
 import { encodeFrame, encodeLength, TYPE_GOAWAY } from './protocol';
+import type { AnyMessages, MessageMap, ReplyOf, RequestOf, TypeOf } from './messages';
 import { toBytes, type Payload } from './payload';
 import { checkType } from './connection';
 
@@ -48,25 +49,26 @@ export interface ServerStats extends DispatchCounters {
 }
 
 /** Events of a {@link Server}. */
-export interface ServerEvents {
+export interface ServerEvents<M extends MessageMap = AnyMessages> {
   /** A new connection; it is valid until its 'close'. */
-  connection: [connection: Connection];
+  connection: [connection: Connection<M>];
   listening: [address: ServerAddress];
   /** A handler threw, or the engine reports a problem (EMFILE, …). */
-  error: [error: Error, connection?: Connection];
+  error: [error: Error, connection?: Connection<M>];
   /** The server finished closing. */
   close: [];
 }
 
 type State = 'idle' | 'listening' | 'closing' | 'closed';
 
-export class Server extends EventEmitter<ServerEvents> implements AsyncDisposable {
+/** A server; `M` optionally types message ids and payloads (see src/messages.ts). */
+export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<ServerEvents<M>> implements AsyncDisposable {
   /** The options in force, defaults filled in. */
   readonly options: Readonly<ResolvedOptions>;
   /** The engine actually used (`auto` resolved). */
   readonly engine: 'native' | 'net' | 'cluster';
   #engine: Engine;
-  #connections = new Map<number, Connection>();
+  #connections = new Map<number, Connection<M>>();
   #dispatcher: Dispatcher;
   #state: State = 'idle';
   #address: ServerAddress | undefined;
@@ -88,13 +90,13 @@ export class Server extends EventEmitter<ServerEvents> implements AsyncDisposabl
     const raw = this.options.framing === 'raw';
     return {
       open: (id, remoteAddress, remotePort) => {
-        const connection = new Connection(this.#engine, id, remoteAddress, remotePort, this.options.framing);
+        const connection = new Connection<M>(this.#engine, id, remoteAddress, remotePort, this.options.framing);
         connections.set(id, connection);
         this.emit('connection', connection);
       },
       message: (id, type, flags, seq, payload) => {
         const connection = connections.get(id);
-        if (connection) this.#dispatcher.dispatch(connection, type, flags, seq, payload);
+        if (connection) this.#dispatcher.dispatch(connection as Connection, type, flags, seq, payload);
       },
       data: (id, payload) => {
         const connection = connections.get(id);
@@ -119,7 +121,7 @@ export class Server extends EventEmitter<ServerEvents> implements AsyncDisposabl
   }
 
   #report(error: Error, connection?: Connection): void {
-    if (this.listenerCount('error') > 0) this.emit('error', error, connection);
+    if (this.listenerCount('error') > 0) this.emit('error', error, connection as Connection<M> | undefined);
     else process.stderr.write(`edgepoll: ${error.message}\n`);
   }
 
@@ -128,10 +130,10 @@ export class Server extends EventEmitter<ServerEvents> implements AsyncDisposabl
    * earlier one. Its return value (Buffer, Uint8Array, string, nothing, or a
    * Promise of one) is the reply when the frame was a request.
    */
-  handle(type: number, handler: Handler): this {
+  handle<T extends TypeOf<M>>(type: T, handler: Handler<ReplyOf<M, T>, M>): this {
     checkType(type);
     if (typeof handler !== 'function') throw invalidOption('handler', 'a function', handler);
-    this.#dispatcher.handlers.set(type, handler);
+    this.#dispatcher.handlers.set(type, handler as unknown as Handler);
     return this;
   }
 
@@ -177,16 +179,16 @@ export class Server extends EventEmitter<ServerEvents> implements AsyncDisposabl
   }
 
   /** Pushes a frame (frame framing) or a message to every open connection. */
-  broadcast(type: number, payload?: Payload): void;
+  broadcast<T extends TypeOf<M>>(type: T, payload?: RequestOf<M, T>): void;
   broadcast(payload: Payload): void;
-  broadcast(typeOrPayload: number | Payload, payload?: Payload): void {
+  broadcast(typeOrPayload: number | Payload, payload?: unknown): void {
     if (this.options.framing === 'frame') {
       if (typeof typeOrPayload !== 'number') throw invalidOption('type', 'a message type (1 … 0xFEFF)', typeOrPayload);
       checkType(typeOrPayload);
-      this.#engine.broadcast(encodeFrame(0, typeOrPayload, 0, toBytes(payload)));
+      this.#engine.broadcast(encodeFrame(0, typeOrPayload, 0, toBytes(payload as Payload | undefined)));
       return;
     }
-    const bytes = toBytes(typeof typeOrPayload === 'number' ? payload : typeOrPayload);
+    const bytes = toBytes(typeof typeOrPayload === 'number' ? (payload as Payload | undefined) : typeOrPayload);
     if (this.options.framing === 'length') this.#engine.broadcast(encodeLength(bytes));
     else if (this.options.framing === 'line') this.#engine.broadcast(Buffer.concat([bytes, Buffer.from('\n')]));
     else this.#engine.broadcast(bytes);
@@ -262,6 +264,6 @@ export class Server extends EventEmitter<ServerEvents> implements AsyncDisposabl
 }
 
 /** Creates a server (not yet listening). Throws EINVALID_OPTION for a bad option. */
-export function createServer(options?: ServerOptions): Server {
-  return new Server(options);
+export function createServer<M extends MessageMap = AnyMessages>(options?: ServerOptions): Server<M> {
+  return new Server<M>(options);
 }
