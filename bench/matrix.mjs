@@ -35,10 +35,11 @@ const engines = [
   { name: 'net', args: ['--engine', 'net'] },
   { name: 'cluster', args: ['--engine', 'cluster'] },
 ];
-/** Diagnostics: same load, one server option changed (run on S1 and S3 only). */
+/** Diagnostics: the same load with one server option changed, compared with `baseline` in the same round. */
 const diagnostics = [
-  { name: 'native-1 nativeEcho', args: ['--engine', 'native', '--threads', '1', '--native-echo'], diagnostic: true },
-  { name: 'native-1 level', args: ['--engine', 'native', '--threads', '1', '--trigger', 'level'], diagnostic: true },
+  { name: 'native-1 nativeEcho', baseline: 'native-1', scenarios: ['S1', 'S3'], args: ['--engine', 'native', '--threads', '1', '--native-echo'], diagnostic: true },
+  { name: 'native-1 level', baseline: 'native-1', scenarios: ['S1', 'S3'], args: ['--engine', 'native', '--threads', '1', '--trigger', 'level'], diagnostic: true },
+  { name: 'native-2 exclusive', baseline: 'native-2', scenarios: ['S4'], args: ['--engine', 'native', '--threads', '2', '--accept-mode', 'exclusive'], diagnostic: true },
 ];
 
 const scenarios = [
@@ -160,6 +161,7 @@ async function runOne(scenario, engine) {
       scenario: scenario.id,
       engine: engine.name,
       diagnostic: Boolean(engine.diagnostic),
+      baseline: engine.baseline,
       messagesPerSecond: report.messagesPerSecond,
       messages: report.messages,
       latency: report.latency,
@@ -194,7 +196,7 @@ async function main() {
   const results = [];
   for (const scenario of scenarios) {
     if (onlyScenarios && !onlyScenarios.has(scenario.id)) continue;
-    const lineup = [...engines, ...(scenario.diagnostics ? diagnostics : [])].filter((e) => !onlyEngines || onlyEngines.has(e.name));
+    const lineup = [...engines, ...diagnostics.filter((d) => d.scenarios.includes(scenario.id))].filter((e) => !onlyEngines || onlyEngines.has(e.name));
     for (let round = 1; round <= rounds; round++) {
       for (const engine of lineup) {
         const result = await runOne(scenario, engine).catch((error) => ({ scenario: scenario.id, engine: engine.name, failed: String(error.message ?? error) }));

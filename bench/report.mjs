@@ -77,13 +77,15 @@ function table(rows, ratioTo) {
 export function renderResults(run) {
   const rows = summarize(run);
   const main = rows.filter((r) => !r.diagnostic);
-  // Diagnostics are compared with native-1 of the same scenario and round.
+  // Each diagnostic is compared with its baseline engine in the same scenario and round.
   const diagnosticRows = [];
   for (const scenario of run.scenarios) {
-    const base = run.results.filter((r) => r.scenario === scenario.id && r.engine === 'native-1' && !r.failed);
-    const names = [...new Set(run.results.filter((r) => r.scenario === scenario.id && r.diagnostic).map((r) => r.engine))];
-    if (names.length === 0) continue;
-    for (const name of ['native-1', ...names]) {
+    const diagnosticResults = run.results.filter((r) => r.scenario === scenario.id && r.diagnostic);
+    const baselines = [...new Set(diagnosticResults.map((r) => r.baseline ?? 'native-1'))];
+    for (const baseline of baselines) {
+    const base = run.results.filter((r) => r.scenario === scenario.id && r.engine === baseline && !r.failed);
+    const names = [...new Set(diagnosticResults.filter((r) => (r.baseline ?? 'native-1') === baseline).map((r) => r.engine))];
+    for (const name of [baseline, ...names]) {
       const own = run.results.filter((r) => r.scenario === scenario.id && r.engine === name && !r.failed);
       const ratios = own.map((r) => {
         const b = base.find((x) => x.round === r.round);
@@ -91,6 +93,7 @@ export function renderResults(run) {
       });
       const summary = rows.find((r) => r.scenario.id === scenario.id && r.engine === name);
       if (summary) diagnosticRows.push({ ...summary, ratio: median(ratios) });
+    }
     }
   }
   const failures = rows.filter((r) => r.failed).map((r) => `- ${r.scenario.id} ${r.engine}: ${r.failed} run(s) failed: ${String(r.failure).split('\n')[0]}`);
@@ -117,9 +120,11 @@ export function renderResults(run) {
     '## Diagnostics',
     '',
     '`native-1 nativeEcho`: the native engine answers ECHO in C++ without waking JS (server option `nativeEcho`, `serve --native-echo`): the difference to `native-1` is what the JS bridge and dispatch cost. ' +
-      '`native-1 level`: the same server with level-triggered epoll (`triggerMode: \'level\'`, `serve --trigger level`). Ratios here are to `native-1` in the same round.',
+      '`native-1 level`: the same server with level-triggered epoll (`triggerMode: \'level\'`, `serve --trigger level`). ' +
+      '`native-2 exclusive`: two loops sharing one listener with `EPOLLEXCLUSIVE` instead of a `SO_REUSEPORT` listener per loop (the default), on connection churn. ' +
+      'Ratios here are to the row above each group (its baseline) in the same round.',
     '',
-    diagnosticRows.length ? table(diagnosticRows, 'native-1') : '(not run)',
+    diagnosticRows.length ? table(diagnosticRows, 'baseline') : '(not run)',
     '',
     ...(failures.length || errors.length ? ['## Failures and errors', '', ...failures, ...errors, ''] : []),
     '## Commands',
