@@ -41,7 +41,7 @@ async function alive(peer: WirePeer, seq: number): Promise<void> {
 /** A raw socket that never reads (paused) and records whether it closed. */
 function silentReader(port: number): Promise<net.Socket & { gone?: boolean }> {
   const socket: net.Socket & { gone?: boolean } = net.connect({ port, host: '127.0.0.1', noDelay: true });
-  onTestFinished(() => socket.destroy());
+  onTestFinished(() => void socket.destroy());
   socket.pause();
   socket.on('error', () => undefined);
   socket.on('close', () => (socket.gone = true));
