@@ -83,10 +83,11 @@ if ! (cd "$work" && node scripts/build-ts.js >"$out/build-ts.log" 2>&1); then
 fi
 [ -f "$work/dist/index.js" ] || { tail -20 "$out/build-ts.log" >&2; exit 1; }
 
-# Every process below (node, vitest's forks, forked fixtures, workers)
-# inherits these. Reports go to files as well as stderr, so a child whose
+# Node runs with the ASan runtime preloaded (asan_node below); every process
+# it starts (vitest's forks, forked fixtures) inherits that. Shell tools are
+# not preloaded. Reports go to files as well as stderr, so a child whose
 # stderr nobody checks still fails the run.
-export LD_PRELOAD="$runtime"
+asan_node=(env LD_PRELOAD="$runtime")
 export ASAN_OPTIONS="detect_leaks=0:halt_on_error=1:abort_on_error=0:exitcode=66:handle_segv=0:allow_user_segv_handler=1:detect_stack_use_after_return=0:log_path=$reports/asan"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$reports/ubsan"
 
@@ -97,8 +98,7 @@ check_reports() {
   if compgen -G "$reports/*" >/dev/null; then
     mkdir -p "$out/reports-$2"
     mv "$reports"/* "$out/reports-$2/"
-    # (reports.js itself runs without the sanitizer runtime.)
-    if ! env -u LD_PRELOAD -u ASAN_OPTIONS -u UBSAN_OPTIONS node "$root/test/helpers/sanitize-fixtures/reports.js" "$(command -v node)" "$out/reports-$2"/* >&2; then
+    if ! env -u ASAN_OPTIONS -u UBSAN_OPTIONS node "$root/test/helpers/sanitize-fixtures/reports.js" "$(command -v node)" "$out/reports-$2"/* >&2; then
       echo "sanitize: sanitizer report(s) after $1 (kept in $out/reports-$2)" >&2
       status=1
     fi
@@ -106,7 +106,7 @@ check_reports() {
 }
 
 # The loaded addon really is the sanitized one.
-loaded="$(cd "$work" && node -e "
+loaded="$(cd "$work" && "${asan_node[@]}" node -e "
   require('./dist/binding.js').tryLoadNative();
   const maps = require('fs').readFileSync('/proc/self/maps', 'utf8');
   console.log(maps.split('\n').filter((l) => l.includes('edgepoll.node')).map((l) => l.split(/\s+/).pop())[0] || 'none');
@@ -120,7 +120,7 @@ fi
 tests="${SANITIZE_TESTS:-test/engine.native.test.ts test/engine.native.exit.test.ts test/server.protocol.test.ts test/server.lifecycle.test.ts}"
 echo "sanitize: vitest $tests" >&2
 # shellcheck disable=SC2086
-if ! (cd "$work" && timeout 300 npx vitest run $tests --testTimeout=60000 --hookTimeout=60000 \
+if ! (cd "$work" && timeout 300 "${asan_node[@]}" npx vitest run $tests --testTimeout=60000 --hookTimeout=60000 \
   >"$out/vitest.log" 2>&1); then
   status=1
   echo "sanitize: tests FAILED under ASan; last lines of $out/vitest.log:" >&2
@@ -141,7 +141,7 @@ for fixture in stop-exit.js process-exit.js worker.js gc.js; do
   [ -f "$file" ] || continue
   extra=()
   [ "$fixture" = gc.js ] && extra=(--expose-gc)
-  if timeout 120 node "${extra[@]}" "$file" >"$out/$fixture.log" 2>&1; then
+  if timeout 120 "${asan_node[@]}" node "${extra[@]}" "$file" >"$out/$fixture.log" 2>&1; then
     echo "sanitize: fixture $fixture: exit 0"
   else
     status=1
@@ -155,7 +155,7 @@ echo "sanitize: close under load (T36)" >&2
 started=$(date +%s)
 code=0
 CLOSE_ITERATIONS="${CLOSE_ITERATIONS:-100}" timeout 300 \
-  node "$work/test/helpers/sanitize-fixtures/close-under-load.js" "$work" >"$out/close.log" 2>&1 || code=$?
+  "${asan_node[@]}" node "$work/test/helpers/sanitize-fixtures/close-under-load.js" "$work" >"$out/close.log" 2>&1 || code=$?
 if [ "$code" = 0 ] && grep -q '^close under load:' "$out/close.log" && ! grep -q 'no traffic' "$out/close.log"; then
   echo "sanitize: $(grep '^close under load:' "$out/close.log") ($(($(date +%s) - started)) s, exited by itself)"
 else
@@ -167,7 +167,6 @@ fi
 check_reports "close under load" close
 
 # --- 4. Node-free harnesses with ASan + UBSan + LeakSanitizer ---------------------
-unset LD_PRELOAD
 export ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:exitcode=66:log_path=$reports/asan"
 core=()
 for file in "$root"/native/*.cc; do
