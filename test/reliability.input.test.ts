@@ -233,4 +233,17 @@ describe.each(engineCases())('input edge cases on $name', ({ options }) => {
     zero.write(lengthMessage(Buffer.alloc(0)));
     expect((await zero.readBytes(4)).readUInt32BE()).toBe(0);
   });
+
+  it('T25 exactly k x 64 KiB (the native read buffer) and k x 256 KiB (its read budget), then silence: every byte echoed', async () => {
+    const server = await startServer({ ...options, framing: 'raw' });
+    for (const size of [64 * 1024, 128 * 1024, 256 * 1024, 512 * 1024, 1024 * 1024]) {
+      const peer = await connectPeer(server.port);
+      const payload = Buffer.alloc(size);
+      for (let i = 0; i < size; i++) payload[i] = (i * 17 + size) & 0xff;
+      peer.write(payload);
+      // Nothing more is sent: a reader that stopped after a full buffer would wait forever.
+      expect((await peer.readBytes(size, 10_000)).equals(payload)).toBe(true);
+      peer.destroy();
+    }
+  });
 });

@@ -167,4 +167,16 @@ describe.each(engineCases())('slow peers on $name', ({ options }) => {
     expect(gone).toBeLessThan(interval + timeout + 1500);
     expect(gone).toBeGreaterThanOrEqual(timeout - 100);
   });
+
+  it('T16 line and length framings close a silent connection at idleTimeout (raw: server.framings.test.ts)', async () => {
+    for (const framing of ['line', 'length'] as const) {
+      const server = await startServer({ ...options, framing, idleTimeout: 500 });
+      const peer = await connectPeer(server.port);
+      const start = Date.now();
+      await peer.waitClosed(4000);
+      const closedAt = Date.now() - start;
+      expect(closedAt).toBeGreaterThanOrEqual(400);
+      expect(closedAt).toBeLessThan(500 + 2000);
+    }
+  });
 });
