@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -20,6 +21,7 @@ constexpr size_t kOutRingBatches = 64;        // ≤ 64 × (cap + one read + max
 constexpr size_t kInboxBlocks = 1024;
 constexpr size_t kInboxBytes = 64 * 1024 * 1024;
 constexpr int kAcceptBudget = 256;
+constexpr int64_t kAcceptBackoffMs = 100;  // out of fds: retry accepting this often, never spin
 constexpr int kMaxEvents = 256;
 constexpr uint32_t kMaxSlots = 1u << 22;
 
@@ -136,12 +138,13 @@ void Loop::run() {
     if (outputBlocked_) flushBatch();
     bool more = listenerAgain_ || (!again_.empty() && !outputBlocked_);
     int timeout = more ? 0 : sweepClock_.waitMs(now_);
+    if (acceptRetryAt_ != 0) timeout = std::max(0, std::min(timeout, int(acceptRetryAt_ - now_)));
     int n = epoll_wait(epollFd_, events, kMaxEvents, timeout);
     now_ = nowMs();
     if (n < 0 && errno != EINTR) break;  // EBADF/EINVAL: nothing sane left to do
     for (int i = 0; i < n; i++) dispatch(events[i]);
     if (outputBlocked_) flushBatch();  // the bridge may have drained and woken us
-    if (listenerAgain_) onListener();
+    if (listenerAgain_ || (acceptRetryAt_ != 0 && now_ >= acceptRetryAt_)) onListener();
     serveAgain();
     applyInbox();
     if (sweepClock_.due(now_)) {
@@ -203,6 +206,7 @@ void Loop::dispatch(const epoll_event& event) {
 
 void Loop::onListener() {
   listenerAgain_ = false;
+  acceptRetryAt_ = 0;
   if (listenFd_ < 0) return;
   for (int i = 0; i < kAcceptBudget; i++) {
     sockaddr_storage address;
@@ -219,6 +223,9 @@ void Loop::onListener() {
       reportError(err == EMFILE ? kEMFILE : kENFILE);
       // Out of fds: spend the reserve to accept and drop one pending
       // connection, so the queue drains instead of the listener staying hot.
+      // Back-off: whatever the trick achieved, look again in 100 ms rather
+      // than spin, and rather than wait for an edge that may never come.
+      acceptRetryAt_ = now_ + kAcceptBackoffMs;
       if (reserveFd_ < 0) return;
       close(reserveFd_);
       int dropped = acceptOne(listenFd_, &address);

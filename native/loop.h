@@ -148,6 +148,9 @@ class Loop {
   int listenFd_ = -1;
   int reserveFd_ = -1;
   bool listenerAgain_ = false;
+  // Out of fds: accepting is retried at this time (ms), since connections left
+  // in the backlog raise no new edge once fds free up. 0 = no retry pending.
+  int64_t acceptRetryAt_ = 0;
   std::atomic<bool> accepting_{false};
   std::atomic<bool> acceptStop_{false};
   std::atomic<bool> stop_{false};
