@@ -7,6 +7,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 namespace edgepoll {
@@ -47,6 +48,21 @@ class Batch {
   void copyTo(uint8_t* out) const;
   // Forgets the content, keeps up to a modest capacity for reuse.
   void reset();
+  // Calls fn(slot, generation, length) for every DATA and MESSAGE record: the
+  // bytes this batch held against each connection's read credit. Loop thread,
+  // once JS has consumed the batch and handed it back.
+  template <typename Fn>
+  void forEachPayload(Fn fn) const {
+    for (size_t at = 0; at + kRecordSize <= records_.size(); at += kRecordSize) {
+      const uint8_t* r = records_.data() + at;
+      if (r[0] != kRecordData && r[0] != kRecordMessage) continue;
+      uint32_t slot, generation, length;
+      std::memcpy(&slot, r + 4, 4);
+      std::memcpy(&generation, r + 8, 4);
+      std::memcpy(&length, r + 20, 4);
+      fn(slot, generation, length);
+    }
+  }
 
  private:
   std::vector<uint8_t> records_;

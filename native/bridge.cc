@@ -99,6 +99,7 @@ void Bridge::drain(napi_env env, napi_value onBatch) {
       napi_create_uint32(env, uint32_t(i), &args[0]);
       napi_create_uint32(env, batch->count(), &args[2]);
       if (!loop.returnRing().push(batch)) delete batch;
+      if (loop.creditWanted.load()) loop.wake();  // a connection waits for this credit
       napi_value result;
       napi_status status = napi_call_function(env, global, onBatch, 3, args, &result);
       napi_close_handle_scope(env, scope);

@@ -68,9 +68,10 @@ void Loop::setInterest(Conn& conn) {
 }
 
 void Loop::readConn(Conn& conn, bool untilEnd) {
-  if (conn.state != ConnState::Open || conn.peerEnded || conn.readPaused) return;
+  if (conn.state != ConnState::Open || conn.peerEnded || conn.readPaused || conn.creditPaused) return;
   size_t budget = kReadBudget;
   for (;;) {
+    if (conn.toJs >= readWindow_) return pauseForCredit(conn);
     // The edge will not fire again for bytes we leave unread: remember them.
     if (outputBlocked_ || budget == 0) return queueAgain(conn);
     ssize_t n = readSome(conn.fd, readBuffer_.data(), readBuffer_.size());

@@ -44,6 +44,8 @@ struct Conn {
   bool readPaused = false;     // outbox above the high-water mark
   bool queued = false;         // on the loop's again list
   bool dirty = false;          // on the loop's dirty list: outbox bytes not yet offered to the kernel
+  bool creditPaused = false;   // reads wait until JS consumes what it was handed (toJs)
+  uint64_t toJs = 0;           // payload bytes in batches JS has not consumed yet
   bool wantDrain = false;      // DRAIN owed once below the low-water mark
   bool pingOutstanding = false;
   uint32_t interest = 0;       // level-triggered mode: the events registered now

@@ -42,6 +42,9 @@ Loop::Loop(uint32_t index, const LoopConfig& config, LoopShared& shared)
     : index_(index), config_(config), shared_(shared), out_(kOutRingBatches), returns_(kOutRingBatches + 8), inbox_(kInboxBlocks) {
   sweepClock_.configure(config.heartbeatInterval, config.heartbeatTimeout, config.idleTimeout, config.frameTimeout,
                         config.proxyProtocol ? config.proxyTimeout : 0);
+  // A quarter of the hard limit leaves room for the answers (and the high-water
+  // slack) below it; 64 KiB..1 MiB keeps one JS round trip from capping throughput.
+  readWindow_ = std::min<uint64_t>(std::max<uint64_t>(config.maxBufferedAmount / 4, kReadBufferSize), 1u << 20);
 }
 
 Loop::~Loop() {
@@ -56,6 +59,7 @@ Loop::~Loop() {
   Batch* batch;
   while (out_.pop(batch)) delete batch;
   while (returns_.pop(batch)) delete batch;
+  for (Batch* spare : spare_) delete spare;
   InboxBlock* block;
   while (inbox_.pop(block)) delete block;
 }
@@ -135,6 +139,7 @@ void Loop::run() {
   now_ = nowMs();
   sweepClock_.done(now_);
   while (!stop_.load(std::memory_order_relaxed)) {
+    reclaim();
     if (outputBlocked_) flushBatch();
     bool more = listenerAgain_ || (!again_.empty() && !outputBlocked_);
     int timeout = more ? 0 : sweepClock_.waitMs(now_);
@@ -350,6 +355,9 @@ void Loop::freeClosed() {
     conn.generation = (conn.generation + 1) & ((1u << 23) - 1);
     conn.peerEnded = conn.endRequested = conn.finSent = conn.readPaused = false;
     conn.queued = conn.wantDrain = conn.pingOutstanding = false;
+    if (conn.creditPaused) creditPaused_--;
+    conn.creditPaused = false;
+    conn.toJs = 0;
     conn.messageStart = conn.pingSentAt = conn.closeDeadline = 0;
     conn.closeCode = 0;
     std::string().swap(conn.closeReason);
@@ -381,11 +389,49 @@ Record Loop::recordFor(const Conn& conn, uint8_t kind) {
 
 void Loop::record(const Record& r, const uint8_t* payload, size_t length) {
   if (!batch_) {
-    if (!returns_.pop(batch_)) batch_ = new Batch();
-    batch_->reset();
+    reclaim();
+    if (spare_.empty()) {
+      batch_ = new Batch();
+    } else {
+      batch_ = spare_.back();
+      spare_.pop_back();
+    }
   }
+  if (r.kind == kRecordData || r.kind == kRecordMessage) conns_[r.slot]->toJs += length;
   batch_->add(r, payload, length);
   if (batch_->bytes() >= kBatchSoftCap) flushBatch();
+}
+
+// Read credit. The ring lets a loop hand JS up to 64 batches; without a
+// per-connection bound one fast peer could fill it, and JS's answers (a raw
+// echo, say) would then land in that peer's outbox all at once, past
+// maxBufferedAmount, closing a peer that does read (T24). So the payload bytes
+// of a connection sitting in unconsumed batches count against a window, and
+// its reads pause above it until JS hands those batches back.
+void Loop::reclaim() {
+  Batch* batch;
+  while (returns_.pop(batch)) {
+    batch->forEachPayload([this](uint32_t slot, uint32_t generation, uint32_t length) {
+      Conn* conn = lookup(slot, generation);
+      if (!conn) return;
+      conn->toJs -= conn->toJs < length ? conn->toJs : length;
+      if (conn->creditPaused && conn->toJs <= readWindow_ / 2) {
+        conn->creditPaused = false;
+        creditPaused_--;
+        queueAgain(*conn);  // bytes that arrived meanwhile raised no new edge
+      }
+    });
+    batch->reset();
+    spare_.push_back(batch);
+  }
+  if (creditPaused_ == 0) creditWanted.store(false);
+}
+
+void Loop::pauseForCredit(Conn& conn) {
+  if (conn.creditPaused) return;
+  conn.creditPaused = true;
+  creditPaused_++;
+  creditWanted.store(true);  // seq_cst: either the bridge sees it, or reclaim() sees the return
 }
 
 void Loop::flushBatch() {

@@ -92,6 +92,9 @@ class Loop {
   SpscRing<Batch*>& returnRing() { return returns_; }
   // Set by the loop when the out ring was full; the bridge clears it and wakes the loop.
   std::atomic<bool> stalled{false};
+  // Set while a connection waits for read credit: the bridge wakes the loop
+  // when it hands a consumed batch back, so reclaim() can resume it.
+  std::atomic<bool> creditWanted{false};
   const LoopStats& stats() const { return stats_; }
   uint32_t index() const { return index_; }
 
@@ -117,6 +120,8 @@ class Loop {
   void send(Conn& conn, const uint8_t* data, size_t length);
   void markDirty(Conn& conn);
   void flushDirty();
+  void reclaim();
+  void pauseForCredit(Conn& conn);
   void sendShared(Conn& conn, const SharedBytes& bytes);
   void sendFrame(Conn& conn, uint8_t flags, uint16_t type, uint32_t seq, const uint8_t* payload, size_t length);
   void updateWater(Conn& conn);
@@ -164,6 +169,9 @@ class Loop {
   std::vector<uint32_t> closed_;  // freed after the iteration that closed them
   std::vector<uint32_t> again_;   // read budget spent or reads held back: served next iteration
   std::vector<uint32_t> dirty_;   // connections written to in this iteration: flushed once, at its end
+  std::vector<Batch*> spare_;     // batches JS handed back, credit reclaimed, ready for reuse
+  size_t creditPaused_ = 0;       // connections waiting for read credit
+  uint64_t readWindow_ = 0;       // payload bytes one connection may have with JS before its reads pause
   std::vector<uint8_t> readBuffer_;
   SweepClock sweepClock_;
 
