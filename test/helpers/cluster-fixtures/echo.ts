@@ -70,7 +70,8 @@ const sink: EngineSink = {
   },
   data: () => {},
   drain: () => {},
-  end: () => {},
+  // The server's policy (src/connection.ts): without allowHalfOpen, end our side after the peer's FIN.
+  end: (id) => engine.end(id),
   close: (id) => {
     open.delete(id);
     if (open.size === 0) onEmpty?.();
