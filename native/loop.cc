@@ -122,8 +122,17 @@ bool Loop::submit(const uint8_t* bytes, size_t length) {
   block->commands.assign(bytes, bytes + length);
   inboxBytes_ += length;
   inbox_.push(block);  // cannot fail: hasRoom() and we are the only producer
-  wake();
+  wakeIfSleeping();
   return true;
+}
+
+// A loop that is awake applies its inbox before it next waits, so a submit
+// only writes the eventfd when the loop may be blocking: under load that is a
+// syscall and a wake-up saved per submit. The fences pair with run(): either
+// the submitter sees sleeping_, or the loop sees the pushed block.
+void Loop::wakeIfSleeping() {
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (sleeping_.load(std::memory_order_relaxed)) wake();
 }
 
 void Loop::pushBroadcast(const SharedBytes& bytes) {
@@ -131,7 +140,7 @@ void Loop::pushBroadcast(const SharedBytes& bytes) {
   block->broadcast = bytes;
   inboxBytes_ += bytes->size();
   inbox_.push(block);
-  wake();
+  wakeIfSleeping();
 }
 
 void Loop::run() {
@@ -144,7 +153,13 @@ void Loop::run() {
     bool more = listenerAgain_ || (!again_.empty() && !outputBlocked_);
     int timeout = more ? 0 : sweepClock_.waitMs(now_);
     if (acceptRetryAt_ != 0) timeout = std::max(0, std::min(timeout, int(acceptRetryAt_ - now_)));
+    if (timeout != 0) {
+      sleeping_.store(true, std::memory_order_relaxed);
+      std::atomic_thread_fence(std::memory_order_seq_cst);
+      if (!inbox_.empty()) timeout = 0;  // a submit raced with going to sleep
+    }
     int n = epoll_wait(epollFd_, events, kMaxEvents, timeout);
+    sleeping_.store(false, std::memory_order_relaxed);
     now_ = nowMs();
     if (n < 0 && errno != EINTR) break;  // EBADF/EINVAL: nothing sane left to do
     for (int i = 0; i < n; i++) dispatch(events[i]);

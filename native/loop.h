@@ -95,6 +95,9 @@ class Loop {
   // Set while a connection waits for read credit: the bridge wakes the loop
   // when it hands a consumed batch back, so reclaim() can resume it.
   std::atomic<bool> creditWanted{false};
+  // True while the loop is about to block in epoll_wait: only then do
+  // submitters pay for an eventfd write (see run() and wakeIfSleeping()).
+  std::atomic<bool> sleeping_{false};
   const LoopStats& stats() const { return stats_; }
   uint32_t index() const { return index_; }
 
@@ -118,6 +121,7 @@ class Loop {
   void onPeerEnd(Conn& conn);
   void onWritable(Conn& conn);
   void send(Conn& conn, const uint8_t* data, size_t length);
+  void wakeIfSleeping();
   void markDirty(Conn& conn);
   void flushDirty();
   void reclaim();

@@ -24,6 +24,8 @@ class SpscRing {
   }
   // Producer only: whether push() would succeed now (it stays true until this
   // producer pushes, since the consumer only makes room).
+  // Consumer side: nothing to pop right now.
+  bool empty() const { return head_.load(std::memory_order_relaxed) == tail_.load(std::memory_order_acquire); }
   bool hasRoom() const { return tail_.load(std::memory_order_relaxed) - head_.load(std::memory_order_acquire) <= mask_; }
 
   // Consumer only.
