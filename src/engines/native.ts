@@ -255,12 +255,25 @@ class NativeEngineAdapter implements Engine {
     const buffer = this.buffers[idLoop(id)];
     const at = buffer.reserve(COMMAND_HEADER + length);
     const bytes = buffer.bytes;
+    // Plain byte stores: this runs once per message, and Buffer's writeUInt*LE range checks showed in profiles.
+    const slot = idSlot(id);
+    const generation = idGeneration(id);
     bytes[at] = op;
     bytes[at + 1] = flags;
-    bytes.writeUInt16LE(code, at + 2);
-    bytes.writeUInt32LE(idSlot(id), at + 4);
-    bytes.writeUInt32LE(idGeneration(id), at + 8);
-    bytes.writeUInt32LE(length, at + 12);
+    bytes[at + 2] = code & 0xff;
+    bytes[at + 3] = code >>> 8;
+    bytes[at + 4] = slot & 0xff;
+    bytes[at + 5] = (slot >>> 8) & 0xff;
+    bytes[at + 6] = (slot >>> 16) & 0xff;
+    bytes[at + 7] = slot >>> 24;
+    bytes[at + 8] = generation & 0xff;
+    bytes[at + 9] = (generation >>> 8) & 0xff;
+    bytes[at + 10] = (generation >>> 16) & 0xff;
+    bytes[at + 11] = generation >>> 24;
+    bytes[at + 12] = length & 0xff;
+    bytes[at + 13] = (length >>> 8) & 0xff;
+    bytes[at + 14] = (length >>> 16) & 0xff;
+    bytes[at + 15] = length >>> 24;
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       queueMicrotask(() => {
