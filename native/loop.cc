@@ -246,6 +246,7 @@ void Loop::onListener() {
       // Back-off: whatever the trick achieved, look again in 100 ms rather
       // than spin, and rather than wait for an edge that may never come.
       acceptRetryAt_ = now_ + kAcceptBackoffMs;
+      if (reserveFd_ < 0) reserveFd_ = openReserveFd();  // another loop may have taken the fd we freed
       if (reserveFd_ < 0) return;
       close(reserveFd_);
       int dropped = acceptOne(listenFd_, &address);
