@@ -8,7 +8,6 @@
 // BENCH_ROUNDS (default 3), BENCH_WARMUP (default 1), BENCH_SCENARIOS
 // (e.g. "S1,S3"), BENCH_ENGINES (e.g. "native-1,net"), BENCH_LOADGEN_THREADS
 // (default 1), BENCH_NO_WRITE=1 (print only).
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,6 +15,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { renderChart } from './chart.mjs';
 import { renderResults } from './report.mjs';
+import { sleep, startServer, stopServer, usage } from './server.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.join(here, '..');
@@ -51,83 +51,6 @@ const scenarios = [
   { id: 'S6', title: 'BROADCAST 64 B to 5 000 connections', metric: 'deliveries/s', load: { mode: 'broadcast', connections: 5000, payload: 64 } },
 ];
 
-const clockTicks = 100; // USER_HZ on Linux
-const pageKiB = 4;
-
-function processTree(pid) {
-  const pids = [pid];
-  for (let i = 0; i < pids.length; i++) {
-    try {
-      for (const task of fs.readdirSync(`/proc/${pids[i]}/task`)) {
-        const children = fs.readFileSync(`/proc/${pids[i]}/task/${task}/children`, 'utf8').trim();
-        if (children) pids.push(...children.split(/\s+/).map(Number));
-      }
-    } catch {
-      // the process is gone
-    }
-  }
-  return pids;
-}
-
-/** CPU seconds and resident KiB of a server and all its children (cluster workers). */
-function usage(pid) {
-  let cpu = 0;
-  let rssKiB = 0;
-  for (const p of processTree(pid)) {
-    try {
-      const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      cpu += (Number(fields[11]) + Number(fields[12])) / clockTicks; // utime, stime
-      rssKiB += Number(fs.readFileSync(`/proc/${p}/statm`, 'utf8').split(' ')[1]) * pageKiB;
-    } catch {
-      // exited between the listing and the read
-    }
-  }
-  return { cpu, rssKiB };
-}
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function startServer(engine) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(root, 'dist', 'cli.js'), 'serve', '--host', '127.0.0.1', '--port', '0', ...engine.args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    const timer = setTimeout(() => reject(new Error(`${engine.name}: no "listening on" within 15 s\n${err}`)), 15_000);
-    child.stderr.on('data', (d) => (err = (err + d).slice(-4000)));
-    child.stdout.on('data', (d) => {
-      out += d;
-      const match = /listening on (.+):(\d+)\n/.exec(out);
-      if (match) {
-        clearTimeout(timer);
-        resolve({ child, port: Number(match[2]), stderr: () => err });
-      }
-    });
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${engine.name} exited with ${code} before listening\n${err}`));
-    });
-  });
-}
-
-async function stopServer(server) {
-  if (server.child.exitCode !== null) return;
-  const exited = new Promise((resolve) => server.child.once('exit', resolve));
-  server.child.kill('SIGTERM');
-  const done = await Promise.race([exited.then(() => true), sleep(8000).then(() => false)]);
-  if (!done) {
-    for (const p of processTree(server.child.pid).reverse()) {
-      try {
-        process.kill(p, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-    await exited;
-  }
-}
 
 async function runOne(scenario, engine) {
   const server = await startServer(engine);
@@ -224,7 +147,11 @@ async function main() {
   if (process.env.BENCH_NO_WRITE !== '1') {
     fs.mkdirSync(path.join(here, 'results'), { recursive: true });
     fs.writeFileSync(path.join(here, 'results', 'latest.json'), `${JSON.stringify(run, null, 2)}\n`);
-    fs.writeFileSync(path.join(here, 'RESULTS.md'), markdown);
+    // The resources section comes from `npm run bench:resources`: keep it.
+    const resultsFile = path.join(here, 'RESULTS.md');
+    const previous = fs.existsSync(resultsFile) ? fs.readFileSync(resultsFile, 'utf8') : '';
+    const resources = /<!-- resources:start[\s\S]*?<!-- resources:end -->/.exec(previous)?.[0];
+    fs.writeFileSync(resultsFile, resources ? `${markdown.trimEnd()}\n\n${resources}\n` : markdown);
     fs.writeFileSync(path.join(here, 'chart.svg'), await renderChart(run));
     process.stderr.write('bench: wrote bench/RESULTS.md, bench/chart.svg, bench/results/latest.json\n');
   }

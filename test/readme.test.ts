@@ -1,9 +1,10 @@
 /** The README's examples, executed: the ten-line server and client must work as printed. */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
 import { expect, it, onTestFinished } from 'vitest';
+import { connect } from '../src/index';
 import { root } from './helpers/fixture';
 
 function example(name: string): string {
@@ -22,8 +23,9 @@ function writeExample(name: string): string {
   return file;
 }
 
-it('the README server and client examples run as printed', async () => {
-  const server = spawn(process.execPath, [writeExample('server')], {
+/** Runs a server example with PORT=0 and resolves with the port it prints; killed when the test ends. */
+async function serveExample(name: string): Promise<{ server: ChildProcess; port: number }> {
+  const server = spawn(process.execPath, [writeExample(name)], {
     env: { ...process.env, PORT: '0' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -35,8 +37,13 @@ it('the README server and client examples run as printed', async () => {
       const match = /^listening on (\d+)$/.exec(line);
       if (match) resolve(Number(match[1]));
     });
-    server.on('exit', (code) => reject(new Error(`server example exited with ${code}`)));
+    server.on('exit', (code) => reject(new Error(`${name} example exited with ${code}`)));
   });
+  return { server, port };
+}
+
+it('the README server and client examples run as printed', async () => {
+  const { server, port } = await serveExample('server');
   const client = spawn(process.execPath, [writeExample('client')], {
     env: { ...process.env, PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -50,3 +57,15 @@ it('the README server and client examples run as printed', async () => {
   server.kill('SIGTERM');
   expect(await serverExit).toBe(0);
 });
+
+it('the README cluster example serves from its workers and drains on SIGTERM', async () => {
+  const { server, port } = await serveExample('cluster');
+  const client = connect({ port, reconnect: false });
+  onTestFinished(() => client.destroy());
+  expect((await client.request(1, 'hi')).toString()).toMatch(/^hi from worker \d+$/);
+  await client.close();
+  const serverExit = new Promise<number | null>((resolve) => server.on('exit', resolve));
+  server.kill('SIGTERM');
+  expect(await serverExit).toBe(0);
+});
+

@@ -6,29 +6,12 @@
 import net from 'node:net';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { connectPeer, frame, type WirePeer } from './helpers/wire';
+import { echo, stats } from './helpers/demo-requests';
 import { engineCases } from './helpers/fixture';
 import { startServer } from './helpers/reliability-fixtures/start';
 import { processTree, rssBytes, sleep } from './helpers/reliability-fixtures/proc';
 
 const MiB = 1024 * 1024;
-
-async function echo(peer: WirePeer, seq: number, text = `e${seq}`): Promise<number> {
-  const start = performance.now();
-  peer.write(frame(0, 1, seq, text));
-  let reply;
-  do reply = await peer.readFrame(5000);
-  while (reply.seq !== seq || reply.type !== 1);
-  expect(reply.payload.toString()).toBe(text);
-  return performance.now() - start;
-}
-
-async function stats(peer: WirePeer, seq: number): Promise<Record<string, number>> {
-  peer.write(frame(0, 3, seq));
-  let reply;
-  do reply = await peer.readFrame();
-  while (reply.seq !== seq || reply.type !== 3);
-  return JSON.parse(reply.payload.toString());
-}
 
 /** A socket that never reads; `gone` turns true when the server closes it. */
 function nonReader(port: number): Promise<net.Socket & { gone?: boolean }> {

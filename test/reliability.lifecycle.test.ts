@@ -11,28 +11,13 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { createServer, type Connection } from '../src/index';
 import { tryLoadNative } from '../src/binding';
 import { connectPeer, frame, type WirePeer } from './helpers/wire';
+import { echo, stats } from './helpers/demo-requests';
 import { engineCases } from './helpers/fixture';
 import { startServer } from './helpers/reliability-fixtures/start';
 import { cpuTicks, fdCount, processTree, settle, sleep } from './helpers/reliability-fixtures/proc';
 
 const hasNative = tryLoadNative() !== undefined;
 const inProcessEngines = [...(hasNative ? (['native'] as const) : []), 'net'] as const;
-
-async function echo(peer: WirePeer, seq: number, text = `e${seq}`): Promise<void> {
-  peer.write(frame(0, 1, seq, text));
-  let reply;
-  do reply = await peer.readFrame(5000);
-  while (reply.seq !== seq || reply.type !== 1);
-  expect(reply.payload.toString()).toBe(text);
-}
-
-async function stats(peer: WirePeer, seq: number): Promise<Record<string, number>> {
-  peer.write(frame(0, 3, seq));
-  let reply;
-  do reply = await peer.readFrame();
-  while (reply.seq !== seq);
-  return JSON.parse(reply.payload.toString());
-}
 
 /** Opens a plain socket; resolves on connect or error (never rejects). */
 function rawSocket(port: number): Promise<net.Socket> {

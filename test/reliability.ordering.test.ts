@@ -6,19 +6,12 @@
 import { describe, expect, it } from 'vitest';
 import { tryLoadNative } from '../src/binding';
 import { connectPeer, frame, type WirePeer } from './helpers/wire';
+import { echo } from './helpers/demo-requests';
 import { engineCases } from './helpers/fixture';
 import { startServer } from './helpers/reliability-fixtures/start';
 import { sleep } from './helpers/reliability-fixtures/proc';
 
 const hasNative = tryLoadNative() !== undefined;
-
-async function echo(peer: WirePeer, seq: number, text = `e${seq}`): Promise<void> {
-  peer.write(frame(0, 1, seq, text));
-  let reply;
-  do reply = await peer.readFrame(5000);
-  while (reply.seq !== seq || reply.type !== 1);
-  expect(reply.payload.toString()).toBe(text);
-}
 
 /**
  * One connection sends 10,000 numbered ORDER frames (odd: pushes, even:

@@ -8,25 +8,10 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { connectPeer, frame, type WirePeer } from './helpers/wire';
+import { echo, stats } from './helpers/demo-requests';
 import { engineCases } from './helpers/fixture';
 import { startServer } from './helpers/reliability-fixtures/start';
 import { fdCount, settle, sleep } from './helpers/reliability-fixtures/proc';
-
-async function echo(peer: WirePeer, seq: number, text = `e${seq}`): Promise<void> {
-  peer.write(frame(0, 1, seq, text));
-  let reply;
-  do reply = await peer.readFrame(5000);
-  while (reply.seq !== seq || reply.type !== 1);
-  expect(reply.payload.toString()).toBe(text);
-}
-
-async function stats(peer: WirePeer, seq: number): Promise<Record<string, number>> {
-  peer.write(frame(0, 3, seq));
-  let reply;
-  do reply = await peer.readFrame();
-  while (reply.seq !== seq || reply.type !== 3);
-  return JSON.parse(reply.payload.toString());
-}
 
 describe.each(engineCases())('slow peers on $name', ({ options }) => {
   it('T15 slowloris on 200 connections: each gets CLOSE "frame timeout" at frameTimeout; fds released; others served', async () => {
@@ -99,11 +84,20 @@ describe.each(engineCases())('slow peers on $name', ({ options }) => {
   // Only the native engine answers PING off the JS thread: net and cluster run
   // their sockets on the very thread the handler blocks (PROTOCOL.md section 3
   // promises JS-free PONGs for the native engine's loops).
-  it.skipIf(options.engine !== 'native')('T17 (c) PINGs are answered while the JS thread is blocked for 2 s; no connection dies', async () => {
+  it.skipIf(options.engine !== 'native')('T17 (c) while the JS thread is blocked for 2 s, PINGs are answered and heartbeat closes happen on time', async () => {
     const server = await startServer({ ...options, heartbeat: { interval: 500, timeout: 500 } });
     const pingers = await Promise.all(Array.from({ length: 10 }, () => connectPeer(server.port)));
+    // Says nothing and answers nothing: the loop must still PING it and close it on time.
+    const silent = await connectPeer(server.port);
     const blocker = await connectPeer(server.port);
+    const blockedAt = Date.now();
     blocker.write(frame(0, 16, 1, '2000'));
+    const silentClose = (async () => {
+      let f;
+      do f = await silent.readFrame(3000);
+      while (f.type !== 0xff03);
+      return { reason: f.payload.toString(), at: Date.now() - blockedAt };
+    })();
     // The blocker stays alive by talking too (its PONGs are read at the end).
     const keepAlive = setInterval(() => blocker.write(frame(0, 0xff01, 9, 'k')), 100);
     onTestFinished(() => clearInterval(keepAlive));
@@ -132,6 +126,11 @@ describe.each(engineCases())('slow peers on $name', ({ options }) => {
     expect(Math.max(...rtts)).toBeLessThan(500);
     expect(rtts.length).toBeGreaterThanOrEqual(50);
     for (const peer of pingers) expect(peer.closed || peer.ended).toBe(false);
+    // The heartbeat close came from the loop during the block (interval + timeout = 1 s), not after it.
+    const closed = await silentClose;
+    expect(closed.reason).toBe('heartbeat timeout');
+    expect(closed.at).toBeGreaterThanOrEqual(700);
+    expect(closed.at).toBeLessThan(1900);
   });
 
   it('T18 a SIGSTOPped client (no FIN) is closed at interval + timeout', async () => {

@@ -33,6 +33,21 @@ describe('options', () => {
   });
 });
 
+describe('engine selection', () => {
+  it('EDGEPOLL_ENGINE overrides the engine option', () => {
+    const previous = process.env.EDGEPOLL_ENGINE;
+    process.env.EDGEPOLL_ENGINE = 'net';
+    try {
+      expect(createServer({ engine: 'native' }).engine).toBe('net');
+      process.env.EDGEPOLL_ENGINE = 'bogus';
+      expect(() => createServer()).toThrow(/option `engine` must be one of/);
+    } finally {
+      if (previous === undefined) delete process.env.EDGEPOLL_ENGINE;
+      else process.env.EDGEPOLL_ENGINE = previous;
+    }
+  });
+});
+
 describe.each(engineCases({ cluster: false }))('Server API on $name', ({ options }) => {
   it('reports listen errors with codes and listens once', async () => {
     const { server, port } = await listening(options);

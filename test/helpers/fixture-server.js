@@ -1,14 +1,15 @@
 #!/usr/bin/env node
-// A server for black-box tests: the demo service plus handlers that fail,
-// stall or call back, on any engine (with the cluster engine this script runs
-// in every worker, as node:cluster users expect). Options come as one JSON
-// argument; prints `listening on HOST:PORT` like `edgepoll serve`.
+// The server of the black-box suites: the demo service plus handlers that
+// fail, stall, call back or check ordering, on any engine (with the cluster
+// engine this script runs in every worker, as node:cluster users expect).
+// Argument: one JSON object of server options plus optional `port` and
+// `backlog`; prints `listening on HOST:PORT` like `edgepoll serve`.
 'use strict';
 const cluster = require('node:cluster');
 const { createServer } = require('../../dist/index.js');
 const { installDemo } = require('../../dist/demo.js');
 
-const options = JSON.parse(process.argv[2] || '{}');
+const { backlog, port, ...options } = JSON.parse(process.argv[2] || '{}');
 const server = createServer(options);
 installDemo(server);
 if (server.options.framing === 'frame') {
@@ -36,8 +37,25 @@ if (server.options.framing === 'frame') {
   server.handle(17, () => {
     throw new Error('push boom');
   });
+  // ORDER (T28): pushes and requests carry a decimal sequence number; the
+  // handler counts each connection's numbers that do not follow 1, 2, 3, …
+  // and answers requests with the number (so the peer checks reply order too).
+  const order = new WeakMap();
+  server.handle(30, (payload, { connection }) => {
+    const state = order.get(connection) ?? { last: 0, violations: 0 };
+    order.set(connection, state);
+    const n = Number(payload.toString());
+    if (n !== state.last + 1) state.violations++;
+    state.last = n;
+    return payload;
+  });
+  // ORDER-RESULT: `last violations` of this connection.
+  server.handle(31, (_payload, { connection }) => {
+    const state = order.get(connection) ?? { last: 0, violations: 0 };
+    return `${state.last} ${state.violations}`;
+  });
 }
-server.on('error', (error) => process.stderr.write(`fixture error: ${error.message}\n`));
+server.on('error', (error) => process.stderr.write(`fixture error: ${error.code ?? ''} ${error.message}\n`));
 let stopping = false;
 function stop() {
   if (stopping) return;
@@ -46,7 +64,7 @@ function stop() {
 }
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);
-server.listen({ port: options.port || 0, host: '127.0.0.1' }).then(
+server.listen({ port: port || 0, host: '127.0.0.1', backlog }).then(
   (address) => {
     if (!cluster.isWorker) process.stdout.write(`listening on ${address.host}:${address.port}\n`);
   },

@@ -163,7 +163,7 @@ export async function connectPeer(port: number, host = '127.0.0.1'): Promise<Wir
   const socket = net.connect({ port, host, noDelay: true });
   const peer = new WirePeer(socket);
   try {
-    onTestFinished(() => socket.destroy());
+    onTestFinished(() => void socket.destroy());
   } catch {
     // outside a test (e.g. beforeAll): the caller cleans up.
   }

@@ -1,13 +1,13 @@
 /**
- * Starts test/helpers/reliability-fixtures/server.js in a child process (any
- * engine), optionally under `prlimit`, and stops it when the test ends.
+ * Starts the black-box fixture server (test/helpers/fixture-server.js) in a
+ * child process (any engine) and stops it when the test ends.
  */
 import path from 'node:path';
 import { onTestFinished } from 'vitest';
 import { root, startFixture, type Fixture } from '../fixture';
 import type { ServerOptions } from '../../../src/options';
 
-export const serverScript = path.join(root, 'test', 'helpers', 'reliability-fixtures', 'server.js');
+export const serverScript = path.join(root, 'test', 'helpers', 'fixture-server.js');
 
 export type ReliabilityOptions = ServerOptions & { port?: number; backlog?: number };
 
