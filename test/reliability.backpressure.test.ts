@@ -5,26 +5,13 @@
  */
 import net from 'node:net';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { connectPeer, frame, type WirePeer } from './helpers/wire';
+import { connectPeer, frame, type WirePeer, nonReader } from './helpers/wire';
 import { echo, stats } from './helpers/demo-requests';
 import { engineCases } from './helpers/fixture';
 import { startServer } from './helpers/reliability-fixtures/start';
 import { processTree, rssBytes, sleep } from './helpers/reliability-fixtures/proc';
 
 const MiB = 1024 * 1024;
-
-/** A socket that never reads; `gone` turns true when the server closes it. */
-function nonReader(port: number): Promise<net.Socket & { gone?: boolean }> {
-  const socket: net.Socket & { gone?: boolean } = net.connect({ port, host: '127.0.0.1', noDelay: true });
-  onTestFinished(() => void socket.destroy());
-  socket.pause();
-  socket.on('error', () => undefined);
-  socket.on('close', () => (socket.gone = true));
-  return new Promise((resolve, reject) => {
-    socket.once('connect', () => resolve(socket));
-    socket.once('error', reject);
-  });
-}
 
 /** Writes `chunk` up to `times` times; stops when the peer stops taking bytes for `stall` ms or closes. */
 async function writeUntilBlocked(socket: net.Socket & { gone?: boolean }, chunk: Buffer, times: number, stall = 1500) {

@@ -7,7 +7,7 @@
  */
 import net from 'node:net';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { connectPeer, frame, type WirePeer } from './helpers/wire';
+import { connectPeer, frame, type WirePeer, nonReader } from './helpers/wire';
 import { engineCases } from './helpers/fixture';
 import { startServer } from './helpers/reliability-fixtures/start';
 import { fdCount, rssBytes, settle, sleep } from './helpers/reliability-fixtures/proc';
@@ -36,19 +36,6 @@ async function alive(peer: WirePeer, seq: number): Promise<void> {
   do reply = await peer.readFrame(5000);
   while (reply.seq !== seq);
   expect(reply.payload.toString()).toBe('alive');
-}
-
-/** A raw socket that never reads (paused) and records whether it closed. */
-function silentReader(port: number): Promise<net.Socket & { gone?: boolean }> {
-  const socket: net.Socket & { gone?: boolean } = net.connect({ port, host: '127.0.0.1', noDelay: true });
-  onTestFinished(() => void socket.destroy());
-  socket.pause();
-  socket.on('error', () => undefined);
-  socket.on('close', () => (socket.gone = true));
-  return new Promise((resolve, reject) => {
-    socket.once('connect', () => resolve(socket));
-    socket.once('error', reject);
-  });
 }
 
 describe.each(engineCases())('input edge cases on $name', ({ options }) => {
@@ -139,7 +126,7 @@ describe.each(engineCases())('input edge cases on $name', ({ options }) => {
     await alive(bystander, 1);
     await sleep(200);
     const baseline = rssBytes(server.child.pid!);
-    const abuser = await silentReader(server.port);
+    const abuser = await nonReader(server.port);
     const ping = frame(0, 0xff01, 7, Buffer.alloc(64, 0x70)); // 76 bytes
     const burst = Buffer.concat(Array.from({ length: 1000 }, () => ping));
     let sent = 0;

@@ -173,3 +173,16 @@ export async function connectPeer(port: number, host = '127.0.0.1'): Promise<Wir
   });
   return peer;
 }
+
+/** A raw socket that never reads (paused); `gone` turns true when the server closes it. Destroyed when the test ends. */
+export function nonReader(port: number, host = '127.0.0.1'): Promise<net.Socket & { gone?: boolean }> {
+  const socket: net.Socket & { gone?: boolean } = net.connect({ port, host, noDelay: true });
+  onTestFinished(() => void socket.destroy());
+  socket.pause();
+  socket.on('error', () => undefined);
+  socket.on('close', () => (socket.gone = true));
+  return new Promise((resolve, reject) => {
+    socket.once('connect', () => resolve(socket));
+    socket.once('error', reject);
+  });
+}
