@@ -5,7 +5,6 @@
  * abuse with bounded memory, unsolicited control frames, line and length
  * framing edge cases at EOF.
  */
-import net from 'node:net';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { connectPeer, frame, type WirePeer, nonReader } from './helpers/wire';
 import { engineCases } from './helpers/fixture';
