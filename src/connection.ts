@@ -4,7 +4,7 @@
  * of touching a socket that may belong to someone else by now.
  */
 import { EventEmitter } from 'node:events';
-import { EdgepollError, type EngineCode } from './errors';
+import { EdgepollError } from './errors';
 import type { Engine } from './engines/engine';
 import { FLAG_ERROR, type Framing } from './protocol';
 import type { AnyMessages, MessageMap, RequestOf, TypeOf } from './messages';
@@ -244,4 +244,3 @@ export function checkType(type: number): void {
   }
 }
 
-export type { EngineCode };

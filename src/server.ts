@@ -244,17 +244,13 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
   #waitDrained(timeout: number): Promise<void> {
     if (this.#connections.size === 0) return Promise.resolve();
     return new Promise((resolve) => {
-      const timer = setTimeout(done, timeout);
-      const engine = this.#engine;
-      function done(): void {
+      const done = (): void => {
         clearTimeout(timer);
-        resolve();
-      }
-      this.#drained = () => {
         this.#drained = undefined;
-        done();
+        resolve();
       };
-      void engine;
+      const timer = setTimeout(done, timeout);
+      this.#drained = done;
     });
   }
 
