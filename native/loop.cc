@@ -16,7 +16,6 @@ namespace {
 constexpr uint32_t kListenerToken = 0xFFFFFFFFu;
 constexpr uint32_t kWakeToken = 0xFFFFFFFEu;
 constexpr size_t kReadBufferSize = 64 * 1024;
-constexpr size_t kBatchSoftCap = 256 * 1024;  // one large message may exceed it
 constexpr size_t kOutRingBatches = 64;        // ≤ 64 × (cap + one read + maxFrame) per loop
 constexpr size_t kInboxBlocks = 1024;
 constexpr size_t kInboxBytes = 64 * 1024 * 1024;
@@ -393,82 +392,6 @@ void Loop::reportError(uint16_t code) {
   error.kind = kRecordError;
   error.code = code;
   record(error, nullptr, 0);
-}
-
-Record Loop::recordFor(const Conn& conn, uint8_t kind) {
-  Record r;
-  r.kind = kind;
-  r.slot = conn.slot;
-  r.generation = conn.generation;
-  return r;
-}
-
-void Loop::record(const Record& r, const uint8_t* payload, size_t length) {
-  if (!batch_) {
-    reclaim();
-    if (spare_.empty()) {
-      batch_ = new Batch();
-    } else {
-      batch_ = spare_.back();
-      spare_.pop_back();
-    }
-  }
-  if (r.kind == kRecordData || r.kind == kRecordMessage) conns_[r.slot]->toJs += length;
-  batch_->add(r, payload, length);
-  if (batch_->bytes() >= kBatchSoftCap) flushBatch();
-}
-
-// Read credit. The ring lets a loop hand JS up to 64 batches; without a
-// per-connection bound one fast peer could fill it, and JS's answers (a raw
-// echo, say) would then land in that peer's outbox all at once, past
-// maxBufferedAmount, closing a peer that does read (T24). So the payload bytes
-// of a connection sitting in unconsumed batches count against a window, and
-// its reads pause above it until JS hands those batches back.
-void Loop::reclaim() {
-  Batch* batch;
-  while (returns_.pop(batch)) {
-    batch->forEachPayload([this](uint32_t slot, uint32_t generation, uint32_t length) {
-      Conn* conn = lookup(slot, generation);
-      if (!conn) return;
-      conn->toJs -= conn->toJs < length ? conn->toJs : length;
-      if (conn->creditPaused && conn->toJs <= readWindow_ / 2) {
-        conn->creditPaused = false;
-        creditPaused_--;
-        queueAgain(*conn);  // bytes that arrived meanwhile raised no new edge
-      }
-    });
-    batch->reset();
-    spare_.push_back(batch);
-  }
-  if (creditPaused_ == 0) creditWanted.store(false);
-}
-
-void Loop::pauseForCredit(Conn& conn) {
-  if (conn.creditPaused) return;
-  conn.creditPaused = true;
-  creditPaused_++;
-  creditWanted.store(true);  // seq_cst: either the bridge sees it, or reclaim() sees the return
-}
-
-void Loop::flushBatch() {
-  if (!batch_ || batch_->empty()) return;
-  bool pushed = out_.push(batch_);
-  if (!pushed) {
-    // Tell the bridge to wake us when it drains, then retry once: it may
-    // have drained between the failed push and the flag.
-    stalled = true;
-    pushed = out_.push(batch_);
-    if (pushed) stalled = false;
-  }
-  if (pushed) {
-    batch_ = nullptr;
-    outputBlocked_ = false;
-    stats_.batches++;
-    shared_.doorbell->ring();
-  } else {
-    if (!outputBlocked_) stats_.ringFull++;
-    outputBlocked_ = true;
-  }
 }
 
 }  // namespace edgepoll
