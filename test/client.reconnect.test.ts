@@ -5,27 +5,10 @@
  * after a restart, and the real createServer over the native and net engines.
  */
 import { describe, expect, it, onTestFinished } from 'vitest';
+import { client, nextEvent, codeOf, firstReconnectAttempt } from './helpers/client-fixtures/clients';
 import { tryLoadNative } from '../src/binding';
-import { connect, type Client } from '../src/client';
-import type { ClientOptions } from '../src/client-options';
 import { ChildServer } from './helpers/client-fixtures/child-server';
 import { createFrameServer } from './helpers/client-fixtures/frame-server.cjs';
-
-function client(options: ClientOptions): Client {
-  const created = connect(options);
-  onTestFinished(() => void created.destroy());
-  return created;
-}
-
-function nextEvent<T extends unknown[]>(emitter: Client, event: string): Promise<T> {
-  return new Promise((resolve) => emitter.once(event as 'open', ((...args: T) => resolve(args)) as () => void));
-}
-
-const codeOf = (promise: Promise<unknown>) =>
-  promise.then(
-    () => 'resolved',
-    (error: { code?: string }) => error.code,
-  );
 
 function delayed(ms: number, tag = ''): Buffer {
   const out = Buffer.alloc(4 + tag.length);
@@ -154,16 +137,7 @@ describe('a fleet', () => {
       client({ port: server.port, reconnect: { initialDelay, jitter: 0.5 }, heartbeat: false }),
     );
     await Promise.all(clients.map((c) => c.ready()));
-    const attempts = clients.map((c) =>
-      new Promise<number>((resolve) => {
-        const onConnecting = ({ attempt }: { attempt: number }) => {
-          if (attempt !== 1) return;
-          c.off('connecting', onConnecting);
-          resolve(performance.now());
-        };
-        c.on('connecting', onConnecting);
-      }),
-    );
+    const attempts = clients.map(firstReconnectAttempt);
     await server.restart();
     const times = (await Promise.all(attempts)).sort((a, b) => a - b);
     const spread = times[times.length - 1]! - times[0]!;

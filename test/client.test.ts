@@ -5,18 +5,12 @@
  */
 import net from 'node:net';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { connect, type Client } from '../src/client';
-import type { ClientOptions } from '../src/client-options';
+import { client, nextEvent, codeOf } from './helpers/client-fixtures/clients';
+import { connect } from '../src/client';
 import { ClientHeartbeat } from '../src/client-heartbeat';
 import { FakeClock } from '../src/clock';
 import { WirePeer } from './helpers/wire';
 import { createFrameServer, frame } from './helpers/client-fixtures/frame-server.cjs';
-
-function client(options: ClientOptions): Client {
-  const created = connect(options);
-  onTestFinished(() => void created.destroy());
-  return created;
-}
 
 async function frameServer() {
   const fixture = createFrameServer();
@@ -51,17 +45,6 @@ async function deadPort(): Promise<number> {
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
 }
-
-/** Like events.once, but an 'error' event (reported while reconnecting) does not reject it. */
-function nextEvent<T extends unknown[]>(emitter: Client, event: string): Promise<T> {
-  return new Promise((resolve) => emitter.once(event as 'open', ((...args: T) => resolve(args)) as () => void));
-}
-
-const codeOf = (promise: Promise<unknown>) =>
-  promise.then(
-    () => 'resolved',
-    (error: { code?: string }) => error.code,
-  );
 
 describe('heartbeat timing (fake clock)', () => {
   function setup(interval = 200, timeout = 200) {

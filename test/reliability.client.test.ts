@@ -7,24 +7,10 @@
  * up the stale connection by heartbeat.
  */
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { connect, type Client } from '../src/client';
-import type { ClientOptions } from '../src/client-options';
+import { client, codeOf, firstReconnectAttempt } from './helpers/client-fixtures/clients';
 import { ChildServer } from './helpers/client-fixtures/child-server';
 import { startServer } from './helpers/reliability-fixtures/start';
 import { sleep } from './helpers/reliability-fixtures/proc';
-
-function client(options: ClientOptions): Client {
-  const created = connect(options);
-  onTestFinished(() => void created.destroy());
-  created.on('error', () => undefined);
-  return created;
-}
-
-const codeOf = (promise: Promise<unknown>) =>
-  promise.then(
-    () => 'resolved',
-    (error: { code?: string }) => error.code,
-  );
 
 describe('T44 a server that crashes again and again', () => {
   it('kill -9, restart after 700 ms, 5 times: delays grow exponentially within jitter and the cap; in-flight requests reject; service resumes', async () => {
@@ -83,17 +69,7 @@ describe('T44 a server that crashes again and again', () => {
     const initialDelay = 400;
     const clients = Array.from({ length: count }, () => client({ port: server.port, reconnect: { initialDelay, jitter: 0.5 }, heartbeat: false }));
     await Promise.all(clients.map((c) => c.ready()));
-    const firstAttempts = clients.map(
-      (c) =>
-        new Promise<number>((resolve) => {
-          const onConnecting = ({ attempt }: { attempt: number }) => {
-            if (attempt !== 1) return;
-            c.off('connecting', onConnecting);
-            resolve(performance.now());
-          };
-          c.on('connecting', onConnecting);
-        }),
-    );
+    const firstAttempts = clients.map(firstReconnectAttempt);
     await server.kill();
     const times = (await Promise.all(firstAttempts)).sort((a, b) => a - b);
     // Uniform over [200, 400] ms after the loss: ~200 ms of spread, no 10 ms bucket with a third.
