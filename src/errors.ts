@@ -68,9 +68,7 @@ export const apiCodes = [
   'EINVALID_OPTION', // an option or argument has the wrong type or range
   'ENATIVE_UNAVAILABLE', // engine 'native' was asked for and the addon did not load
   'ESERVER_ALREADY_LISTENING',
-  'ESERVER_NOT_LISTENING',
-  'EHANDLER', // a handler threw on a push (reported through 'error')
-  'EGOAWAY', // the client got GOAWAY and will not send new requests on that connection
+  'EHANDLER', // a handler threw or rejected (reported through 'error', the thrown value as cause)
   'EWORKER_EXIT', // a cluster worker exited unexpectedly (it is replaced)
 ] as const;
 
@@ -125,4 +123,18 @@ export function invalidOption(name: string, expected: string, got: unknown): Edg
     shown = typeof got;
   }
   return new EdgepollError('EINVALID_OPTION', `option \`${name}\` must be ${expected}, got ${shown}`);
+}
+
+/**
+ * `error` as an EdgepollError: an EdgepollError as is; anything else (a socket's
+ * errno error, a thrown value) wrapped, its errno `code` kept when it has one
+ * (`ECONNREFUSED`), `fallback` otherwise, and the original as `cause`.
+ */
+export function toEdgepollError(error: unknown, fallback: ErrorCode = 'EIO', context?: string): EdgepollError {
+  if (error instanceof EdgepollError) return error;
+  const code = (error as { code?: unknown } | null)?.code;
+  const message = error instanceof Error ? error.message : String(error);
+  return new EdgepollError(typeof code === 'string' && /^E[A-Z0-9_]+$/.test(code) ? code : fallback, context ? `${context}: ${message}` : message, {
+    cause: error,
+  });
 }

@@ -44,3 +44,18 @@ export type RequestOf<M extends MessageMap, T extends TypeOf<M>> = M[T] extends 
 
 /** What the reply to type T carries. */
 export type ReplyOf<M extends MessageMap, T extends TypeOf<M>> = M[T] extends { reply: infer R } ? R : Payload;
+
+/** What a handler may return: its reply (ignored for pushes). Server and client handlers alike. */
+export type HandlerResult = Payload | void | null | undefined;
+
+/** Per-request options of `client.request()` and `connection.request()`. */
+export interface RequestOptions {
+  /**
+   * ms from the call until the reply (on the client, queue time included); 0 = none.
+   * An integer from 0 to 86400000; anything else (-1, NaN, 1.5) throws `EINVALID_OPTION`.
+   * @default the client's or server's `requestTimeout` (30000)
+   */
+  timeout?: number;
+  /** Rejects the request with `EABORTED` (a reply arriving later is dropped). */
+  signal?: AbortSignal;
+}

@@ -4,7 +4,7 @@
  */
 import cluster from 'node:cluster';
 import { EventEmitter } from 'node:events';
-import { Connection } from './connection';
+import { Connection, createConnection, connectionInternals, checkType } from './connection';
 import { Dispatcher, type DispatchCounters, type Handler } from './dispatcher';
 import { EdgepollError, invalidOption } from './errors';
 import type { Engine, EngineSink } from './engines/engine';
@@ -13,7 +13,7 @@ import { resolveOptions, type ResolvedOptions, type ServerOptions } from './opti
 import { encodeFrame, encodeLength, TYPE_GOAWAY } from './protocol';
 import type { AnyMessages, MessageMap, ReplyOf, RequestOf, TypeOf } from './messages';
 import { toBytes, type Payload } from './payload';
-import { checkType } from './connection';
+import { integer, limits } from './validate';
 
 /** Options of {@link Server.listen}. */
 export interface ListenOptions {
@@ -90,7 +90,7 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
     const raw = this.options.framing === 'raw';
     return {
       open: (id, remoteAddress, remotePort) => {
-        const connection = new Connection<M>(this.#engine, id, remoteAddress, remotePort, this.options.framing);
+        const connection = createConnection<M>(this.#engine, id, remoteAddress, remotePort, this.options.framing, this.options.requestTimeout);
         connections.set(id, connection);
         this.emit('connection', connection);
       },
@@ -100,15 +100,21 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
       },
       data: (id, payload) => {
         const connection = connections.get(id);
-        if (connection) connection.emit(raw ? 'data' : 'message', payload);
+        if (!connection) return;
+        connection.emit('message', payload);
+        // The old name of a raw chunk, kept because it costs one emit nobody listens to.
+        if (raw) connection.emit('data', payload);
       },
       drain: (id) => connections.get(id)?.emit('drain'),
-      end: (id) => connections.get(id)?.peerEnded(this.options.allowHalfOpen),
+      end: (id) => {
+        const connection = connections.get(id);
+        if (connection) connectionInternals().peerEnded(connection, this.options.allowHalfOpen);
+      },
       close: (id, code, reason) => {
         const connection = connections.get(id);
         if (!connection) return;
         connections.delete(id);
-        connection.closedBy(code, reason);
+        connectionInternals().closedBy(connection, code, reason);
         if (connections.size === 0) this.#drained?.();
       },
       error: (error) => this.#report(error),
@@ -127,28 +133,45 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
 
   /**
    * Registers the handler of one message type (1 … 0xFEFF), replacing any
-   * earlier one. Its return value (Buffer, Uint8Array, string, nothing, or a
-   * Promise of one) is the reply when the frame was a request.
+   * earlier one; `undefined` removes it (as on the client). Its return value
+   * (Buffer, Uint8Array, string, nothing, or a Promise of one) is the reply
+   * when the frame was a request.
    */
-  handle<T extends TypeOf<M>>(type: T, handler: Handler<ReplyOf<M, T>, M>): this {
+  handle<T extends TypeOf<M>>(type: T, handler: Handler<ReplyOf<M, T>, M> | undefined): this {
     checkType(type);
-    if (typeof handler !== 'function') throw invalidOption('handler', 'a function', handler);
-    this.#dispatcher.handlers.set(type, handler as unknown as Handler);
+    if (handler === undefined) this.#dispatcher.handlers.delete(type);
+    else if (typeof handler !== 'function') throw invalidOption('handler', 'a function', handler);
+    else this.#dispatcher.handlers.set(type, handler as unknown as Handler);
     return this;
   }
 
-  /** Starts listening; resolves with the real address (the real port when 0 was asked). */
-  async listen(options: ListenOptions = {}): Promise<ServerAddress> {
+  /**
+   * Starts listening; resolves with the real address (the real port when 0 was
+   * asked). `listen(port, host?)` is `listen({ port, host })`, as in node:net;
+   * anything else that is not an options object rejects with `EINVALID_OPTION`.
+   */
+  listen(options?: ListenOptions): Promise<ServerAddress>;
+  listen(port: number, host?: string): Promise<ServerAddress>;
+  async listen(portOrOptions: ListenOptions | number = {}, hostArgument?: string): Promise<ServerAddress> {
     if (this.#state !== 'idle') {
       throw new EdgepollError('ESERVER_ALREADY_LISTENING', `the server is ${this.#state}; a server listens once`);
     }
-    const port = options.port ?? 0;
+    let options: ListenOptions;
+    if (typeof portOrOptions === 'number') {
+      options = hostArgument === undefined ? { port: portOrOptions } : { port: portOrOptions, host: hostArgument };
+    } else {
+      if (hostArgument !== undefined) throw invalidOption('host', 'given inside the options object (listen(options) takes one argument)', hostArgument);
+      if (portOrOptions === null || typeof portOrOptions !== 'object') {
+        throw invalidOption('listen options', 'a port number or { port, host, backlog, signal }', portOrOptions);
+      }
+      options = portOrOptions;
+    }
+    const port = integer('port', options.port, 0, { min: 0, max: limits.port.max });
     const host = options.host ?? '127.0.0.1';
-    const backlog = options.backlog ?? 511;
-    if (!Number.isInteger(port) || port < 0 || port > 65535) throw invalidOption('port', 'an integer from 0 to 65535', port);
     if (typeof host !== 'string' || host === '') throw invalidOption('host', 'a non-empty string', host);
-    if (!Number.isInteger(backlog) || backlog < 1) throw invalidOption('backlog', 'a positive integer', backlog);
+    const backlog = integer('backlog', options.backlog, 511, { min: 1, max: 0x7fffffff });
     const { signal } = options;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidOption('signal', 'an AbortSignal', signal);
     if (signal?.aborted) {
       this.#state = 'closed';
       await this.#engine.shutdown();
@@ -228,14 +251,14 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
       if (!this.#primary && this.#connections.size > 0) {
         if (this.options.framing === 'frame') this.#engine.broadcast(encodeFrame(0, TYPE_GOAWAY, 0, new Uint8Array(0)));
         this.#engine.flush();
-        await this.#waitDrained(this.options.drainTimeout);
+        await this.#waitDrained(this.options.shutdownTimeout);
         for (const id of [...this.#connections.keys()]) this.#engine.close(id, 'ESHUTDOWN');
         this.#engine.flush();
         await this.#waitDrained(2_000);
       }
     }
     await this.#engine.shutdown();
-    for (const connection of [...this.#connections.values()]) connection.closedBy('ESHUTDOWN', 'shutdown');
+    for (const connection of [...this.#connections.values()]) connectionInternals().closedBy(connection, 'ESHUTDOWN', 'shutdown');
     this.#connections.clear();
     this.#state = 'closed';
     this.emit('close');

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_BACKOFF, backoffDelay, baseDelay, resolveBackoff } from '../src/backoff';
-import { FakeClock } from '../src/clock';
+import { FakeClock } from './helpers/fake-clock';
 
 describe('backoff', () => {
   it('grows by factor from initialDelay and stops at maxDelay', () => {

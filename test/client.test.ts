@@ -8,7 +8,7 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { client, nextEvent, codeOf } from './helpers/client-fixtures/clients';
 import { connect } from '../src/client';
 import { ClientHeartbeat } from '../src/client-heartbeat';
-import { FakeClock } from '../src/clock';
+import { FakeClock } from './helpers/fake-clock';
 import { WirePeer } from './helpers/wire';
 import { createFrameServer, frame } from './helpers/client-fixtures/frame-server.cjs';
 
@@ -109,10 +109,10 @@ describe('client on a fake clock', () => {
   it('reconnects with exponential, capped delays and gives up after maxAttempts', async () => {
     const clock = new FakeClock();
     const port = await deadPort();
-    const c = client({
-      port, clock, random: () => 0, heartbeat: false,
-      reconnect: { initialDelay: 100, maxDelay: 300, factor: 2, maxAttempts: 4 },
-    });
+    const c = client(
+      { port, heartbeat: false, reconnect: { initialDelay: 100, maxDelay: 300, factor: 2, maxAttempts: 4 } },
+      { clock, random: () => 0 },
+    );
     const ready = codeOf(c.ready());
     const seen: Array<{ attempt: number; delay: number }> = [];
     for (let i = 0; i < 4; i++) {
@@ -141,7 +141,7 @@ describe('client on a fake clock', () => {
   it('pings a silent server, then destroys the socket and reconnects', async () => {
     const clock = new FakeClock();
     const { port, next } = await rawServer();
-    const c = client({ port, clock, heartbeat: { interval: 1000, timeout: 500 }, reconnect: { initialDelay: 50 } });
+    const c = client({ port, heartbeat: { interval: 1000, timeout: 500 }, reconnect: { initialDelay: 50 } }, { clock });
     await c.ready();
     const peer = await next();
     clock.advance(999);
