@@ -8,7 +8,7 @@
  */
 import { parseArgs } from 'node:util';
 import { tryLoadNative, nativeLoadError } from './binding';
-import { EdgepollError, invalidOption, toEdgepollError } from './errors';
+import { EdgepollError, invalidOption } from './errors';
 import { decimalFlag, integer as integerOption, integerFlag, limits, number as numberOption } from './validate';
 
 /** What the load does. */
@@ -177,15 +177,20 @@ export function runLoad(options: LoadOptions, onProgress?: (progress: LoadProgre
     options: LoadOptions,
     onProgress?: (progress: LoadProgress) => void,
   ) => Promise<LoadReport>;
-  let started: Promise<LoadReport>;
   try {
-    started = run({ ...options }, onProgress);
+    return run({ ...options }, onProgress).catch((error: unknown) => {
+      throw loadError(error);
+    });
   } catch (error) {
-    return Promise.reject(toEdgepollError(error, 'EIO', 'the load generator failed'));
+    return Promise.reject(loadError(error));
   }
-  return Promise.resolve(started).catch((error: unknown) => {
-    throw toEdgepollError(error, 'EIO', 'the load generator failed');
-  });
+}
+
+/** The load generator's plain Error as an EdgepollError: the errno it names (`could not connect: ECONNREFUSED`) as code. */
+function loadError(error: unknown): EdgepollError {
+  const message = error instanceof Error ? error.message : String(error);
+  const code = /loopback/.test(message) ? 'EINVALID_OPTION' : (/\b(E[A-Z][A-Z0-9_]{2,})\b/.exec(message)?.[1] ?? 'EIO');
+  return new EdgepollError(code, message, { cause: error });
 }
 
 const help = `usage: edgepoll bench --target HOST:PORT [options]

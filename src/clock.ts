@@ -2,7 +2,7 @@
  * An injectable clock: the time source and timers of the client (reconnect
  * delays, heartbeats, request timeouts). Owns no sockets. Production code uses
  * {@link realClock}; tests inject a fake one (test/helpers/fake-clock.ts, through
- * the internal `connectWithHooks`) and move time by hand, so timing logic is
+ * an internal hook of src/client.ts) and move time by hand, so timing logic is
  * tested without sleeping and without timing flakiness. Not part of the package API.
  * Runs on the JS thread only.
  */

@@ -24,6 +24,7 @@ export type { RequestOptions } from './messages';
  * The server's and dispatcher's handle on connections (not part of the
  * package API). One shared object of functions, so the hot path (a reply per
  * request) allocates nothing.
+ * @internal
  */
 export interface ConnectionInternals {
   /** A handler returned a promise: half-close waits for it. */
@@ -277,14 +278,14 @@ export class Connection<M extends MessageMap = AnyMessages> extends EventEmitter
 const newline = Buffer.from('\n');
 
 
-/** The server makes its connections here (the constructor is private). */
+/** The server makes its connections here (the constructor is private). @internal */
 export function createConnection<M extends MessageMap = AnyMessages>(
   engine: Engine, id: number, remoteAddress: string, remotePort: number, framing: Framing, requestTimeout: number,
 ): Connection<M> {
   return construct(engine, id, remoteAddress, remotePort, framing, requestTimeout) as Connection<M>;
 }
 
-/** The internal operations on connections, for the server and the dispatcher. */
+/** The internal operations on connections, for the server and the dispatcher. @internal */
 export function connectionInternals(): ConnectionInternals {
   return internals;
 }

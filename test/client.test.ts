@@ -9,7 +9,7 @@ import { client, nextEvent, codeOf } from './helpers/client-fixtures/clients';
 import { connect } from '../src/client';
 import { ClientHeartbeat } from '../src/client-heartbeat';
 import { FakeClock } from './helpers/fake-clock';
-import { WirePeer } from './helpers/wire';
+import { WirePeer, deadPort } from './helpers/wire';
 import { createFrameServer, frame } from './helpers/client-fixtures/frame-server.cjs';
 
 async function frameServer() {
@@ -37,14 +37,6 @@ async function rawServer(): Promise<{ port: number; next: () => Promise<WirePeer
   return { port, next };
 }
 
-/** A port with nothing listening (bound, then released). */
-async function deadPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 describe('heartbeat timing (fake clock)', () => {
   function setup(interval = 200, timeout = 200) {
