@@ -42,8 +42,12 @@ export interface ServerStats extends DispatchCounters {
   accepted: number;
   /** Refused because of maxConnections. */
   rejected: number;
-  /** Closed for a protocol error, timeout or slow consumer. */
+  /** Closed for breaking the protocol: a bad frame or line, a bad, untrusted or late PROXY header. */
   protocolErrors: number;
+  /** Closed for silence: frame timeout, heartbeat timeout, idle timeout. */
+  timeouts: number;
+  /** Closed because the peer did not read (outbound queue over maxBufferedAmount). */
+  slowConsumers: number;
   /** One entry per loop (native), process (net) or worker (cluster). */
   loops: Array<Record<string, number>>;
 }
@@ -61,6 +65,8 @@ export interface ServerEvents<M extends MessageMap = AnyMessages> {
 
 type State = 'idle' | 'listening' | 'closing' | 'closed';
 
+const timeoutCodes = new Set(['EFRAME_TIMEOUT', 'EHEARTBEAT_TIMEOUT', 'EIDLE_TIMEOUT']);
+
 /** A server; `M` optionally types message ids and payloads (see src/messages.ts). */
 export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<ServerEvents<M>> implements AsyncDisposable {
   /** The options in force, defaults filled in. */
@@ -75,6 +81,8 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
   #closing: Promise<void> | undefined;
   #drained: (() => void) | undefined;
   #primary: boolean;
+  /** Closes the engines count as protocolErrors that are not protocol errors (summed over workers as app counters). */
+  #closes = { timeouts: 0, slowConsumers: 0 };
 
   constructor(options: ServerOptions = {}) {
     super();
@@ -114,12 +122,14 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
         const connection = connections.get(id);
         if (!connection) return;
         connections.delete(id);
+        if (code === 'ESLOW_CONSUMER') this.#closes.slowConsumers++;
+        else if (timeoutCodes.has(code)) this.#closes.timeouts++;
         connectionInternals().closedBy(connection, code, reason);
         if (connections.size === 0) this.#drained?.();
       },
       error: (error) => this.#report(error),
       batchEnd: () => this.#engine.flush(),
-      counters: () => ({ ...this.#dispatcher.counters }),
+      counters: () => ({ ...this.#dispatcher.counters, ...this.#closes }),
       requestClose: () => {
         void this.close();
       },
@@ -220,14 +230,15 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
   /** Counters: the demo's STATS reply. On the cluster engine, summed over all workers. */
   async stats(): Promise<ServerStats> {
     const engine = await this.#engine.stats();
+    const app = { ...this.#dispatcher.counters, ...this.#closes, ...engine.app } as DispatchCounters & { timeouts: number; slowConsumers: number };
     return {
       engine: engine.engine,
       connections: engine.connections,
       accepted: engine.accepted,
       rejected: engine.rejected,
-      protocolErrors: engine.protocolErrors,
-      ...this.#dispatcher.counters,
-      ...engine.app,
+      ...app,
+      // The engines count every close they cause; the vocabulary separates what was not a protocol error.
+      protocolErrors: Math.max(0, engine.protocolErrors - app.timeouts - app.slowConsumers),
       loops: engine.loops,
     };
   }

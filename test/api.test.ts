@@ -11,7 +11,7 @@ import type { ServerOptions } from '../src/options';
 import { client, codeOf, nextEvent } from './helpers/client-fixtures/clients';
 import { createFrameServer } from './helpers/client-fixtures/frame-server.cjs';
 import { engineCases } from './helpers/fixture';
-import { connectPeer, deadPort, frame } from './helpers/wire';
+import { connectPeer, deadPort, frame, nonReader } from './helpers/wire';
 
 /** Rejects when `promise` has not settled within `ms` (a hang on main fails fast instead of at the test timeout). */
 function within<T>(promise: Promise<T>, ms: number): Promise<T> {
@@ -289,6 +289,36 @@ describe.each(engineCases({ cluster: false }))('one vocabulary on $name', ({ opt
     peer.write(frame(0, 1, 7));
     expect(await peer.readFrame()).toMatchObject({ flags: 3, seq: 7, payload: Buffer.from('unknown type 1') });
     peer.destroy();
+  });
+
+  it('stats: protocolErrors counts protocol errors only; timeouts and slow consumers have their own counters', async () => {
+    const counts = async (server: Server) => {
+      const stats = await server.stats();
+      return { protocolErrors: stats.protocolErrors, timeouts: stats.timeouts, slowConsumers: stats.slowConsumers };
+    };
+    const a = await listening({ ...options, idleTimeout: 100, heartbeat: false });
+    // A timeout: a connection that stays silent.
+    const silent = await connectPeer(a.port);
+    await within(silent.waitClosed(), 5000);
+    // A protocol error: bad magic.
+    const bad = await connectPeer(a.port);
+    bad.write(Buffer.from('GET / HTTP/1.1\r\n\r\n'));
+    await within(bad.waitClosed(), 5000);
+    expect(await counts(a.server)).toEqual({ protocolErrors: 1, timeouts: 1, slowConsumers: 0 });
+
+    // A slow consumer: a peer that never reads while the server keeps sending.
+    const b = await listening({ ...options, highWaterMark: 1024, maxBufferedAmount: 65_536 });
+    const accepted = nextConnection(b.server);
+    await nonReader(b.port);
+    const connection = await accepted;
+    const closed = new Promise<string>((resolve) => connection.once('close', (code) => resolve(code)));
+    const chunk = Buffer.alloc(32 * 1024, 1);
+    for (let i = 0; i < 2000 && !connection.closed; i++) {
+      connection.send(1, chunk);
+      if (i % 8 === 7) await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    expect(await within(closed, 10_000)).toBe('ESLOW_CONSUMER');
+    expect(await counts(b.server)).toEqual({ protocolErrors: 0, timeouts: 0, slowConsumers: 1 });
   });
 
   it('shutdownTimeout is the graceful-close option (drainTimeout its old name)', () => {
