@@ -22,7 +22,11 @@ import type { Payload } from './payload';
 export interface MessageSpec {
   /** What a request or push of this type carries. */
   request?: Payload | void;
-  /** What the reply to a request of this type carries (`void`: no reply payload). */
+  /**
+   * What the handler of this type returns as its reply (`void`: no reply
+   * payload). It is sent as bytes: the requester's `request()` resolves with a
+   * Buffer whatever this says (decode it yourself), and its type says so.
+   */
   reply?: Payload | void | null;
 }
 

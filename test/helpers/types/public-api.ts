@@ -72,3 +72,13 @@ void edgepoll.protocol;
 void edgepoll.FakeClock;
 // @ts-expect-error the internal hook injector is not exported
 void edgepoll.connectWithHooks;
+
+// A message map types what is sent; what arrives is bytes, and the types say so.
+interface Api {
+  1: { request: string; reply: string };
+}
+const typed = connect<Api>(7000);
+const reply: Promise<Buffer> = typed.request(1, 'hi');
+// @ts-expect-error the reply arrives as a Buffer, not as the map's string
+const notString: Promise<string> = typed.request(1, 'hi');
+void [reply, notString];
