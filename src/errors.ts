@@ -31,7 +31,6 @@ export const engineCodes = [
   'ESLOW_CONSUMER',
   'ESERVER_FULL',
   'ESHUTDOWN',
-  'ETOO_MANY_PINGS',
   'ECLOSED_BY_PEER',
   'EDESTROYED',
   'EPROXY_HEADER',
@@ -54,7 +53,6 @@ export const closeReasons: Partial<Record<EngineCode, string>> = {
   ESLOW_CONSUMER: 'slow consumer',
   ESERVER_FULL: 'server full',
   ESHUTDOWN: 'shutdown',
-  ETOO_MANY_PINGS: 'too many pings',
 };
 
 /** Codes raised only by the JavaScript layers (server API and client). */

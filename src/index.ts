@@ -9,6 +9,7 @@ export { Connection } from './connection';
 export type { ConnectionEvents } from './connection';
 export type { Handler, HandlerContext, DispatchCounters } from './dispatcher';
 export type { ServerOptions, ResolvedOptions, EngineName } from './options';
+export type { EngineOptions } from './engines/engine';
 export type { Payload } from './payload';
 export type {
   MessageMap, MessageSpec, AnyMessages, TypeOf, RequestOf, ReplyOf, HandlerResult, RequestOptions,

@@ -6,7 +6,7 @@ import cluster from 'node:cluster';
 import { EventEmitter } from 'node:events';
 import { Connection, createConnection, connectionInternals, checkType } from './connection';
 import { Dispatcher, type DispatchCounters, type Handler } from './dispatcher';
-import { EdgepollError, invalidOption } from './errors';
+import { EdgepollError, invalidOption, toEdgepollError } from './errors';
 import type { Engine, EngineSink } from './engines/engine';
 import { createEngine, resolveEngineName } from './engines/select';
 import { resolveOptions, type ResolvedOptions, type ServerOptions } from './options';
@@ -57,8 +57,8 @@ export interface ServerEvents<M extends MessageMap = AnyMessages> {
   /** A new connection; it is valid until its 'close'. */
   connection: [connection: Connection<M>];
   listening: [address: ServerAddress];
-  /** A handler threw, or the engine reports a problem (EMFILE, …). */
-  error: [error: Error, connection?: Connection<M>];
+  /** A handler threw (`EHANDLER`, the thrown value as cause), or the engine reports a problem (EMFILE, …). */
+  error: [error: EdgepollError, connection?: Connection<M>];
   /** The server finished closing. */
   close: [];
 }
@@ -137,8 +137,9 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
   }
 
   #report(error: Error, connection?: Connection): void {
-    if (this.listenerCount('error') > 0) this.emit('error', error, connection as Connection<M> | undefined);
-    else process.stderr.write(`edgepoll: ${error.message}\n`);
+    const reported = toEdgepollError(error);
+    if (this.listenerCount('error') > 0) this.emit('error', reported, connection as Connection<M> | undefined);
+    else process.stderr.write(`edgepoll: ${reported.code}: ${reported.message}\n`);
   }
 
   /**
