@@ -575,6 +575,8 @@ export class Client<M extends MessageMap = AnyMessages> extends EventEmitter<Cli
       this.setStatus('closed');
       return;
     }
+    // What the dead socket held is gone (requests rejected above): writers waiting for 'drain' may go on.
+    this.maybeDrain();
     this.scheduleReconnect();
   }
 

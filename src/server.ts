@@ -194,7 +194,7 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
     } catch (error) {
       this.#state = 'closed';
       await this.#engine.shutdown();
-      throw error;
+      throw toEdgepollError(error);
     }
     this.#engine.ref();
     signal?.addEventListener('abort', () => void this.close(), { once: true });

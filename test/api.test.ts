@@ -229,6 +229,30 @@ describe('client backpressure', () => {
     await within(drained, 10_000);
     expect(c.bufferedAmount).toBeLessThan(256 * 1024);
   });
+
+  it("a connection that dies while send() waits for 'drain' still brings 'drain' (its bytes are gone)", async () => {
+    const sockets: net.Socket[] = [];
+    const server = net.createServer((socket) => {
+      socket.pause();
+      socket.on('error', () => undefined);
+      sockets.push(socket);
+    });
+    onTestFinished(() => {
+      for (const socket of sockets) socket.destroy();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as net.AddressInfo).port;
+    const c = client({ port, heartbeat: false, highWaterMark: 256 * 1024, maxBufferedAmount: 64 * 1024 * 1024 });
+    c.on('error', () => undefined);
+    await c.ready({ timeout: 5000 });
+    const chunk = Buffer.alloc(256 * 1024, 7);
+    for (let sent = 0; c.send(1, chunk); sent++) expect(sent).toBeLessThan(200);
+    const drained = nextEvent(c, 'drain');
+    for (const socket of sockets) socket.destroy();
+    await within(drained, 10_000);
+    expect(c.bufferedAmount).toBe(0);
+  });
 });
 
 describe.each(engineCases({ cluster: false }))('writes to a closing connection on $name', ({ options }) => {
