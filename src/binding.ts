@@ -33,7 +33,8 @@ export interface LoadgenAddon {
 }
 
 export interface NativeEngine {
-  listen(host: string, port: number, backlog: number): number;
+  /** With `path`: a Unix socket there (returns 0), host and port unused. */
+  listen(host: string, port: number, backlog: number, path?: string): number;
   submit(loop: number, commands: Uint8Array, byteLength: number): boolean;
   /** false: some loop's inbox is full and nothing was queued (retry later). */
   broadcast(bytes: Uint8Array): boolean;
