@@ -3,7 +3,9 @@
 # makes the engine addon, prebuilds/<platform>-<arch>/edgepoll.<tags>.node;
 # the same node-gyp run builds the load generator (its own addon, bench only),
 # stripped and tagged alike into prebuilds/<platform>-<arch>/loadgen/, a
-# subdirectory so node-gyp-build never mistakes it for the engine. Owns only prebuilds/; never touches the
+# subdirectory so node-gyp-build never mistakes it for the engine (in
+# build/Release both sit side by side: node-gyp-build and prebuildify take the
+# first *.node in sorted order, edgepoll.node before edgepoll_loadgen.node). Owns only prebuilds/; never touches the
 # shared build/ directory (others build there at the same time): the compile
 # runs in a copy of the sources at a fixed path, so the output is the same
 # bytes for the same sources (the path is part of what the compiler embeds).

@@ -85,6 +85,9 @@ interface NodeGypBuild {
   compareTags(runtime: string): (a: { file: string }, b: { file: string }) => number;
 }
 
+// binding.gyp's second target. node-gyp-build and prebuildify take the first
+// *.node of build/Release in sorted order, so this name must sort after
+// "edgepoll.node" (it does: '_' > '.'), and its prebuild lives in loadgen/.
 const LOADGEN_FILE = 'edgepoll_loadgen.node';
 let loadgen: { addon?: LoadgenAddon; error?: Error } | undefined;
 
