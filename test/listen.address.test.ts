@@ -137,6 +137,24 @@ describe.each(local)('Unix sockets in-process on $name', ({ options }) => {
   });
 });
 
+describe.each(local)("PROXY protocol on a dual-stack '::' listener on $name", ({ options }) => {
+  it('an IPv4 peer arrives IPv4-mapped and still matches a trusted IPv4 entry; an IPv6 peer needs its own', async () => {
+    const s = createServer({ ...options, proxyProtocol: { trusted: ['127.0.0.1'] } });
+    s.handle(PEER, (_payload, { connection }) => `${connection.remoteAddress} ${connection.remotePort}`);
+    onTestFinished(() => s.close());
+    const { port } = await s.listen({ host: '::', port: 0 });
+    const header = Buffer.from('PROXY TCP4 203.0.113.7 192.0.2.1 40000 7000\r\n');
+    const v4 = new WirePeer(net.connect({ host: '127.0.0.1', port }));
+    onTestFinished(() => v4.destroy());
+    v4.write(Buffer.concat([header, frame(0, PEER, 5)]));
+    expect((await v4.readFrame()).payload.toString()).toBe('203.0.113.7 40000');
+    const v6 = new WirePeer(net.connect({ host: '::1', port }));
+    onTestFinished(() => v6.destroy());
+    v6.write(Buffer.concat([header, frame(0, PEER, 5)]));
+    expect((await v6.waitClosed()).length).toBe(0);
+  });
+});
+
 describe('path options are validated', () => {
   it('listen({ path }) refuses an empty, too long or NUL path, and path with host or port', async () => {
     const bad = [{ path: '' }, { path: `/tmp/${'x'.repeat(120)}` }, { path: '/tmp/a\0b' }, { path: socketPath(), port: 1 }, { path: socketPath(), host: '::' }];
