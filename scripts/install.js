@@ -80,22 +80,30 @@ function loadsHere() {
   }
 }
 
+/** Why no native build loads: none matches here, or the one that matches fails to load (an older glibc, …). */
+function whyNot(error) {
+  const message = String((error && error.message) || error).split('\n')[0];
+  return /No native build was found/.test(message) ? `no prebuilt binary for ${target()}` : `the prebuilt binary does not load here (${message})`;
+}
+
 function main() {
   if (process.platform !== 'linux') {
     unavailable(`it needs Linux (epoll); this is ${process.platform}`);
     return 0;
   }
   const fromSource = process.env.npm_config_build_from_source === 'true';
+  let why = `no prebuilt binary for ${target()}`;
   if (!fromSource) {
     const loaded = loadsHere();
     if (loaded.ok) return 0;
+    why = whyNot(loaded.error);
     if (process.env.PREBUILDS_ONLY) {
-      unavailable(`no prebuilt binary loads on ${target()} and PREBUILDS_ONLY is set`);
+      unavailable(`${why}, and PREBUILDS_ONLY is set`);
       return 0;
     }
     const missing = missingTools();
     if (missing.length > 0) {
-      unavailable(`no prebuilt binary for ${target()}, and no ${missing.join(', ')} on PATH to compile one`);
+      unavailable(`${why}, and no ${missing.join(', ')} on PATH to compile one`);
       return 0;
     }
   }
@@ -105,7 +113,7 @@ function main() {
       console.error('edgepoll: --build-from-source: node-gyp was not found');
       return 1;
     }
-    unavailable(`no prebuilt binary for ${target()}, and node-gyp was not found to compile one`);
+    unavailable(`${why}, and node-gyp was not found to compile one`);
     return 0;
   }
   if (fromSource) {
@@ -123,7 +131,7 @@ function main() {
     return 0;
   }
   const how = result.error ? result.error.message : result.status === 0 ? 'the build does not load' : `exit ${result.status ?? result.signal}`;
-  unavailable(`no prebuilt binary for ${target()}, and compiling one failed (${how}; node-gyp's output: ${log})`);
+  unavailable(`${why}, and compiling one failed (${how}; node-gyp's output: ${log})`);
   return 0;
 }
 

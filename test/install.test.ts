@@ -67,6 +67,20 @@ describe('scripts/install.js', () => {
     expect(fs.existsSync(path.join(tools, 'ran'))).toBe(false);
   });
 
+  it('a prebuild that matches but does not load: says so, with the loader error', () => {
+    const prebuilds = path.join(pkg, 'prebuilds', `${process.platform}-${process.arch}`);
+    fs.mkdirSync(prebuilds, { recursive: true });
+    fs.writeFileSync(path.join(prebuilds, 'edgepoll.glibc.node'), 'not an ELF file');
+    fs.writeFileSync(path.join(prebuilds, 'edgepoll.musl.node'), 'not an ELF file');
+    try {
+      const { status, lines } = install({ PATH: emptyBin });
+      expect(status).toBe(0);
+      expect(lines).toEqual([expect.stringMatching(/the prebuilt binary does not load here \(.*edgepoll\.(glibc|musl)\.node.*\), and no python3/)]);
+    } finally {
+      fs.rmSync(path.join(pkg, 'prebuilds'), { recursive: true, force: true });
+    }
+  });
+
   it('PREBUILDS_ONLY=1: no compile, one line', () => {
     const { status, lines } = install({ PATH: emptyBin, PREBUILDS_ONLY: '1' });
     expect(status).toBe(0);
