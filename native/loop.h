@@ -44,6 +44,7 @@ struct LoopConfig {
   bool proxyProtocol = false;
   uint32_t proxyTimeout = 3000;
   std::vector<ProxyNetwork> proxyTrusted;
+  bool proxyTrustUnix = false;  // the trusted entry "unix": a Unix socket peer may send a header
 };
 
 // State every loop of one engine shares.

@@ -7,7 +7,7 @@
  * standard error.
  */
 import { parseArgs } from 'node:util';
-import { tryLoadNative, nativeLoadError } from './binding';
+import { tryLoadLoadgen } from './binding';
 import { EdgepollError, invalidOption } from './errors';
 import { decimalFlag, integer as integerOption, integerFlag, limits, number as numberOption } from './validate';
 
@@ -166,11 +166,10 @@ export function runLoad(options: LoadOptions, onProgress?: (progress: LoadProgre
   } catch (error) {
     return Promise.reject(error);
   }
-  const addon = tryLoadNative();
+  const { addon, error } = tryLoadLoadgen();
   if (!addon) {
-    const cause = nativeLoadError();
     return Promise.reject(
-      new EdgepollError('ENATIVE_UNAVAILABLE', `the load generator needs the native addon: ${cause?.message ?? 'unknown reason'}`, { cause }),
+      new EdgepollError('ENATIVE_UNAVAILABLE', `the load generator cannot load: ${error?.message ?? 'unknown reason'}`, { cause: error }),
     );
   }
   const run = addon.runLoad as unknown as (

@@ -8,6 +8,7 @@ import type { ReconnectOptions } from './backoff';
 import type { Client } from './client';
 import type { EdgepollError } from './errors';
 import type { HandlerResult } from './messages';
+import { checkSocketPath } from './socket-path';
 import { DEFAULT_MAX_FRAME, framings, type Framing } from './protocol';
 import { heartbeat as heartbeatOption, integer, invalidOption, knownKeys, limits, oneOf, requestTimeout } from './validate';
 
@@ -60,12 +61,14 @@ export interface ClientEvents {
   drain: [];
 }
 
-/** Options of {@link connect}. Only `port` is required. */
+/** Options of {@link connect}. Only `port` (or `path`) is required. */
 export interface ClientOptions {
-  /** Server host. @default '127.0.0.1' */
+  /** Server host (an IPv6 address as is, e.g. '::1'). @default '127.0.0.1' */
   host?: string;
-  /** Server port (1 to 65535). */
-  port: number;
+  /** Server port (1 to 65535); required unless `path` is given. */
+  port?: number;
+  /** A Unix socket path to connect to instead of host and port (not with them). */
+  path?: string;
   /** How bytes are split into messages; must match the server. @default 'frame' */
   framing?: Framing;
   /** Largest payload (or line) accepted from the server, bytes. @default 1048576 */
@@ -99,6 +102,8 @@ export interface ClientOptions {
 export interface ResolvedClientOptions {
   host: string;
   port: number;
+  /** Set: connect to this Unix socket (host and port unused). */
+  path: string | undefined;
   framing: Framing;
   maxFrame: number;
   heartbeat: { interval: number; timeout: number } | false;
@@ -113,7 +118,7 @@ export const DEFAULT_MAX_PENDING = 1000;
 export const DEFAULT_REQUEST_TIMEOUT = 30_000;
 
 const known = [
-  'host', 'port', 'framing', 'maxFrame', 'heartbeat', 'reconnect', 'maxPending', 'requestTimeout', 'signal',
+  'host', 'port', 'path', 'framing', 'maxFrame', 'heartbeat', 'reconnect', 'maxPending', 'requestTimeout', 'signal',
   'highWaterMark', 'maxBufferedAmount',
 ];
 
@@ -121,8 +126,14 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
   knownKeys('options', options, known);
   const host = options.host ?? '127.0.0.1';
   if (typeof host !== 'string' || host === '') throw invalidOption('host', 'a non-empty string', host);
-  if (options.port === undefined) throw invalidOption('port', `an integer from ${limits.port.min} to ${limits.port.max}`, undefined);
-  const port = integer('port', options.port, undefined, limits.port)!;
+  const path = options.path === undefined ? undefined : checkSocketPath(options.path);
+  if (path !== undefined && (options.host !== undefined || options.port !== undefined)) {
+    throw invalidOption('path', 'alone: a Unix socket path excludes host and port', path);
+  }
+  if (path === undefined && options.port === undefined) {
+    throw invalidOption('port', `an integer from ${limits.port.min} to ${limits.port.max}`, undefined);
+  }
+  const port = path !== undefined ? 0 : integer('port', options.port, undefined, limits.port)!;
   const framing = oneOf('framing', options.framing, 'frame', framings);
   const maxFrame = integer('maxFrame', options.maxFrame, DEFAULT_MAX_FRAME, limits.maxFrame);
   if (framing !== 'frame' && options.heartbeat !== undefined && options.heartbeat !== false) {
@@ -141,5 +152,5 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
     Math.max(8 * 1024 * 1024, highWaterMark),
     { min: highWaterMark, max: limits.bytes.max },
   );
-  return { host, port, framing, maxFrame, heartbeat, maxPending, requestTimeout: timeout, highWaterMark, maxBufferedAmount };
+  return { host, port, path, framing, maxFrame, heartbeat, maxPending, requestTimeout: timeout, highWaterMark, maxBufferedAmount };
 }

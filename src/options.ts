@@ -5,7 +5,7 @@
 import os from 'node:os';
 import { invalidOption } from './errors';
 import { flag, heartbeat as heartbeatOption, integer, knownKeys, limits, oneOf, requestTimeout } from './validate';
-import { parseProxyNetwork } from './proxy';
+import { PROXY_TRUST_UNIX, parseProxyNetwork } from './proxy';
 import type { EngineOptions } from './engines/engine';
 import { DEFAULT_DRAIN_TIMEOUT, DEFAULT_FRAME_TIMEOUT, DEFAULT_MAX_FRAME, framings, type Framing } from './protocol';
 
@@ -68,7 +68,8 @@ export interface ServerOptions {
    * Receive the PROXY protocol (v1 text or v2 binary) from a load balancer
    * (HAProxy `send-proxy`/`send-proxy-v2`, nginx `proxy_protocol on`). Every
    * connection must then begin with a complete, valid header from one of the
-   * `trusted` sources (IP addresses or CIDRs, e.g. `'10.0.0.0/8'`, `'::1'`)
+   * `trusted` sources (IP addresses or CIDRs, e.g. `'10.0.0.0/8'`, `'::1'`;
+   * `'unix'` for the peers of a Unix socket listener, which have no address)
    * within `timeout` ms (default 3000, the spec's minimum); otherwise it is
    * aborted (codes EPROXY_HEADER, EPROXY_UNTRUSTED, EPROXY_TIMEOUT; counted in
    * `protocolErrors` and per loop in `proxyErrors`) before any handler sees it.
@@ -113,9 +114,9 @@ function proxyProtocol(value: unknown): { trusted: string[]; timeout: number } |
   const valid =
     Array.isArray(trusted) &&
     trusted.length > 0 &&
-    trusted.every((entry) => typeof entry === 'string' && parseProxyNetwork(entry) !== undefined);
+    trusted.every((entry) => typeof entry === 'string' && (entry === PROXY_TRUST_UNIX || parseProxyNetwork(entry) !== undefined));
   if (!valid) {
-    throw invalidOption('proxyProtocol.trusted', 'a non-empty array of IP addresses or CIDRs (e.g. "127.0.0.1/8", "::1")', Array.isArray(trusted) ? trusted.join(',') : trusted);
+    throw invalidOption('proxyProtocol.trusted', 'a non-empty array of IP addresses or CIDRs (e.g. "127.0.0.1/8", "::1") or "unix"', Array.isArray(trusted) ? trusted.join(',') : trusted);
   }
   return { trusted: [...(trusted as string[])], timeout: integer('proxyProtocol.timeout', timeout, DEFAULT_PROXY_TIMEOUT, limits.ms) };
 }

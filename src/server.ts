@@ -7,6 +7,7 @@ import { EventEmitter } from 'node:events';
 import { Connection, createConnection, connectionInternals, checkType } from './connection';
 import { Dispatcher, type DispatchCounters, type Handler } from './dispatcher';
 import { EdgepollError, invalidOption, toEdgepollError } from './errors';
+import { checkSocketPath } from './socket-path';
 import type { Engine, EngineSink } from './engines/engine';
 import { createEngine, resolveEngineName } from './engines/select';
 import { resolveOptions, type ResolvedOptions, type ServerOptions } from './options';
@@ -19,18 +20,26 @@ import { integer, limits } from './validate';
 export interface ListenOptions {
   /** 0 picks a free port. @default 0 */
   port?: number;
-  /** @default '127.0.0.1' */
+  /** `'::'` listens dual-stack (IPv6 and IPv4-mapped), as node:net. @default '127.0.0.1' */
   host?: string;
+  /**
+   * A Unix socket path to listen on instead of a TCP port (not with `host` or
+   * `port`). An existing file there fails with `EADDRINUSE` (a stale one is not
+   * removed); the server unlinks its own file when it stops accepting. Peers
+   * report `remoteAddress` '' and `remotePort` 0.
+   */
+  path?: string;
   /** Pending-connection queue length (capped by net.core.somaxconn). @default 511 */
   backlog?: number;
   /** Aborting closes the server (gracefully). An already aborted signal rejects with EABORTED. */
   signal?: AbortSignal;
 }
 
-/** Where a listening server can be reached. */
+/** Where a listening server can be reached: host and port, or (host '', port 0) a Unix socket's `path`. */
 export interface ServerAddress {
   host: string;
   port: number;
+  path?: string;
 }
 
 /** Counters of {@link Server.stats} (the demo's STATS reply). */
@@ -181,6 +190,10 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
     const host = options.host ?? '127.0.0.1';
     if (typeof host !== 'string' || host === '') throw invalidOption('host', 'a non-empty string', host);
     const backlog = integer('backlog', options.backlog, 511, { min: 1, max: 0x7fffffff });
+    const path = options.path === undefined ? undefined : checkSocketPath(options.path);
+    if (path !== undefined && (options.host !== undefined || options.port !== undefined)) {
+      throw invalidOption('path', 'alone: a Unix socket path excludes host and port', path);
+    }
     const { signal } = options;
     if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidOption('signal', 'an AbortSignal', signal);
     if (signal?.aborted) {
@@ -190,7 +203,7 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
     }
     this.#state = 'listening';
     try {
-      this.#address = await this.#engine.listen(host, port, backlog);
+      this.#address = await this.#engine.listen(host, port, backlog, path);
     } catch (error) {
       this.#state = 'closed';
       await this.#engine.shutdown();

@@ -7,7 +7,7 @@
 import cluster from 'node:cluster';
 import type { EdgepollError } from '../errors';
 import { HEADER_SIZE } from '../protocol';
-import type { Engine, EngineOptions, EngineSink, EngineStats } from './engine';
+import type { Engine, EngineOptions, EngineSink, EngineStats, ListenAddress } from './engine';
 import { createNetEngine, type Admission, type NetCounters, type NetEngineInstance } from './net';
 import { COUNT_INTERVAL, STATS_TIMEOUT, STOP_TIMEOUT, isClusterMessage, sumStats, type ClusterMessage } from './cluster-messages';
 
@@ -109,10 +109,10 @@ export class WorkerEngine implements Engine {
     }
   };
 
-  async listen(host: string, port: number, backlog: number): Promise<{ host: string; port: number }> {
+  async listen(host: string, port: number, backlog: number, path?: string): Promise<ListenAddress> {
     try {
-      const address = await this.local.listen(host, port, backlog);
-      this.post({ edgepoll: 'listening', host: address.host, port: address.port });
+      const address = await this.local.listen(host, port, backlog, path);
+      this.post({ edgepoll: 'listening', host: address.host, port: address.port, path: address.path });
       return address;
     } catch (error) {
       const e = error as EdgepollError;

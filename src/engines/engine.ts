@@ -92,10 +92,21 @@ export interface EngineStats {
   app?: Record<string, number>;
 }
 
+/** Where an engine listens: TCP host and port, or a Unix socket's path (host '', port 0). */
+export interface ListenAddress {
+  host: string;
+  port: number;
+  path?: string;
+}
+
 export interface Engine {
   readonly kind: 'native' | 'net' | 'cluster';
-  /** Binds and listens; rejects with an EdgepollError carrying the errno name. */
-  listen(host: string, port: number, backlog: number): Promise<{ host: string; port: number }>;
+  /**
+   * Binds and listens; rejects with an EdgepollError carrying the errno name.
+   * With `path`, listens on a Unix socket there instead (host and port unused;
+   * the address reports host '' and port 0 with the path).
+   */
+  listen(host: string, port: number, backlog: number, path?: string): Promise<ListenAddress>;
   /** Queues bytes already in the connection's framing. false = above the high-water mark; 'drain' follows. */
   write(id: number, bytes: Uint8Array): boolean;
   /** Queues one frame (header + payload) without concatenating in JS where avoidable. */

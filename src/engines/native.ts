@@ -12,7 +12,7 @@
 import type { NativeAddon, NativeEngine } from '../binding';
 import { EdgepollError, type EngineCode } from '../errors';
 import { HEADER_SIZE, framingNumber, writeHeader } from '../protocol';
-import type { Engine, EngineOptions, EngineSink, EngineStats } from './engine';
+import type { Engine, EngineOptions, EngineSink, EngineStats, ListenAddress } from './engine';
 import { ID_LOOP_SPAN, ID_SLOT_SPAN, idGeneration, idLoop, idSlot } from './engine';
 
 /**
@@ -129,13 +129,17 @@ class NativeEngineAdapter implements Engine {
     this.buffers = Array.from({ length: threads }, () => new CommandBuffer());
   }
 
-  async listen(host: string, port: number, backlog: number): Promise<{ host: string; port: number }> {
+  async listen(host: string, port: number, backlog: number, path?: string): Promise<ListenAddress> {
     try {
+      if (path !== undefined) {
+        this.native.listen('', 0, backlog, path);
+        return { host: '', port: 0, path };
+      }
       const bound = this.native.listen(host, port, backlog);
       return { host, port: bound };
     } catch (error) {
       const code = (error as { code?: string }).code ?? 'EIO';
-      throw new EdgepollError(code, `listen ${host}:${port}: ${code}`, { cause: error });
+      throw new EdgepollError(code, `listen ${path ?? `${host}:${port}`}: ${code}`, { cause: error });
     }
   }
 
