@@ -34,6 +34,10 @@ it('dist holds no test fakes and no @internal declarations', () => {
       expect(text, file).not.toMatch(/connectWithHooks|ClientHooks|ConnectionInternals/);
     }
   }
+  // One declaration each (they were declared twice, server side and client side).
+  const declarations = files.filter((f) => f.endsWith('.d.ts')).map((f) => fs.readFileSync(path.join(dist, f), 'utf8')).join('\n');
+  expect(declarations.match(/type HandlerResult =/g)).toHaveLength(1);
+  expect(declarations.match(/interface RequestOptions \{/g)).toHaveLength(1);
   const connection = fs.readFileSync(path.join(dist, 'connection.d.ts'), 'utf8');
   expect(connection).toMatch(/private constructor\(/);
   expect(connection).not.toMatch(/\binFlight\b|closedBy|peerEnded|handlerSettled/);
