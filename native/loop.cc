@@ -23,6 +23,7 @@ constexpr int kAcceptBudget = 256;
 constexpr int64_t kAcceptBackoffMs = 100;  // out of fds: retry accepting this often, never spin
 constexpr int kMaxEvents = 256;
 constexpr uint32_t kMaxSlots = 1u << 22;
+constexpr int kWriteRetryMs = 5;  // ENOBUFS: the kernel is short of memory; do not spin on it
 
 uint64_t token(uint32_t slot, uint32_t generation) { return (uint64_t(generation) << 32) | slot; }
 
@@ -44,6 +45,7 @@ Loop::Loop(uint32_t index, const LoopConfig& config, LoopShared& shared)
   // A quarter of the hard limit leaves room for the answers (and the high-water
   // slack) below it; 64 KiB..1 MiB keeps one JS round trip from capping throughput.
   readWindow_ = std::min<uint64_t>(std::max<uint64_t>(config.maxBufferedAmount / 4, kReadBufferSize), 1u << 20);
+  inputBudget_.limit = size_t(config.maxPartialBytes);
 }
 
 Loop::~Loop() {
@@ -152,6 +154,7 @@ void Loop::run() {
     bool more = listenerAgain_ || (!again_.empty() && !outputBlocked_);
     int timeout = more ? 0 : sweepClock_.waitMs(now_);
     if (acceptRetryAt_ != 0) timeout = std::max(0, std::min(timeout, int(acceptRetryAt_ - now_)));
+    if (!writeRetry_.empty() && (timeout < 0 || timeout > kWriteRetryMs)) timeout = kWriteRetryMs;
     if (timeout != 0) {
       sleeping_.store(true, std::memory_order_relaxed);
       std::atomic_thread_fence(std::memory_order_seq_cst);
@@ -170,6 +173,7 @@ void Loop::run() {
       sweep();
       sweepClock_.done(now_);
     }
+    retryWrites();
     flushDirty();  // after everything that writes, before the batch is sealed (DRAIN records)
     flushBatch();
     freeClosed();
@@ -315,7 +319,7 @@ void Loop::adopt(int fd, const sockaddr_storage& address) {
   conn.state = ConnState::Open;
   conn.interest = event.events;
   conn.lastRead = now_;
-  if (config_.framing != Framing::Raw) conn.decoder.emplace(config_.framing, config_.maxFrame, Role::Server);
+  if (config_.framing != Framing::Raw) conn.decoder.emplace(config_.framing, config_.maxFrame, Role::Server, &inputBudget_);
   stats_.accepted++;
   stats_.connections++;
   uint32_t port = 0;
@@ -383,6 +387,16 @@ void Loop::freeClosed() {
     freeSlots_.push_back(slot);
   }
   closed_.clear();
+}
+
+void Loop::retryWrites() {
+  if (writeRetry_.empty()) return;
+  std::vector<uint32_t> list;
+  list.swap(writeRetry_);
+  for (uint32_t slot : list) {
+    Conn& conn = *conns_[slot];
+    if (conn.state == ConnState::Open || conn.state == ConnState::Closing) markDirty(conn);
+  }
 }
 
 void Loop::reportError(uint16_t code) {
