@@ -16,7 +16,7 @@ namespace edgepoll {
 
 namespace {
 constexpr size_t kLengthPrefixSize = 4;
-constexpr size_t kFirstPartial = 4096;  // the first growth; doubling after it keeps copies O(n)
+constexpr size_t kFirstPartial = 256;  // the first growth; doubling after it keeps copies O(n)
 }  // namespace
 
 Decoder::Decoder(Framing framing, uint32_t maxFrame, Role role, InputBudget* budget)

@@ -114,6 +114,7 @@ class Loop {
   void serveAgain();
   void freeClosed();
   void retryWrites();
+  int trimWhenIdle(int timeout);
   void reportError(uint16_t code);
 
   // conn.cc: the per-connection paths.
@@ -177,6 +178,8 @@ class Loop {
   std::vector<uint32_t> closed_;  // freed after the iteration that closed them
   std::vector<uint32_t> again_;   // read budget spent or reads held back: served next iteration
   std::vector<uint32_t> dirty_;   // connections written to in this iteration: flushed once, at its end
+  uint64_t trimmedAtBytes_ = 0;  // bytesIn + bytesOut at the last heap trim
+  int64_t lastTrim_ = 0;
   std::vector<uint32_t> writeRetry_;  // flushes stopped by ENOBUFS/ENOMEM: offered again next iteration
   std::vector<Batch*> spare_;     // batches JS handed back, credit reclaimed, ready for reuse
   size_t creditPaused_ = 0;       // connections waiting for read credit
