@@ -40,9 +40,11 @@ describe('native engine bounds (issue 11 item 3)', () => {
     writeHeader(header, 0, 0, 1, maxFrame, 1);
     const before = await rss(srv);
     // Two client processes of 5,000: each connection sends the header and one payload byte.
-    const sides = await Promise.all(
-      [0, 1].map(() => clients({ port: srv.port, count: 5000, mode: 'partial', bytes: header.toString('hex') })),
-    );
+    const died = new Promise((_, reject) => srv.proc.once('exit', (code, signal) => reject(new Error(`server died: ${signal ?? code}`))));
+    const sides = await Promise.race([
+      Promise.all([0, 1].map(() => clients({ port: srv.port, count: 5000, mode: 'partial', bytes: header.toString('hex') }))),
+      died,
+    ]);
     // Every connection is in and has been read (the server holds their partial frames).
     let info: Record<string, any> = {};
     for (let i = 0; i < 100; i++) {
