@@ -4,7 +4,11 @@
  * is measured alone; big client sides run in child processes too. Figures
  * are bounds, not speed targets.
  */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createServer, type Server } from '../src/index';
 import { HEADER_SIZE, writeHeader } from '../src/protocol';
@@ -103,6 +107,32 @@ describe('native engine bounds (issue 11 item 3)', () => {
     console.log(`storm: ${storm.refused} of 100000 refused, RSS growth ${((peak - before) / MiB).toFixed(1)} MiB`);
     expect(peak - before).toBeLessThan(64 * MiB);
   }, 180_000);
+});
+
+describe('native engine send errors (issue 11 item 3)', () => {
+  it('sendmsg ENOBUFS is retried, not a close: every byte is echoed', async () => {
+    // An LD_PRELOAD shim makes every other loop sendmsg fail with ENOBUFS for a while.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'edgepoll-enobufs-'));
+    const shim = path.join(dir, 'enobufs.so');
+    execFileSync('cc', ['-shared', '-fPIC', '-O1', '-o', shim, path.join(__dirname, 'helpers/bounds-fixtures/enobufs.c'), '-ldl']);
+    const srv = await server({ framing: 'raw' }, { env: { LD_PRELOAD: shim, EDGEPOLL_TEST_ENOBUFS: '200' } });
+    const socket = net.connect({ port: srv.port, host: '127.0.0.1' });
+    socket.on('error', () => {});
+    await new Promise((resolve) => socket.once('connect', resolve));
+    let closed = false;
+    socket.on('close', () => (closed = true));
+    const total = 4 * MiB;
+    let got = 0;
+    socket.on('data', (data) => (got += data.length));
+    const chunk = Buffer.alloc(16 * 1024, 0x64);
+    for (let sent = 0; sent < total; sent += chunk.length) socket.write(chunk);
+    for (let i = 0; i < 300 && got < total && !closed; i++) await sleep(50);
+    const info = await srv.ask('stats');
+    socket.destroy();
+    fs.rmSync(dir, { recursive: true, force: true });
+    expect(info.closes).toEqual({});
+    expect(got).toBe(total);
+  }, 60_000);
 });
 
 describe('native engine backpressure while an inbox is full (issue 11 item 3)', () => {

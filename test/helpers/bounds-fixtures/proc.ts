@@ -53,13 +53,18 @@ function wrap(proc: ChildProcess): Child {
  */
 export async function startServer(
   options: Record<string, unknown>,
-  { execArgv = [], addressSpace }: { execArgv?: string[]; addressSpace?: number } = {},
+  {
+    execArgv = [],
+    addressSpace,
+    env,
+  }: { execArgv?: string[]; addressSpace?: number; env?: Record<string, string> } = {},
 ): Promise<Child & { port: number }> {
   const limited = addressSpace !== undefined;
   const proc = fork(path.join(here, 'server.js'), [JSON.stringify(options)], {
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
     execPath: limited ? 'prlimit' : process.execPath,
     execArgv: limited ? [`--as=${addressSpace}`, process.execPath, ...execArgv] : execArgv,
+    env: { ...process.env, ...env },
   });
   const port = await new Promise<number>((resolve, reject) => {
     let text = '';
