@@ -97,8 +97,11 @@ describe('native engine bounds (issue 11 item 3)', () => {
     for (let i = 0; i < 100 && (await srv.ask('stats')).connections < 5000; i++) await sleep(100);
     const before = await rss(srv);
     // 100,000 broadcasts of 600 bytes (60 MB) in one synchronous burst, return values ignored.
-    const storm = await srv.ask('storm', { count: 100_000, size: 600 }, 120_000);
+    const storm = await srv.ask('storm', { count: 100_000, size: 600, write: 100 }, 120_000);
     expect(storm.refused).toBeGreaterThan(0);
+    // Past the pending bound: a 100-byte write (far below highWaterMark) is
+    // refused (its CLOSE ESLOW_CONSUMER queues behind the pending broadcasts).
+    expect(storm.wrote).toBe(false);
     let peak = storm.rss as number;
     for (let i = 0; i < 20; i++) {
       peak = Math.max(peak, await rss(srv));

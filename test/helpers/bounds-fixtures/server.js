@@ -5,7 +5,8 @@
 //   { id, cmd: 'rss' }                  → { id, rss }
 //   { id, cmd: 'stall', ms }            → blocks the JS thread, then { id }
 //   { id, cmd: 'storm', count, size }   → broadcasts `count` messages at once,
-//                                          ignoring the return value → { id, refused, rss }
+//                                          ignoring the return value, then writes `write`
+//                                          bytes to the first connection → { id, refused, wrote, rss }
 //   { id, cmd: 'stats' }                → { id, stats, connections }
 //   { id, cmd: 'mem', gc? }             → collects garbage first when gc and --expose-gc, → { id, mem, smaps }
 // Prints `listening on HOST:PORT`.
@@ -14,7 +15,13 @@ const { createServer } = require('../../../dist/index.js');
 
 const server = createServer({ engine: 'native', heartbeat: false, ...JSON.parse(process.argv[2] || '{}') });
 const closes = {};
+let first;
+let firstClose;
 server.on('connection', (connection) => {
+  if (!first) {
+    first = connection;
+    connection.on('close', (code) => (firstClose = code));
+  }
   connection.on('data', (chunk) => connection.write(chunk));
   connection.on('close', (code) => {
     closes[code] = (closes[code] ?? 0) + 1;
@@ -44,10 +51,11 @@ process.on('message', async (message) => {
         if (!server.broadcast(server.options.framing === 'frame' ? 2 : payload, payload)) refused++;
         if (i % 1000 === 0) peak = Math.max(peak, process.memoryUsage.rss());
       }
-      return reply({ refused, rss: Math.max(peak, process.memoryUsage.rss()) });
+      const wrote = message.write && first ? first.write(Buffer.alloc(message.write)) : undefined;
+      return reply({ refused, wrote, rss: Math.max(peak, process.memoryUsage.rss()) });
     }
     case 'stats':
-      return reply({ stats: await server.stats(), connections: server.connections, closes, drains });
+      return reply({ stats: await server.stats(), connections: server.connections, closes, drains, firstClose });
     default:
       return reply({ error: `unknown ${message.cmd}` });
   }
