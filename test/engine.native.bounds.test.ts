@@ -91,6 +91,31 @@ describe('native engine bounds (issue 11 item 3)', () => {
     expect(last - baseline).toBeLessThanOrEqual(16 * MiB);
   }, 180_000);
 
+  it('one 32 MiB write leaves no 32 MiB command buffer behind: RSS back within 16 MiB within 5 s', async () => {
+    const srv = await server({ framing: 'raw', maxBufferedAmount: 128 * MiB }, { execArgv: ['--expose-gc'] });
+    const socket = net.connect({ port: srv.port, host: '127.0.0.1' });
+    socket.on('error', () => {});
+    await new Promise((resolve) => socket.once('connect', resolve));
+    let got = 0;
+    socket.on('data', (data) => (got += data.length));
+    await sleep(300);
+    const baseline = (await srv.ask('mem', { gc: true })).mem.rss as number;
+    await srv.ask('big', { size: 32 * MiB });
+    for (let i = 0; i < 600 && got < 32 * MiB; i++) await sleep(50);
+    expect(got).toBe(32 * MiB);
+    await srv.ask('mem', { gc: true }); // the written Buffer and the submitted copies are garbage now
+    let last = Infinity;
+    const deadline = Date.now() + 5000;
+    while (Date.now() < deadline) {
+      last = await rss(srv);
+      if (last - baseline <= 16 * MiB) break;
+      await sleep(100);
+    }
+    socket.destroy();
+    console.log(`big write: baseline ${(baseline / MiB).toFixed(1)} MiB, settled ${(last / MiB).toFixed(1)}`);
+    expect(last - baseline).toBeLessThanOrEqual(16 * MiB);
+  }, 60_000);
+
   it('a broadcast storm to 5,000 receivers while the inbox is full stays bounded and reports backpressure', async () => {
     const srv = await server({ framing: 'raw' });
     await clients({ port: srv.port, count: 5000, mode: 'read' });

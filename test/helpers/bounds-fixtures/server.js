@@ -7,6 +7,7 @@
 //   { id, cmd: 'storm', count, size }   → broadcasts `count` messages at once,
 //                                          ignoring the return value, then writes `write`
 //                                          bytes to the first connection → { id, refused, wrote, rss }
+//   { id, cmd: 'big', size }            → writes `size` bytes to the first connection at once → { id, wrote }
 //   { id, cmd: 'stats' }                → { id, stats, connections }
 //   { id, cmd: 'mem', gc? }             → collects garbage first when gc and --expose-gc, → { id, mem, smaps }
 // Prints `listening on HOST:PORT`.
@@ -54,6 +55,8 @@ process.on('message', async (message) => {
       const wrote = message.write && first ? first.write(Buffer.alloc(message.write)) : undefined;
       return reply({ refused, wrote, rss: Math.max(peak, process.memoryUsage.rss()) });
     }
+    case 'big':
+      return reply({ wrote: first.write(Buffer.alloc(message.size, 0x65)) });
     case 'stats':
       return reply({ stats: await server.stats(), connections: server.connections, closes, drains, firstClose });
     default:
