@@ -179,6 +179,7 @@ void Loop::onWritable(Conn& conn) {
   int err = conn.outbox.flush(conn.fd, &written);
   stats_.bytesOut += written;
   if (err != 0) return closeNow(conn, errnoCode(err), "");
+  if (conn.outbox.retry()) writeRetry_.push_back(conn.slot);
   updateWater(conn);
 }
 

@@ -95,6 +95,8 @@ Engine::Engine(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine>(info),
   config.levelTriggered = stringOption(options, "triggerMode", "edge") == "level";
   config.proxyProtocol = boolOption(options, "proxyProtocol", false);
   config.proxyTimeout = clampU32(numberOption(options, "proxyTimeout", 3000));
+  double maxPartial = numberOption(options, "maxPartialBytes", 256.0 * 1024 * 1024);
+  if (maxPartial >= 1) config.maxPartialBytes = uint64_t(maxPartial);
   Napi::Value trusted = options.Get("proxyTrusted");
   if (trusted.IsArray()) {
     // Validated in src/options.ts; an entry that still fails to parse trusts nothing.

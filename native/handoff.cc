@@ -10,6 +10,10 @@ namespace edgepoll {
 
 namespace {
 constexpr size_t kBatchSoftCap = 256 * 1024;  // one large message may exceed it
+// Batches kept for reuse. One JS stall fills the ring (64 batches, up to tens
+// of MiB); keeping them all would hold that memory for ever. A loop in steady
+// state cycles through a few.
+constexpr size_t kMaxSpareBatches = 4;
 }  // namespace
 
 Record Loop::recordFor(const Conn& conn, uint8_t kind) {
@@ -54,8 +58,12 @@ void Loop::reclaim() {
         queueAgain(*conn);  // bytes that arrived meanwhile raised no new edge
       }
     });
-    batch->reset();
-    spare_.push_back(batch);
+    if (spare_.size() < kMaxSpareBatches) {
+      batch->reset();
+      spare_.push_back(batch);
+    } else {
+      delete batch;
+    }
   }
   if (creditPaused_ == 0) creditWanted.store(false);
 }

@@ -56,6 +56,14 @@ export interface ServerOptions {
   requestTimeout?: number;
   /** Open connections allowed; over it a connection gets CLOSE `server full`. 0 = no limit. @default 0 */
   maxConnections?: number;
+  /**
+   * Native engine: bytes one loop may hold, over all its connections, for
+   * messages that have not fully arrived. A connection whose message would
+   * pass it is closed with code ENOMEM (the others are served). Memory follows
+   * the bytes that arrived, not the lengths headers announce.
+   * @default an eighth of the machine's memory shared by the loops, at most 1 GiB per loop, at least 2 × (maxFrame + 12)
+   */
+  maxPartialBytes?: number;
   /** Keep writing after the peer half-closed, until `end()`. @default false */
   allowHalfOpen?: boolean;
   /** Native engine: `reuseport` (a listener per loop) or `exclusive` (one listener, EPOLLEXCLUSIVE). @default 'reuseport' */
@@ -95,7 +103,7 @@ export interface ResolvedOptions extends EngineOptions {
 export const DEFAULT_THREADS = 1;
 
 const known = [
-  'engine', 'threads', 'workers', 'framing', 'maxFrame', 'highWaterMark', 'maxBufferedAmount', 'heartbeat',
+  'engine', 'threads', 'workers', 'framing', 'maxFrame', 'highWaterMark', 'maxBufferedAmount', 'maxPartialBytes', 'heartbeat',
   'idleTimeout', 'frameTimeout', 'shutdownTimeout', 'drainTimeout', 'requestTimeout', 'maxConnections',
   'allowHalfOpen', 'acceptMode', 'nativeEcho', 'triggerMode', 'proxyProtocol',
 ];
@@ -176,12 +184,15 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
       ? integer('shutdownTimeout', options.shutdownTimeout, DEFAULT_DRAIN_TIMEOUT, limits.msOrZero)
       : integer('drainTimeout', options.drainTimeout, DEFAULT_DRAIN_TIMEOUT, limits.msOrZero);
   const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+  const threads = integer('threads', options.threads, DEFAULT_THREADS, { min: 1, max: 64 });
+  const partialDefault = Math.max(2 * (maxFrame + 12), Math.min(2 ** 30, Math.floor(os.totalmem() / 8 / threads)));
   return {
     engine,
     engineSource,
     framing,
     maxFrame,
-    threads: integer('threads', options.threads, DEFAULT_THREADS, { min: 1, max: 64 }),
+    threads,
+    maxPartialBytes: integer('maxPartialBytes', options.maxPartialBytes, partialDefault, { min: 1, max: Number.MAX_SAFE_INTEGER }),
     workers: integer('workers', options.workers, Math.max(1, cores), { min: 1, max: 256 }),
     highWaterMark,
     maxBufferedAmount,

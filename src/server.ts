@@ -70,6 +70,11 @@ export interface ServerEvents<M extends MessageMap = AnyMessages> {
   error: [error: EdgepollError, connection?: Connection<M>];
   /** The server finished closing. */
   close: [];
+  /**
+   * Every broadcast queued while `broadcast()` returned false has reached the
+   * connections' queues: the next one goes straight through.
+   */
+  broadcastDrain: [];
 }
 
 type State = 'idle' | 'listening' | 'closing' | 'closed';
@@ -138,6 +143,7 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
       },
       error: (error) => this.#report(error),
       batchEnd: () => this.#engine.flush(),
+      broadcastDrain: () => this.emit('broadcastDrain'),
       counters: () => ({ ...this.#dispatcher.counters, ...this.#closes }),
       requestClose: () => {
         void this.close();
@@ -225,20 +231,24 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
     return this.#engine.connectionCount?.() ?? this.#connections.size;
   }
 
-  /** Pushes a frame (frame framing) or a message to every open connection. */
-  broadcast<T extends TypeOf<M>>(type: T, payload?: RequestOf<M, T>): void;
-  broadcast(payload: Payload): void;
-  broadcast(typeOrPayload: number | Payload, payload?: unknown): void {
+  /**
+   * Pushes a frame (frame framing) or a message to every open connection.
+   * Returns false when the engine is behind (native: a loop's inbox is full)
+   * and the broadcast had to wait in the engine, or was dropped at its bound:
+   * stop broadcasting until `'broadcastDrain'` (README "Backpressure").
+   */
+  broadcast<T extends TypeOf<M>>(type: T, payload?: RequestOf<M, T>): boolean;
+  broadcast(payload: Payload): boolean;
+  broadcast(typeOrPayload: number | Payload, payload?: unknown): boolean {
     if (this.options.framing === 'frame') {
       if (typeof typeOrPayload !== 'number') throw invalidOption('type', 'a message type (1 … 0xFEFF)', typeOrPayload);
       checkType(typeOrPayload);
-      this.#engine.broadcast(encodeFrame(0, typeOrPayload, 0, toBytes(payload as Payload | undefined)));
-      return;
+      return this.#engine.broadcast(encodeFrame(0, typeOrPayload, 0, toBytes(payload as Payload | undefined)));
     }
     const bytes = toBytes(typeof typeOrPayload === 'number' ? (payload as Payload | undefined) : typeOrPayload);
-    if (this.options.framing === 'length') this.#engine.broadcast(encodeLength(bytes));
-    else if (this.options.framing === 'line') this.#engine.broadcast(Buffer.concat([bytes, Buffer.from('\n')]));
-    else this.#engine.broadcast(bytes);
+    if (this.options.framing === 'length') return this.#engine.broadcast(encodeLength(bytes));
+    if (this.options.framing === 'line') return this.#engine.broadcast(Buffer.concat([bytes, Buffer.from('\n')]));
+    return this.#engine.broadcast(bytes);
   }
 
   /** Counters: the demo's STATS reply. On the cluster engine, summed over all workers. */

@@ -215,9 +215,11 @@ export class PrimaryEngine implements Engine {
   close(): void {}
   flush(): void {}
 
-  broadcast(bytes: Uint8Array): void {
+  broadcast(bytes: Uint8Array): boolean {
     const message: ClusterMessage = { edgepoll: 'broadcast', bytes };
     for (const state of this.workers.values()) if (state.listening) this.send(state.worker, message);
+    // IPC queues in the primary; the workers' engines apply their receivers' bounds.
+    return true;
   }
 
   /** Tells every worker to drain; resolves when all have exited. */

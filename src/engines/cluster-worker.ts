@@ -148,10 +148,11 @@ export class WorkerEngine implements Engine {
    * control frame (type 0xFFxx: the GOAWAY of this worker's own graceful
    * shutdown) stays local: it is about this worker's connections only.
    */
-  broadcast(bytes: Uint8Array): void {
-    this.local.broadcast(bytes);
-    if (this.frameFraming && bytes.length >= HEADER_SIZE && bytes[2] === 0xff) return;
+  broadcast(bytes: Uint8Array): boolean {
+    const taken = this.local.broadcast(bytes);
+    if (this.frameFraming && bytes.length >= HEADER_SIZE && bytes[2] === 0xff) return taken;
     this.post({ edgepoll: 'broadcast', bytes });
+    return taken;
   }
 
   /** This worker's engine counters plus the server's application counters. */

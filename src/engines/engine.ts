@@ -31,6 +31,8 @@ export interface EngineOptions {
   frameTimeout: number;
   /** 0 = unlimited. */
   maxConnections: number;
+  /** Native: bytes one loop holds for messages still arriving, over all its connections (ENOMEM past it). */
+  maxPartialBytes: number;
   allowHalfOpen: boolean;
   /** Native: how connections are accepted. */
   acceptMode: 'reuseport' | 'exclusive';
@@ -69,6 +71,8 @@ export interface EngineSink {
   error(error: EdgepollError): void;
   /** Called after each batch of events, so the server can flush corked writes once. */
   batchEnd(): void;
+  /** Broadcasts queued while broadcast() returned false have all been handed to the connections. */
+  broadcastDrain?(): void;
   /**
    * Application-level counters (the server's unhandled, unmatched, handlerErrors).
    * A multi-process engine (cluster) sums them over its processes into EngineStats.app.
@@ -122,8 +126,12 @@ export interface Engine {
    * (default: the code's standard reason), flushes (bounded in time), closes.
    */
   close(id: number, code: EngineCode, reason?: string): void;
-  /** Sends already-framed bytes to every open connection; each receiver's bounds apply. */
-  broadcast(bytes: Uint8Array): void;
+  /**
+   * Sends already-framed bytes to every open connection; each receiver's bounds apply.
+   * false = queued (or, past the engine's bound, dropped) behind a busy engine:
+   * wait for the sink's broadcastDrain before the next one.
+   */
+  broadcast(bytes: Uint8Array): boolean;
   /** Flushes writes corked during this tick (called by the server; engines may also self-schedule). */
   flush(): void;
   /** Closes the listening socket(s); open connections stay. */

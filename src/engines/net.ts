@@ -337,12 +337,15 @@ class NetEngine implements Engine {
     return this.connections.get(id)?.socket.writableLength ?? 0;
   }
 
-  broadcast(bytes: Uint8Array): void {
+  broadcast(bytes: Uint8Array): boolean {
     // One copy, so the caller may reuse its buffer; every receiver shares it.
     const shared = Buffer.from(bytes);
     for (const conn of this.connections.values()) {
       if (conn.state === OPEN && !conn.socket.writableEnded) this.enqueue(conn, shared);
     }
+    // Handed to every socket synchronously: nothing waits in the engine, each
+    // receiver's own bounds (highWaterMark, maxBufferedAmount) apply.
+    return true;
   }
 
   private readonly flushTick = (): void => {
