@@ -56,7 +56,13 @@ int Pool::listen(const std::string& host, int port, int backlog) {
     if (fd < 0) return fail(shared_.exclusive ? -errno : fd);
     fds.push_back(fd);
   }
-  for (size_t i = 0; i < loops_.size(); i++) loops_[i]->setListener(fds[i]);
+  for (size_t i = 0; i < loops_.size(); i++) {
+    int err = loops_[i]->setListener(fds[i]);
+    if (err == 0) continue;
+    for (size_t j = 0; j < i; j++) loops_[j]->dropListener();  // closes fds[j]
+    fds.erase(fds.begin(), fds.begin() + long(i));
+    return fail(-err);
+  }
   for (auto& loop : loops_) loop->start();
   started_ = true;
   return bound;
