@@ -4,13 +4,33 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <thread>
 
 #include "sys.h"
 
 namespace edgepoll {
+
+namespace {
+// Every live Pool of the process (all environments: main and worker threads).
+// Leaked on purpose: it must outlive static destruction, which follows atexit.
+std::mutex& registryMutex() {
+  static auto* mutex = new std::mutex();
+  return *mutex;
+}
+std::vector<Pool*>& registry() {
+  static auto* pools = new std::vector<Pool*>();
+  return *pools;
+}
+}  // namespace
+
+void stopAllAtExit() {
+  std::lock_guard<std::mutex> lock(registryMutex());
+  for (Pool* pool : registry()) pool->stop();
+}
 
 Pool::Pool(const LoopConfig& config, uint32_t threads, bool exclusive, Doorbell* doorbell) {
   shared_.doorbell = doorbell;
@@ -18,9 +38,18 @@ Pool::Pool(const LoopConfig& config, uint32_t threads, bool exclusive, Doorbell*
   if (threads < 1) threads = 1;
   if (threads > 255) threads = 255;  // the loop index fits in 8 bits of an id
   for (uint32_t i = 0; i < threads; i++) loops_.push_back(std::make_unique<Loop>(i, config, shared_));
+  std::lock_guard<std::mutex> lock(registryMutex());
+  static bool hooked = std::atexit(stopAllAtExit) == 0;
+  (void)hooked;
+  registry().push_back(this);
 }
 
-Pool::~Pool() { stop(); }
+Pool::~Pool() {
+  stop();
+  std::lock_guard<std::mutex> lock(registryMutex());
+  auto& pools = registry();
+  pools.erase(std::remove(pools.begin(), pools.end(), this), pools.end());
+}
 
 int Pool::init() {
   for (auto& loop : loops_) {
@@ -81,6 +110,7 @@ void Pool::stopAccepting() {
 }
 
 void Pool::stop() {
+  std::lock_guard<std::mutex> lock(stopMutex_);
   if (stopped_) return;
   stopped_ = true;
   for (auto& loop : loops_) loop->requestStop();
