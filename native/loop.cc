@@ -419,6 +419,7 @@ Conn* Loop::takeSlot() {
   conn->generation = generations_[slot];
   conn->liveIndex = uint32_t(live_.size());
   live_.push_back(slot);
+  stats_.slots.store(live_.size(), std::memory_order_relaxed);
   return conn;
 }
 
@@ -434,6 +435,7 @@ void Loop::releaseSlot(uint32_t slot) {
   live_.pop_back();
   conns_[slot].reset();
   freeSlots_.push_back(slot);
+  stats_.slots.store(live_.size(), std::memory_order_relaxed);
 }
 
 void Loop::reportError(uint16_t code) {

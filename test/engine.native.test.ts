@@ -388,6 +388,25 @@ describe('native engine ids', () => {
     expect(count(CLOSE)).toBe(1101);
   });
 
+  it('gives the memory of a burst back: after 3,000 connections close, a loop holds only the live ones', async () => {
+    const { engine, port, until, count, opened, command } = rawEngine();
+    const burst = await Promise.all(Array.from({ length: 3000 }, () => connect(port)));
+    await until(() => count(OPEN) === 3000);
+    const slots = (): number => engine.stats().loops[0].slots;
+    expect(slots()).toBe(3000);
+    for (const socket of burst) socket.resetAndDestroy();
+    await until(() => count(CLOSE) === 3000);
+    const survivor = await connect(port);
+    await until(() => count(OPEN) === 3001);
+    expect(slots()).toBe(1);
+    // The broadcast (which walks the live connections only) still reaches it.
+    expect(engine.broadcast(Buffer.from('to all'))).toBe(true);
+    const last = opened(3001);
+    const block = command(1, last.slot, last.generation, Buffer.from('!'));
+    engine.submit(0, block, block.length);
+    expect((await receive(survivor, 7)).bytes.toString()).toBe('to all!');
+  });
+
   it('never lets a stale id address a new client, even when one hot slot would wrap its generation', async () => {
     // 2-bit generations (hidden test option): a slot reused newest-first
     // would come back to the stale id's generation on the 4th reuse.
