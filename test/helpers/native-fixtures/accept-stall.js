@@ -3,17 +3,26 @@
 // (issue 11: accepts wait while the batch ring is full). Forked by
 // test/engine.native.stall.test.ts; talks over IPC:
 //   → { port }                     once listening
-//   → { stalled: { accepted: [at 0 s, at 1 s, at 2 s] } } after a stall
+//   → { stalled: [per 50 ms sample: [per loop: { accepted, ringFull }]] } after a stall
 //   ← 'rss' → { rss }
 'use strict';
 const { addon, command } = require('./load');
 
-const accepted = () => engine.stats().loops.reduce((sum, loop) => sum + loop.accepted, 0);
+const sample = () => engine.stats().loops.map(({ accepted, ringFull }) => ({ accepted, ringFull }));
+// A synchronous handler or a GC pause: the JS thread takes no batch. The
+// loops' counters are read every 50 ms meanwhile (atomics, no batch needed).
 const block = (ms) => {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    // a synchronous handler or a GC pause: the JS thread takes no batch
+  const samples = [sample()];
+  const started = Date.now();
+  let next = started + 50;
+  while (Date.now() < started + ms) {
+    if (Date.now() >= next) {
+      samples.push(sample());
+      next += 50;
+    }
   }
+  samples.push(sample());
+  return samples;
 };
 
 const engine = new addon.Engine({ threads: 2, framing: 3 }, (loop, batch, count) => {
@@ -28,12 +37,7 @@ const engine = new addon.Engine({ threads: 2, framing: 3 }, (loop, batch, count)
     if (kind === 3) {
       const bytes = Buffer.from(batch, offset, length);
       if (bytes.toString() === 'stall') {
-        const samples = [accepted()];
-        block(1000);
-        samples.push(accepted());
-        block(1000);
-        samples.push(accepted());
-        process.send({ stalled: { accepted: samples } });
+        process.send({ stalled: block(2000) });
       }
       engine.submit(loop, command(1, slot, generation, bytes), 16 + length);
     }
