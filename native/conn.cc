@@ -41,7 +41,7 @@ class ConnSink final : public MessageSink {
 Conn* Loop::lookup(uint32_t slot, uint32_t generation) {
   if (slot >= conns_.size()) return nullptr;
   Conn* conn = conns_[slot].get();
-  if (conn->generation != generation) return nullptr;
+  if (!conn || conn->generation != generation) return nullptr;
   if (conn->state != ConnState::Open && conn->state != ConnState::Closing) return nullptr;
   return conn;
 }
@@ -63,7 +63,7 @@ void Loop::setInterest(Conn& conn) {
   if (want == conn.interest) return;
   epoll_event event;
   event.events = want;
-  event.data.u64 = (uint64_t(conn.generation) << 32) | conn.slot;
+  event.data.u64 = tokenFor(conn);
   if (epoll_ctl(epollFd_, EPOLL_CTL_MOD, conn.fd, &event) == 0) conn.interest = want;
 }
 
@@ -208,12 +208,18 @@ void Loop::sendFrame(Conn& conn, uint8_t flags, uint16_t type, uint32_t seq, con
   send(conn, payload, length);
 }
 
+// The hard limit (PROTOCOL.md section 4), checked when bytes are queued and
+// again on what the kernel did not take. true: the connection is closed.
+bool Loop::closeIfSlow(Conn& conn) {
+  if (conn.state != ConnState::Open || conn.outbox.size() <= config_.maxBufferedAmount) return false;
+  // A peer that does not read: sending it CLOSE would only queue more.
+  stats_.protocolErrors++;
+  closeNow(conn, kESLOW_CONSUMER, closeReason(kESLOW_CONSUMER));
+  return true;
+}
+
 void Loop::markDirty(Conn& conn) {
-  if (conn.outbox.size() > config_.maxBufferedAmount) {
-    // A peer that does not read: sending it CLOSE would only queue more.
-    stats_.protocolErrors++;
-    return closeNow(conn, kESLOW_CONSUMER, closeReason(kESLOW_CONSUMER));
-  }
+  if (closeIfSlow(conn)) return;
   if (conn.dirty) return;
   conn.dirty = true;
   dirty_.push_back(conn.slot);
@@ -232,12 +238,8 @@ void Loop::flushDirty() {
 
 void Loop::updateWater(Conn& conn) {
   if (conn.fd < 0) return;
+  if (closeIfSlow(conn)) return;
   size_t size = conn.outbox.size();
-  if (size > config_.maxBufferedAmount && conn.state == ConnState::Open) {
-    // A peer that does not read: sending it CLOSE would only queue more.
-    stats_.protocolErrors++;
-    return closeNow(conn, kESLOW_CONSUMER, closeReason(kESLOW_CONSUMER));
-  }
   size_t lowWater = config_.highWaterMark / 2;
   if (size > config_.highWaterMark && !conn.readPaused && conn.state == ConnState::Open) {
     conn.readPaused = true;

@@ -36,7 +36,8 @@ struct ProxyPending {
 struct Conn {
   int fd = -1;
   uint32_t slot = 0;
-  uint32_t generation = 0;  // bumped when the slot is freed; < 2^23
+  uint32_t generation = 0;  // the slot's generation (Loop::generations_), bumped when it is freed
+  uint32_t liveIndex = 0;   // position in Loop::live_
   ConnState state = ConnState::Free;
   bool peerEnded = false;      // FIN received
   bool endRequested = false;   // JS asked for END: FIN once the outbox is empty

@@ -72,7 +72,9 @@ void Loop::pauseForCredit(Conn& conn) {
   if (conn.creditPaused) return;
   conn.creditPaused = true;
   creditPaused_++;
-  creditWanted.store(true);  // seq_cst: either the bridge sees it, or reclaim() sees the return
+  // seq_cst, and run() fences again before sleeping: either the bridge sees
+  // the flag after returning a batch, or run() sees the returned batch.
+  creditWanted.store(true);
 }
 
 void Loop::flushBatch() {

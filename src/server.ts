@@ -16,6 +16,9 @@ import type { AnyMessages, MessageMap, ReplyOf, RequestOf, TypeOf } from './mess
 import { toBytes, type Payload } from './payload';
 import { integer, limits } from './validate';
 
+/** After drainTimeout: how long CLOSE `shutdown` may take to flush before sockets are destroyed. */
+const CLOSE_FLUSH_MS = 250;
+
 /** Options of {@link Server.listen}. */
 export interface ListenOptions {
   /** 0 picks a free port. @default 0 */
@@ -289,7 +292,10 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
         await this.#waitDrained(this.options.shutdownTimeout);
         for (const id of [...this.#connections.keys()]) this.#engine.close(id, 'ESHUTDOWN');
         this.#engine.flush();
-        await this.#waitDrained(2_000);
+        // CLOSE reaches a peer that reads within this; one that does not read
+        // or never closes its side must not hold the shutdown past
+        // drainTimeout + 1 s (engine.shutdown() below destroys what is left).
+        await this.#waitDrained(CLOSE_FLUSH_MS);
       }
     }
     await this.#engine.shutdown();

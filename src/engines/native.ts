@@ -147,7 +147,6 @@ class NativeEngineAdapter implements Engine {
         idleTimeout: options.idleTimeout,
         frameTimeout: options.frameTimeout,
         maxConnections: options.maxConnections,
-        allowHalfOpen: options.allowHalfOpen,
         acceptMode: options.acceptMode,
         nativeEcho: options.nativeEcho,
         triggerMode: options.triggerMode,
