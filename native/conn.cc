@@ -67,7 +67,7 @@ void Loop::setInterest(Conn& conn) {
   if (epoll_ctl(epollFd_, EPOLL_CTL_MOD, conn.fd, &event) == 0) conn.interest = want;
 }
 
-void Loop::readConn(Conn& conn, bool untilEnd) {
+void Loop::readConn(Conn& conn) {
   if (conn.state != ConnState::Open || conn.peerEnded || conn.readPaused || conn.creditPaused) return;
   size_t budget = kReadBudget;
   for (;;) {
@@ -81,9 +81,10 @@ void Loop::readConn(Conn& conn, bool untilEnd) {
       budget -= size_t(n) < budget ? size_t(n) : budget;
       deliver(conn, readBuffer_.data(), size_t(n));
       if (conn.state != ConnState::Open || conn.readPaused) return;
-      // A short read drained the socket: new bytes raise a new edge. A full
-      // buffer may have left bytes behind, and RDHUP means a FIN waits behind the data.
-      if (size_t(n) < readBuffer_.size() && !untilEnd) return;
+      // A short read drained the socket: new bytes raise a new edge. But once
+      // the peer hung up no edge comes again (whatever pause consumed the
+      // one that said so), so then only EAGAIN or EOF ends the read.
+      if (size_t(n) < readBuffer_.size() && !conn.peerHungUp) return;
       continue;
     }
     if (n == 0) return onPeerEnd(conn);

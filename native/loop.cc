@@ -213,10 +213,11 @@ void Loop::dispatch(const epoll_event& event) {
     for (int i = 0; i < 4 && readSome(conn->fd, readBuffer_.data(), readBuffer_.size()) > 0; i++) {
     }
   }
+  // Noted before anything can pause this connection's reads: the edge that
+  // reported the hang-up is consumed now, and none follows it.
+  if (event.events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) conn->peerHungUp = true;
   if (conn->state != ConnState::Open) return;
-  if (event.events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
-    readConn(*conn, (event.events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0);
-  }
+  if (event.events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) readConn(*conn);
   if (conn->state == ConnState::Open && (event.events & EPOLLERR)) {
     int err = socketError(conn->fd);
     if (err != 0) closeNow(*conn, errnoCode(err), "");
@@ -358,7 +359,7 @@ void Loop::serveAgain() {
     conn.queued = false;
     if (conn.state != ConnState::Open) continue;
     setInterest(conn);
-    readConn(conn, false);
+    readConn(conn);
   }
   if (again_.empty()) again_.swap(list), again_.clear();
 }
@@ -368,7 +369,7 @@ void Loop::freeClosed() {
     Conn& conn = *conns_[slot];
     conn.state = ConnState::Free;
     conn.generation = (conn.generation + 1) & ((1u << 23) - 1);
-    conn.peerEnded = conn.endRequested = conn.finSent = conn.readPaused = false;
+    conn.peerEnded = conn.peerHungUp = conn.endRequested = conn.finSent = conn.readPaused = false;
     conn.queued = conn.wantDrain = conn.pingOutstanding = false;
     if (conn.creditPaused) creditPaused_--;
     conn.creditPaused = false;

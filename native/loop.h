@@ -115,7 +115,7 @@ class Loop {
 
   // conn.cc: the per-connection paths.
   Conn* lookup(uint32_t slot, uint32_t generation);
-  void readConn(Conn& conn, bool untilEnd);
+  void readConn(Conn& conn);
   void deliver(Conn& conn, const uint8_t* data, size_t length);
   bool onMessage(Conn& conn, const Message& message);
   void onPeerEnd(Conn& conn);
