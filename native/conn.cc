@@ -13,7 +13,6 @@
 namespace edgepoll {
 
 namespace {
-constexpr size_t kReadBudget = 256 * 1024;  // per connection per wake-up: fairness
 constexpr int64_t kCloseFlushMs = 1000;     // a closing connection gets this long to flush
 
 enum CommandOp : uint8_t { kOpWrite = 1, kOpEnd = 2, kOpDestroy = 3, kOpClose = 4 };
@@ -69,7 +68,7 @@ void Loop::setInterest(Conn& conn) {
 
 void Loop::readConn(Conn& conn) {
   if (conn.state != ConnState::Open || conn.peerEnded || conn.readPaused || conn.creditPaused) return;
-  size_t budget = kReadBudget;
+  size_t budget = config_.bounds.readBudget;
   for (;;) {
     if (conn.toJs >= readWindow_) return pauseForCredit(conn);
     // The edge will not fire again for bytes we leave unread: remember them.

@@ -95,6 +95,7 @@ Engine::Engine(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine>(info),
   config.levelTriggered = stringOption(options, "triggerMode", "edge") == "level";
   config.proxyProtocol = boolOption(options, "proxyProtocol", false);
   config.proxyTimeout = clampU32(numberOption(options, "proxyTimeout", 3000));
+  if (boolOption(options, "debugTinyBounds", false)) config.bounds = LoopBounds::tiny();
   Napi::Value trusted = options.Get("proxyTrusted");
   if (trusted.IsArray()) {
     // Validated in src/options.ts; an entry that still fails to parse trusts nothing.

@@ -8,10 +8,6 @@
 
 namespace edgepoll {
 
-namespace {
-constexpr size_t kBatchSoftCap = 256 * 1024;  // one large message may exceed it
-}  // namespace
-
 Record Loop::recordFor(const Conn& conn, uint8_t kind) {
   Record r;
   r.kind = kind;
@@ -32,7 +28,7 @@ void Loop::record(const Record& r, const uint8_t* payload, size_t length) {
   }
   if (r.kind == kRecordData || r.kind == kRecordMessage) conns_[r.slot]->toJs += length;
   batch_->add(r, payload, length);
-  if (batch_->bytes() >= kBatchSoftCap) flushBatch();
+  if (batch_->bytes() >= config_.bounds.batchSoftCap) flushBatch();
 }
 
 // Read credit. The ring lets a loop hand JS up to 64 batches; without a

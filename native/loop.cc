@@ -15,10 +15,6 @@ namespace edgepoll {
 namespace {
 constexpr uint32_t kListenerToken = 0xFFFFFFFFu;
 constexpr uint32_t kWakeToken = 0xFFFFFFFEu;
-constexpr size_t kReadBufferSize = 64 * 1024;
-constexpr size_t kOutRingBatches = 64;        // ≤ 64 × (cap + one read + maxFrame) per loop
-constexpr size_t kInboxBlocks = 1024;
-constexpr size_t kInboxBytes = 64 * 1024 * 1024;
 constexpr int kAcceptBudget = 256;
 constexpr int64_t kAcceptBackoffMs = 100;  // out of fds: retry accepting this often, never spin
 constexpr int kMaxEvents = 256;
@@ -38,12 +34,15 @@ bool ignorableAcceptError(int err) {
 }  // namespace
 
 Loop::Loop(uint32_t index, const LoopConfig& config, LoopShared& shared)
-    : index_(index), config_(config), shared_(shared), out_(kOutRingBatches), returns_(kOutRingBatches + 8), inbox_(kInboxBlocks) {
+    : index_(index), config_(config), shared_(shared), out_(config.bounds.outRingBatches),
+      returns_(config.bounds.outRingBatches + 8),
+      inbox_(config.bounds.inboxBlocks) {
   sweepClock_.configure(config.heartbeatInterval, config.heartbeatTimeout, config.idleTimeout, config.frameTimeout,
                         config.proxyProtocol ? config.proxyTimeout : 0);
   // A quarter of the hard limit leaves room for the answers (and the high-water
   // slack) below it; 64 KiB..1 MiB keeps one JS round trip from capping throughput.
-  readWindow_ = std::min<uint64_t>(std::max<uint64_t>(config.maxBufferedAmount / 4, kReadBufferSize), 1u << 20);
+  readWindow_ = std::min<uint64_t>(std::max<uint64_t>(config.maxBufferedAmount / 4, config.bounds.readBuffer), 1u << 20);
+  if (config.bounds.readWindow != 0) readWindow_ = config.bounds.readWindow;
 }
 
 Loop::~Loop() {
@@ -73,7 +72,7 @@ int Loop::init() {
   event.data.u64 = token(kWakeToken, 0);
   if (epoll_ctl(epollFd_, EPOLL_CTL_ADD, wakeFd_, &event) != 0) return errno;
   reserveFd_ = openReserveFd();
-  readBuffer_.resize(kReadBufferSize);
+  readBuffer_.resize(config_.bounds.readBuffer);
   return 0;
 }
 
@@ -113,7 +112,7 @@ void Loop::stopAccepting() {
   wake();
 }
 
-bool Loop::hasRoom() const { return inbox_.hasRoom() && inboxBytes_.load() < kInboxBytes; }
+bool Loop::hasRoom() const { return inbox_.hasRoom() && inboxBytes_.load() < config_.bounds.inboxBytes; }
 
 bool Loop::submit(const uint8_t* bytes, size_t length) {
   if (!hasRoom()) return false;

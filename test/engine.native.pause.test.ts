@@ -177,6 +177,18 @@ describe.each(causes)('a FIN after a read pause: $name', (cause) => {
         reject(new Error(`connections still open after 15 s: server ${server.join('; ')} | clients ${client.join('; ')}`));
       });
     });
+    // The client saw the fd close; the CLOSE record may still be on its way to JS.
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('CLOSE not reported within 5 s of the fd closing')), 5000);
+      const check = (): void => {
+        if ([...connections.values()].some((c) => c.closes.length === 0)) return;
+        waiters.delete(check);
+        clearTimeout(timer);
+        resolve();
+      };
+      waiters.add(check);
+      check();
+    });
     const byPayload = [...connections.values()].sort((a, b) => a.payload - b.payload);
     expect(byPayload.map((c) => c.payload)).toEqual(clients.map((client) => client.payload).sort((a, b) => a - b));
     for (const c of byPayload) {
