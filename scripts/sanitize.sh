@@ -8,7 +8,8 @@
 #     sanitized build/Release and nothing else;
 #  2. runs the native-engine tests (engine, exit/teardown in forked children
 #     and worker_threads, server protocol and lifecycle) in that copy, with
-#     the ASan runtime preloaded into node;
+#     the ASan runtime preloaded into node; then (2b) the native suites again
+#     with EDGEPOLL_DEBUG_TINY_BOUNDS=1 (every native bound shrunk);
 #  3. the exit/teardown fixtures (process.exit, GC, worker.terminate) and T36
 #     (close under load, repeated, in one process, which must exit by itself)
 #     with LeakSanitizer on: leaks allocated by our code fail the run;
@@ -19,7 +20,8 @@
 # test or hang exits non-zero.
 #
 # Environment: SANITIZE_OUT (default a new temporary directory),
-# SANITIZE_TESTS (vitest files, default below), CLOSE_ITERATIONS (default 100),
+# SANITIZE_TESTS (vitest files, default below), SANITIZE_TINY_TESTS (the
+# files of the tiny-bounds pass), CLOSE_ITERATIONS (default 100),
 # CLOSE_CLIENTS (default 50).
 set -euo pipefail
 
@@ -129,6 +131,23 @@ else
   grep -E 'Test Files|Tests ' "$out/vitest.log" | sed 's/^/sanitize: /' || true
 fi
 check_reports "the tests" vitest
+
+# --- 2b. again with every native bound shrunk (issue 11 item 5, T50) --------
+# EDGEPOLL_DEBUG_TINY_BOUNDS=1: batch ring of 2, 4 KiB read budget and window,
+# 1 KiB read buffer, tiny inbox (native/loop.h LoopBounds::tiny), so every
+# pause path (credit, budget, full ring, full inbox) runs under ASan.
+tiny_tests="${SANITIZE_TINY_TESTS:-test/engine.native.test.ts test/engine.native.pause.test.ts test/server.protocol.test.ts test/server.lifecycle.test.ts}"
+echo "sanitize: vitest $tiny_tests, with EDGEPOLL_DEBUG_TINY_BOUNDS=1" >&2
+# shellcheck disable=SC2086
+if ! (cd "$work" && EDGEPOLL_DEBUG_TINY_BOUNDS=1 timeout 600 "${asan_node[@]}" npx vitest run $tiny_tests \
+  --testTimeout=60000 --hookTimeout=60000 >"$out/vitest-tiny.log" 2>&1); then
+  status=1
+  echo "sanitize: tests FAILED under ASan with tiny bounds; last lines of $out/vitest-tiny.log:" >&2
+  tail -60 "$out/vitest-tiny.log" >&2
+else
+  grep -E 'Test Files|Tests ' "$out/vitest-tiny.log" | sed 's/^/sanitize (tiny bounds): /' || true
+fi
+check_reports "the tests with tiny bounds" vitest-tiny
 
 # --- 3. exit/teardown fixtures and T36, with leak detection -----------------
 # These processes end by themselves, so LeakSanitizer runs at their exit.
