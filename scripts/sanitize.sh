@@ -13,7 +13,8 @@
 #  3. the exit/teardown fixtures (process.exit, GC, worker.terminate) and T36
 #     (close under load, repeated, in one process, which must exit by itself)
 #     with LeakSanitizer on: leaks allocated by our code fail the run;
-#  4. the Node-free harnesses (native/test/) built with ASan+UBSan+LSan.
+#  4. the Node-free harnesses (native/test/) built with ASan+UBSan+LSan, the
+#     tsan harness twice (default and tiny bounds).
 # (The vitest run has detect_leaks=0: its worker processes end with
 # process.exit, where Node and V8 leak by design.)
 # Any sanitizer report (every process writes them to $out/reports/), failed
@@ -191,19 +192,27 @@ core=()
 for file in "$root"/native/*.cc; do
   grep -qE '#include [<"](napi|node_api|bridge|engine)\.h' "$file" || core+=("$file")
 done
-for program in sigpipe_test tsan_harness; do
-  echo "sanitize: $program (ASan + UBSan + LSan, no Node)" >&2
-  # shellcheck disable=SC2086
-  "$cxx" -std=c++17 -pthread $sanitize_flags -I"$root/native" "$root/native/test/$program.cc" "${core[@]}" \
-    -o "$out/$program"
-  if HARNESS_SCALE="${HARNESS_SCALE:-0.6}" timeout 300 "$out/$program" >"$out/$program.log" 2>&1; then
-    tail -1 "$out/$program.log" | sed 's/^/sanitize: /'
+# tsan_harness@tiny: the harness again with every native bound shrunk.
+for run in sigpipe_test tsan_harness tsan_harness@tiny; do
+  program="${run%@tiny}"
+  tiny=0
+  [ "$run" != "$program" ] && tiny=1
+  name="${run/@/-}"
+  echo "sanitize: $run (ASan + UBSan + LSan, no Node)" >&2
+  if [ "$tiny" = 0 ]; then  # built once, run twice
+    # shellcheck disable=SC2086
+    "$cxx" -std=c++17 -pthread $sanitize_flags -I"$root/native" "$root/native/test/$program.cc" "${core[@]}" \
+      -o "$out/$program"
+  fi
+  if EDGEPOLL_DEBUG_TINY_BOUNDS="$tiny" HARNESS_SCALE="${HARNESS_SCALE:-0.6}" timeout 300 "$out/$program" \
+    >"$out/$name.log" 2>&1; then
+    tail -1 "$out/$name.log" | sed "s/^/sanitize ($run): /"
   else
     status=1
-    echo "sanitize: $program FAILED:" >&2
-    tail -40 "$out/$program.log" >&2
+    echo "sanitize: $run FAILED:" >&2
+    tail -40 "$out/$name.log" >&2
   fi
-  check_reports "$program" "$program"
+  check_reports "$run" "$name"
 done
 
 if [ "$status" = 0 ]; then echo "sanitize: clean (work directory $out)"; fi
