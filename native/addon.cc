@@ -1,7 +1,9 @@
-// Module init: exports the Engine class, the error-name list, the codec probe
-// (tests only) and the load generator. Context-aware: no globals, so the addon
-// loads in several worker_threads at once; per-environment state lives with
-// the objects each register function creates.
+// Module init of the engine addon: exports the Engine class, the error-name
+// list and the codec probe (tests only). The load generator is its own addon
+// (native/loadgen/binding.cc, loaded only by bench), so what serves holds only
+// the engine. Context-aware: no globals, so the addon loads in several
+// worker_threads at once; per-environment state lives with the objects each
+// register function creates.
 #include <napi.h>
 
 #include "errors.h"
@@ -9,7 +11,6 @@
 namespace edgepoll {
 void registerEngine(Napi::Env env, Napi::Object exports);   // engine.cc
 void registerProbe(Napi::Env env, Napi::Object exports);    // probe.cc
-void registerLoadgen(Napi::Env env, Napi::Object exports);  // loadgen/binding.cc
 }  // namespace edgepoll
 
 static Napi::Object init(Napi::Env env, Napi::Object exports) {
@@ -18,7 +19,6 @@ static Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("errorNames", names);
   edgepoll::registerEngine(env, exports);
   edgepoll::registerProbe(env, exports);
-  edgepoll::registerLoadgen(env, exports);
   return exports;
 }
 

@@ -9,16 +9,49 @@
 #include "codec.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 
 namespace edgepoll {
 
 namespace {
 constexpr size_t kLengthPrefixSize = 4;
+constexpr size_t kFirstPartial = 256;  // the first growth; doubling after it keeps copies O(n)
 }  // namespace
 
-Decoder::Decoder(Framing framing, uint32_t maxFrame, Role role)
-    : framing_(framing), maxFrame_(maxFrame), role_(role) {}
+Decoder::Decoder(Framing framing, uint32_t maxFrame, Role role, InputBudget* budget)
+    : framing_(framing), maxFrame_(maxFrame), role_(role), budget_(budget) {}
+
+Decoder::~Decoder() { release(); }
+
+void Decoder::release() {
+  std::free(partial_);
+  if (budget_) budget_->used -= capacity_;
+  partial_ = nullptr;
+  size_ = 0;
+  capacity_ = 0;
+}
+
+// Appends bytes that arrived, growing by doubling but never past `ceiling`
+// (the announced length, or the line limit): memory follows what the peer
+// sent, not what its header promised. false = out of memory or budget.
+bool Decoder::append(const uint8_t* data, size_t length, size_t ceiling) {
+  size_t want = size_ + length;
+  if (want > capacity_) {
+    size_t grown = std::max(capacity_ * 2, kFirstPartial);
+    grown = std::max(want, std::min(grown, ceiling));
+    size_t extra = grown - capacity_;
+    if (budget_ && (budget_->used > budget_->limit || extra > budget_->limit - budget_->used)) return false;
+    auto* bigger = static_cast<uint8_t*>(std::realloc(partial_, grown));
+    if (bigger == nullptr) return false;
+    partial_ = bigger;
+    capacity_ = grown;
+    if (budget_) budget_->used += extra;
+  }
+  std::memcpy(partial_ + size_, data, length);
+  size_ = want;
+  return true;
+}
 
 ErrorCode Decoder::feed(const uint8_t* data, size_t len, MessageSink& sink) {
   if (error_ != kOK) return error_;
@@ -49,7 +82,7 @@ bool Decoder::midMessage() const {
     case Framing::Length:
       return headerHave_ > 0;
     case Framing::Line:
-      return !partial_.empty();
+      return size_ > 0;
     case Framing::Raw:
       return false;
   }
@@ -57,7 +90,7 @@ bool Decoder::midMessage() const {
 }
 
 void Decoder::shrink() {
-  if (partial_.empty()) std::vector<uint8_t>().swap(partial_);
+  if (size_ == 0 && capacity_ > 0) release();
 }
 
 // Records the first error; the partial message is dropped with its memory,
@@ -66,7 +99,7 @@ ErrorCode Decoder::fail(ErrorCode code) {
   error_ = code;
   headerHave_ = 0;
   need_ = 0;
-  std::vector<uint8_t>().swap(partial_);
+  release();
   return code;
 }
 
@@ -145,18 +178,16 @@ ErrorCode Decoder::feedHeadered(const uint8_t* data, size_t len, MessageSink& si
         if (!deliver(header_, data + pos - length, length, sink)) return kOK;
         continue;
       }
-      // need_ <= maxFrame_ was checked above, so this reservation is bounded.
-      partial_.reserve(need_);
     }
-    size_t take = std::min<size_t>(need_ - partial_.size(), len - pos);
-    partial_.insert(partial_.end(), data + pos, data + pos + take);
+    size_t take = std::min<size_t>(need_ - size_, len - pos);
+    if (!append(data + pos, take, need_)) return fail(kENOMEM);
     pos += take;
-    if (partial_.size() < need_) return kOK;
+    if (size_ < need_) return kOK;
     uint32_t length = need_;
     headerHave_ = 0;
     need_ = 0;
-    bool more = deliver(header_, partial_.data(), length, sink);
-    partial_.clear();  // keeps capacity for the next split message; shrink() frees it
+    bool more = deliver(header_, partial_, length, sink);
+    size_ = 0;  // keeps capacity for the next split message; shrink() frees it
     if (!more) return kOK;
   }
   return kOK;
@@ -173,14 +204,14 @@ ErrorCode Decoder::feedLine(const uint8_t* data, size_t len, MessageSink& sink) 
     size_t left = len - pos;
     const uint8_t* newline = static_cast<const uint8_t*>(std::memchr(start, '\n', left));
     if (newline == nullptr) {
-      if (partial_.size() + left > limit) return fail(kEFRAME_TOO_LARGE);
-      partial_.insert(partial_.end(), start, start + left);
+      if (size_ + left > limit) return fail(kEFRAME_TOO_LARGE);
+      if (!append(start, left, limit)) return fail(kENOMEM);
       return kOK;
     }
     size_t take = size_t(newline - start);
     pos += take + 1;
     Message message;
-    if (partial_.empty()) {
+    if (size_ == 0) {
       size_t length = take;
       if (length > 0 && start[length - 1] == '\r') length--;
       if (length > maxFrame_) return fail(kEFRAME_TOO_LARGE);
@@ -189,15 +220,15 @@ ErrorCode Decoder::feedLine(const uint8_t* data, size_t len, MessageSink& sink) 
       if (!sink.onMessage(message)) return kOK;
       continue;
     }
-    if (partial_.size() + take > limit) return fail(kEFRAME_TOO_LARGE);
-    partial_.insert(partial_.end(), start, newline);
-    size_t length = partial_.size();
+    if (size_ + take > limit) return fail(kEFRAME_TOO_LARGE);
+    if (!append(start, take, limit)) return fail(kENOMEM);
+    size_t length = size_;
     if (partial_[length - 1] == '\r') length--;
     if (length > maxFrame_) return fail(kEFRAME_TOO_LARGE);
-    message.data = partial_.data();
+    message.data = partial_;
     message.length = uint32_t(length);
     bool more = sink.onMessage(message);
-    partial_.clear();
+    size_ = 0;
     if (!more) return kOK;
   }
   return kOK;

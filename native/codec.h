@@ -1,13 +1,13 @@
 // Splits a connection's byte stream into messages for one framing and
 // validates them (../shared/PROTOCOL.md sections 1-2).
-// Owns: the partial-message buffer of one connection. Does not own: the
-// socket, the reply to PING (the connection does that with what it is given).
+// Owns: the partial-message buffer of one connection and its share of the
+// loop's input budget. Does not own: the socket, the reply to PING (the
+// connection does that with what it is given), the budget itself (the loop).
 // Runs on: the loop thread that owns the connection; also in fuzz targets and
 // the test probe. No Node-API, no syscalls.
 #pragma once
 #include <cstddef>
 #include <cstdint>
-#include <vector>
 
 #include "errors.h"
 #include "protocol.h"
@@ -35,23 +35,40 @@ class MessageSink {
   virtual bool onMessage(const Message& message) = 0;
 };
 
+// Bytes every decoder of one loop may hold for partial messages together.
+// A header may announce maxFrame, but only the bytes that arrived are held,
+// so 10,000 peers each announcing 1 MiB and sending one byte cost kilobytes,
+// and peers that do send that much hit this cap (ENOMEM for the one that
+// asked) instead of the machine. One owner thread, no atomics.
+struct InputBudget {
+  size_t used = 0;
+  size_t limit = SIZE_MAX;
+};
+
 class Decoder {
  public:
-  Decoder(Framing framing, uint32_t maxFrame, Role role);
+  // `budget` (may be null: unlimited) must outlive the decoder.
+  Decoder(Framing framing, uint32_t maxFrame, Role role, InputBudget* budget = nullptr);
+  ~Decoder();
+  Decoder(const Decoder&) = delete;
+  Decoder& operator=(const Decoder&) = delete;
 
   // Decodes `len` bytes. Whole messages inside `data` are passed without a
   // copy; a message split across feeds is assembled in an internal buffer.
   // Header fields are checked as soon as their bytes arrive (magic at byte 0,
   // flags at byte 1, type at bytes 2-3, length at bytes 4-7), so an oversized
   // length is refused before any payload is buffered.
-  // Returns kOK, or the protocol error; after an error feed() returns it again
-  // and delivers nothing more.
+  // Returns kOK, or the protocol error, or kENOMEM when the partial buffer
+  // could not grow (allocation failed or the budget is spent); after an error
+  // feed() returns it again and delivers nothing more.
   ErrorCode feed(const uint8_t* data, size_t len, MessageSink& sink);
 
   // A message has begun and is not complete (the frame timeout runs).
   bool midMessage() const;
   // Bytes held for a partial message.
-  size_t bufferedBytes() const { return partial_.size(); }
+  size_t bufferedBytes() const { return size_; }
+  // Bytes of memory held for it (what the budget is charged).
+  size_t capacity() const { return capacity_; }
   // Gives back the partial buffer's memory when it is empty (idle connections hold none).
   void shrink();
 
@@ -60,7 +77,13 @@ class Decoder {
   uint32_t maxFrame_;
   Role role_;
   ErrorCode error_ = kOK;
-  std::vector<uint8_t> partial_;  // payload (frame, length) or line bytes of a message split across feeds
+  InputBudget* budget_;
+  // Payload (frame, length) or line bytes of a message split across feeds.
+  // malloc/realloc, not std::vector: the build has no exceptions, so a failed
+  // vector growth would abort the process; here it closes one connection.
+  uint8_t* partial_ = nullptr;
+  size_t size_ = 0;
+  size_t capacity_ = 0;
   uint32_t need_ = 0;             // payload length announced by the header in header_
   bool inMessage_ = false;
   bool sawCarriageReturn_ = false;
@@ -68,6 +91,8 @@ class Decoder {
   uint8_t header_[kHeaderSize] = {};  // header bytes of the message in progress
   uint8_t headerHave_ = 0;            // how many of them arrived
   ErrorCode fail(ErrorCode code);
+  bool append(const uint8_t* data, size_t length, size_t ceiling);
+  void release();
   ErrorCode feedHeadered(const uint8_t* data, size_t len, MessageSink& sink, size_t headerSize);
   ErrorCode feedLine(const uint8_t* data, size_t len, MessageSink& sink);
   ErrorCode checkHeader(const uint8_t* header, size_t have) const;

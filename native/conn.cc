@@ -179,6 +179,7 @@ void Loop::onWritable(Conn& conn) {
   int err = conn.outbox.flush(conn.fd, &written);
   stats_.bytesOut += written;
   if (err != 0) return closeNow(conn, errnoCode(err), "");
+  if (conn.outbox.retry()) writeRetry_.push_back(conn.slot);
   updateWater(conn);
 }
 
@@ -320,7 +321,7 @@ bool Loop::trustedPeer(const sockaddr_storage& address) const {
   } else if (address.ss_family == AF_INET6) {
     std::memcpy(bytes, &reinterpret_cast<const sockaddr_in6*>(&address)->sin6_addr, 16);
   } else {
-    return false;
+    return address.ss_family == AF_UNIX && config_.proxyTrustUnix;  // no address to match: trusted only by "unix"
   }
   return proxyTrusted(config_.proxyTrusted, bytes);
 }

@@ -96,6 +96,8 @@ Engine::Engine(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine>(info),
   config.proxyProtocol = boolOption(options, "proxyProtocol", false);
   config.proxyTimeout = clampU32(numberOption(options, "proxyTimeout", 3000));
   if (boolOption(options, "debugTinyBounds", false)) config.bounds = LoopBounds::tiny();
+  double maxPartial = numberOption(options, "maxPartialBytes", 256.0 * 1024 * 1024);
+  if (maxPartial >= 1) config.maxPartialBytes = uint64_t(maxPartial);
   Napi::Value trusted = options.Get("proxyTrusted");
   if (trusted.IsArray()) {
     // Validated in src/options.ts; an entry that still fails to parse trusts nothing.
@@ -103,9 +105,9 @@ Engine::Engine(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine>(info),
     for (uint32_t i = 0; i < list.Length(); i++) {
       ProxyNetwork network;
       Napi::Value entry = list.Get(i);
-      if (entry.IsString() && parseProxyNetwork(entry.As<Napi::String>().Utf8Value(), &network)) {
-        config.proxyTrusted.push_back(network);
-      }
+      std::string text = entry.IsString() ? entry.As<Napi::String>().Utf8Value() : "";
+      if (text == "unix") config.proxyTrustUnix = true;  // peers of a Unix socket listener (they have no address)
+      else if (parseProxyNetwork(text, &network)) config.proxyTrusted.push_back(network);
     }
   }
   bool exclusive = stringOption(options, "acceptMode", "reuseport") == "exclusive";
@@ -162,9 +164,11 @@ Napi::Value Engine::listen(const Napi::CallbackInfo& info) {
   std::string host = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "127.0.0.1";
   int port = info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : 0;
   int backlog = info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : 511;
-  int bound = pool_->listen(host, port, backlog);
+  // A fourth argument, a path, means a Unix socket there (host and port unused).
+  std::string path = info[3].IsString() ? info[3].As<Napi::String>().Utf8Value() : "";
+  int bound = path.empty() ? pool_->listen(host, port, backlog) : pool_->listenUnix(path, backlog);
   if (bound < 0) {
-    throwErrno(env, -bound, "listen " + host + ":" + std::to_string(port));
+    throwErrno(env, -bound, path.empty() ? "listen " + host + ":" + std::to_string(port) : "listen " + path);
     return env.Undefined();
   }
   listening_ = true;

@@ -50,8 +50,16 @@ void Loop::reclaim() {
         queueAgain(*conn);  // bytes that arrived meanwhile raised no new edge
       }
     });
-    batch->reset();
-    spare_.push_back(batch);
+    // Batches kept for reuse are bounded (LoopBounds::spareBatches): one JS
+    // stall fills the ring (64 batches, up to tens of MiB), and keeping them
+    // all would hold that memory for ever. A loop in steady state cycles
+    // through a few.
+    if (spare_.size() < config_.bounds.spareBatches) {
+      batch->reset();
+      spare_.push_back(batch);
+    } else {
+      delete batch;
+    }
   }
   if (creditPaused_ == 0) creditWanted.store(false);
 }

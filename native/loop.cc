@@ -3,6 +3,9 @@
 #include "loop.h"
 
 #include <unistd.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include <algorithm>
 #include <cerrno>
@@ -19,6 +22,12 @@ constexpr int kAcceptBudget = 256;
 constexpr int64_t kAcceptBackoffMs = 100;  // out of fds: retry accepting this often, never spin
 constexpr int kMaxEvents = 256;
 constexpr uint32_t kMaxSlots = 1u << 22;
+constexpr int kWriteRetryMs = 5;
+// After this many bytes moved, an idle loop hands freed heap back to the OS
+// (at most once per kTrimIntervalMs): glibc keeps freed arena memory, so one
+// burst would otherwise stay in RSS for the process's lifetime.
+constexpr uint64_t kTrimAfterBytes = 16 * 1024 * 1024;
+constexpr int64_t kTrimIntervalMs = 1000;  // ENOBUFS: the kernel is short of memory; do not spin on it
 
 uint64_t token(uint32_t slot, uint32_t generation) { return (uint64_t(generation) << 32) | slot; }
 
@@ -43,6 +52,7 @@ Loop::Loop(uint32_t index, const LoopConfig& config, LoopShared& shared)
   // slack) below it; 64 KiB..1 MiB keeps one JS round trip from capping throughput.
   readWindow_ = std::min<uint64_t>(std::max<uint64_t>(config.maxBufferedAmount / 4, config.bounds.readBuffer), 1u << 20);
   if (config.bounds.readWindow != 0) readWindow_ = config.bounds.readWindow;
+  inputBudget_.limit = size_t(config.maxPartialBytes);
 }
 
 Loop::~Loop() {
@@ -151,6 +161,8 @@ void Loop::run() {
     bool more = listenerAgain_ || (!again_.empty() && !outputBlocked_);
     int timeout = more ? 0 : sweepClock_.waitMs(now_);
     if (acceptRetryAt_ != 0) timeout = std::max(0, std::min(timeout, int(acceptRetryAt_ - now_)));
+    if (!writeRetry_.empty() && (timeout < 0 || timeout > kWriteRetryMs)) timeout = kWriteRetryMs;
+    if (timeout != 0) timeout = trimWhenIdle(timeout);
     if (timeout != 0) {
       sleeping_.store(true, std::memory_order_relaxed);
       std::atomic_thread_fence(std::memory_order_seq_cst);
@@ -169,6 +181,7 @@ void Loop::run() {
       sweep();
       sweepClock_.done(now_);
     }
+    retryWrites();
     flushDirty();  // after everything that writes, before the batch is sealed (DRAIN records)
     flushBatch();
     freeClosed();
@@ -315,7 +328,7 @@ void Loop::adopt(int fd, const sockaddr_storage& address) {
   conn.state = ConnState::Open;
   conn.interest = event.events;
   conn.lastRead = now_;
-  if (config_.framing != Framing::Raw) conn.decoder.emplace(config_.framing, config_.maxFrame, Role::Server);
+  if (config_.framing != Framing::Raw) conn.decoder.emplace(config_.framing, config_.maxFrame, Role::Server, &inputBudget_);
   stats_.accepted++;
   stats_.connections++;
   uint32_t port = 0;
@@ -333,9 +346,15 @@ void Loop::adopt(int fd, const sockaddr_storage& address) {
 }
 
 void Loop::applyInbox() {
+  // Outbox bytes broadcasts may add before this iteration's flush: a full
+  // inbox of broadcasts (64 MiB) fanned out to thousands of receivers before
+  // one flush would queue gigabytes. What is left waits in the inbox (run()
+  // does not sleep on a non-empty inbox), so JS sees it full: backpressure.
+  size_t fanout = 0;
   InboxBlock* block;
-  while (inbox_.pop(block)) {
+  while (fanout < config_.bounds.broadcastFanout && inbox_.pop(block)) {
     if (block->broadcast) {
+      fanout += block->broadcast->size() * (size_t(stats_.connections.load()) + 1);
       inboxBytes_ -= block->broadcast->size();
       for (auto& conn : conns_) {
         if (conn->state == ConnState::Open && !conn->proxy) sendShared(*conn, block->broadcast);
@@ -383,6 +402,31 @@ void Loop::freeClosed() {
     freeSlots_.push_back(slot);
   }
   closed_.clear();
+}
+
+// About to sleep for `timeout` ms: trims the heap once a burst is over, or
+// shortens the sleep to the time the next trim is allowed.
+int Loop::trimWhenIdle(int timeout) {
+  uint64_t moved = stats_.bytesIn.load(std::memory_order_relaxed) + stats_.bytesOut.load(std::memory_order_relaxed);
+  if (moved - trimmedAtBytes_ < kTrimAfterBytes) return timeout;
+  int64_t wait = lastTrim_ + kTrimIntervalMs - now_;
+  if (wait > 0) return timeout < 0 || timeout > wait ? int(wait) : timeout;
+  trimmedAtBytes_ = moved;
+  lastTrim_ = now_;
+#if defined(__GLIBC__)
+  malloc_trim(0);
+#endif
+  return timeout;
+}
+
+void Loop::retryWrites() {
+  if (writeRetry_.empty()) return;
+  std::vector<uint32_t> list;
+  list.swap(writeRetry_);
+  for (uint32_t slot : list) {
+    Conn& conn = *conns_[slot];
+    if (conn.state == ConnState::Open || conn.state == ConnState::Closing) markDirty(conn);
+  }
 }
 
 void Loop::reportError(uint16_t code) {

@@ -39,6 +39,8 @@ struct LoopBounds {
   size_t outRingBatches = 64;          // ≤ 64 × (cap + one read + maxFrame) per loop
   size_t inboxBlocks = 1024;
   size_t inboxBytes = 64 * 1024 * 1024;
+  size_t broadcastFanout = 8 * 1024 * 1024;  // outbox bytes broadcasts may add per iteration
+  size_t spareBatches = 4;             // batches kept for reuse after a stall
 
   static LoopBounds tiny() {
     LoopBounds b;
@@ -49,6 +51,8 @@ struct LoopBounds {
     b.outRingBatches = 2;
     b.inboxBlocks = 2;
     b.inboxBytes = 16 * 1024;
+    b.broadcastFanout = 16 * 1024;
+    b.spareBatches = 1;
     return b;
   }
 };
@@ -72,6 +76,9 @@ struct LoopConfig {
   bool proxyProtocol = false;
   uint32_t proxyTimeout = 3000;
   std::vector<ProxyNetwork> proxyTrusted;
+  bool proxyTrustUnix = false;  // the trusted entry "unix": a Unix socket peer may send a header
+  // Bytes all decoders of one loop may hold for partial messages (ENOMEM past it).
+  uint64_t maxPartialBytes = 256ull * 1024 * 1024;
 };
 
 // State every loop of one engine shares.
@@ -139,6 +146,8 @@ class Loop {
   void applyCommands(const uint8_t* bytes, size_t length);
   void serveAgain();
   void freeClosed();
+  void retryWrites();
+  int trimWhenIdle(int timeout);
   void reportError(uint16_t code);
 
   // conn.cc: the per-connection paths.
@@ -196,11 +205,15 @@ class Loop {
   int64_t lastErrorReport_ = -1000000;
   uint32_t pingSeq_ = 0;
 
+  InputBudget inputBudget_;  // partial-message bytes of every decoder here (before conns_: outlives them)
   std::vector<std::unique_ptr<Conn>> conns_;
   std::vector<uint32_t> freeSlots_;
   std::vector<uint32_t> closed_;  // freed after the iteration that closed them
   std::vector<uint32_t> again_;   // read budget spent or reads held back: served next iteration
   std::vector<uint32_t> dirty_;   // connections written to in this iteration: flushed once, at its end
+  uint64_t trimmedAtBytes_ = 0;  // bytesIn + bytesOut at the last heap trim
+  int64_t lastTrim_ = 0;
+  std::vector<uint32_t> writeRetry_;  // flushes stopped by ENOBUFS/ENOMEM: offered again next iteration
   std::vector<Batch*> spare_;     // batches JS handed back, credit reclaimed, ready for reuse
   size_t creditPaused_ = 0;       // connections waiting for read credit
   uint64_t readWindow_ = 0;       // payload bytes one connection may have with JS before its reads pause

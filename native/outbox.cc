@@ -46,6 +46,7 @@ void Outbox::appendShared(const SharedBytes& bytes) {
 }
 
 int Outbox::flush(int fd, uint64_t* written) {
+  retry_ = false;
   while (size_ > 0) {
     iovec iov[kMaxIov];
     int count = 0;
@@ -58,6 +59,13 @@ int Outbox::flush(int fd, uint64_t* written) {
     ssize_t n = writeSome(fd, iov, count);
     if (n < 0) {
       if (n == -EAGAIN || n == -EWOULDBLOCK) return 0;
+      // No kernel memory for the skb right now: nothing is wrong with the
+      // connection, but no EPOLLOUT edge will announce the recovery either,
+      // so the loop offers the bytes again on its next iteration.
+      if (n == -ENOBUFS || n == -ENOMEM) {
+        retry_ = true;
+        return 0;
+      }
       return int(-n);
     }
     *written += uint64_t(n);
@@ -76,7 +84,9 @@ int Outbox::flush(int fd, uint64_t* written) {
       head_++;
     }
     if (head_ == chunks_.size()) {
-      chunks_.clear();
+      // Empty: give the chunk slots back too, so a connection that once
+      // queued thousands of chunks holds none while idle.
+      std::vector<Chunk>().swap(chunks_);
       head_ = 0;
     } else if (head_ > 64 && head_ * 2 > chunks_.size()) {
       // A queue that never empties must not keep its written chunks forever.
@@ -86,8 +96,6 @@ int Outbox::flush(int fd, uint64_t* written) {
     // A short write means the socket buffer is full: skip the EAGAIN probe.
     if (size_t(n) < offered) return 0;
   }
-  // Idle connections hold no queue memory.
-  if (chunks_.capacity() > 8) std::vector<Chunk>().swap(chunks_);
   return 0;
 }
 
@@ -95,6 +103,7 @@ void Outbox::clear() {
   std::vector<Chunk>().swap(chunks_);
   head_ = 0;
   size_ = 0;
+  retry_ = false;
 }
 
 }  // namespace edgepoll

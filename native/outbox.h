@@ -25,9 +25,12 @@ class Outbox {
   void appendShared(const SharedBytes& bytes);
 
   // Hands as much as the kernel takes (writev via sendmsg, MSG_NOSIGNAL).
-  // Returns 0 (all written or EAGAIN) or the errno that broke the connection.
-  // *written counts bytes taken.
+  // Returns 0 (all written, EAGAIN, or ENOBUFS/ENOMEM: see retry()) or the
+  // errno that broke the connection. *written counts bytes taken.
   int flush(int fd, uint64_t* written);
+  // The last flush stopped on a transient kernel shortage (ENOBUFS/ENOMEM):
+  // no edge will follow, the caller must offer the bytes again.
+  bool retry() const { return retry_; }
 
   // Drops everything and gives the memory back.
   void clear();
@@ -43,6 +46,7 @@ class Outbox {
   std::vector<Chunk> chunks_;  // empty vector = no allocation for idle connections
   size_t head_ = 0;            // first chunk not fully written
   size_t size_ = 0;
+  bool retry_ = false;
 };
 
 }  // namespace edgepoll

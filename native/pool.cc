@@ -1,4 +1,4 @@
-// Loop threads, listening and the JS → loop hand-offs (see pool.h). JS thread.
+// Loop threads, listening (TCP and Unix sockets) and the JS → loop hand-offs (see pool.h). JS thread.
 #include "pool.h"
 
 #include <fcntl.h>
@@ -56,14 +56,51 @@ int Pool::listen(const std::string& host, int port, int backlog) {
     if (fd < 0) return fail(shared_.exclusive ? -errno : fd);
     fds.push_back(fd);
   }
+  start(fds);
+  return bound;
+}
+
+int Pool::listenUnix(const std::string& path, int backlog) {
+  if (started_ || stopped_) return -EALREADY;
+  uint64_t dev = 0, ino = 0;
+  int first = makeUnixListener(path, backlog, &dev, &ino);
+  if (first < 0) return first;
+  std::vector<int> fds{first};
+  for (size_t i = 1; i < loops_.size(); i++) {
+    int fd = fcntl(first, F_DUPFD_CLOEXEC, 0);
+    if (fd < 0) {
+      int err = errno;
+      for (int open : fds) close(open);
+      unlinkUnixListener(path, dev, ino);
+      return -err;
+    }
+    fds.push_back(fd);
+  }
+  unixPath_ = path;
+  unixDev_ = dev;
+  unixIno_ = ino;
+  // One socket shared by every loop: without EPOLLEXCLUSIVE each connection would wake them all.
+  shared_.exclusive = true;
+  start(fds);
+  return 0;
+}
+
+void Pool::start(const std::vector<int>& fds) {
   for (size_t i = 0; i < loops_.size(); i++) loops_[i]->setListener(fds[i]);
   for (auto& loop : loops_) loop->start();
   started_ = true;
-  return bound;
+}
+
+void Pool::unlinkSocketFile() {
+  if (unixPath_.empty()) return;
+  unlinkUnixListener(unixPath_, unixDev_, unixIno_);
+  unixPath_.clear();
 }
 
 void Pool::stopAccepting() {
   if (!started_ || stopped_) return;
+  // No new peer can find the file from here on; those already queued are the loops' to accept or drop.
+  unlinkSocketFile();
   for (auto& loop : loops_) loop->stopAccepting();
   // The loops never wait for JS, so this takes one wake-up each.
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
@@ -77,6 +114,7 @@ void Pool::stopAccepting() {
 void Pool::stop() {
   if (stopped_) return;
   stopped_ = true;
+  unlinkSocketFile();
   for (auto& loop : loops_) loop->requestStop();
   for (auto& loop : loops_) loop->join();
 }

@@ -25,6 +25,10 @@ class Pool {
   // one listener, a dup in every loop's epoll with EPOLLEXCLUSIVE.
   // Returns the bound port or -errno.
   int listen(const std::string& host, int port, int backlog);
+  // Listens on a Unix socket at `path`: one socket, a dup in every loop's
+  // epoll with EPOLLEXCLUSIVE whatever the accept mode (SO_REUSEPORT does not
+  // spread Unix sockets). The file is unlinked when accepting stops. 0 or -errno.
+  int listenUnix(const std::string& path, int backlog);
   // Every loop closes its listener; returns when they all did (or after 2 s).
   void stopAccepting();
   // Stops and joins every thread; idempotent. Connections are closed unreported.
@@ -40,8 +44,15 @@ class Pool {
   bool broadcast(const uint8_t* bytes, size_t length);
 
  private:
+  // Gives every loop its listener (fds[i], owned from here on) and starts the threads.
+  void start(const std::vector<int>& fds);
+  void unlinkSocketFile();
+
   LoopShared shared_;
   std::vector<std::unique_ptr<Loop>> loops_;
+  std::string unixPath_;  // the socket file listenUnix made, until unlinked
+  uint64_t unixDev_ = 0;
+  uint64_t unixIno_ = 0;
   bool started_ = false;
   bool stopped_ = false;
 };

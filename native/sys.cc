@@ -7,6 +7,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -37,8 +39,14 @@ int makeListener(const std::string& host, int port, int backlog, bool reusePort,
     freeaddrinfo(found);
     return -err;
   }
-  int one = 1;
+  int one = 1, zero = 0;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (found->ai_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero) != 0) {
+    int err = errno;
+    close(fd);
+    freeaddrinfo(found);
+    return -err;
+  }
   if (reusePort && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
     int err = errno;
     close(fd);
@@ -55,10 +63,45 @@ int makeListener(const std::string& host, int port, int backlog, bool reusePort,
   return fd;
 }
 
+int makeUnixListener(const std::string& path, int backlog, uint64_t* dev, uint64_t* ino) {
+  sockaddr_un address;
+  std::memset(&address, 0, sizeof address);
+  address.sun_family = AF_UNIX;
+  // sun_path needs its terminating NUL; an empty or embedded-NUL path is no file name.
+  if (path.empty() || path.find('\0') != std::string::npos) return -EINVAL;
+  if (path.size() >= sizeof address.sun_path) return -ENAMETOOLONG;
+  std::memcpy(address.sun_path, path.data(), path.size());
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -errno;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+    int err = errno;
+    close(fd);
+    return -err;
+  }
+  struct stat info;
+  if (stat(path.c_str(), &info) != 0 || listen(fd, backlog) != 0) {
+    int err = errno;
+    close(fd);
+    unlink(path.c_str());  // bind made the file: a failed listen leaves none behind
+    return -err;
+  }
+  *dev = uint64_t(info.st_dev);
+  *ino = uint64_t(info.st_ino);
+  return fd;
+}
+
+void unlinkUnixListener(const std::string& path, uint64_t dev, uint64_t ino) {
+  struct stat info;
+  if (lstat(path.c_str(), &info) != 0) return;  // already gone (or not ours to see): nothing to clean
+  if (!S_ISSOCK(info.st_mode) || uint64_t(info.st_dev) != dev || uint64_t(info.st_ino) != ino) return;
+  unlink(path.c_str());  // failure leaves a stale file, which the next bind reports as EADDRINUSE
+}
+
 int boundPort(int fd) {
   sockaddr_storage address;
   socklen_t length = sizeof address;
   if (getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) return -errno;
+  if (address.ss_family == AF_UNIX) return 0;
   if (address.ss_family == AF_INET6) return ntohs(reinterpret_cast<sockaddr_in6*>(&address)->sin6_port);
   return ntohs(reinterpret_cast<sockaddr_in*>(&address)->sin_port);
 }

@@ -19,13 +19,23 @@ int64_t nowMs();
 
 // Creates a bound, listening, non-blocking socket. Returns the fd, or -errno
 // (EADDRINUSE, EACCES, EINVAL for a host that does not parse, ...).
-// With bindOnly the socket is bound but not listening (a probe).
+// With bindOnly the socket is bound but not listening (a probe). An IPv6
+// wildcard ('::') is dual-stack whatever net.ipv6.bindv6only says, as node:net.
 int makeListener(const std::string& host, int port, int backlog, bool reusePort, bool bindOnly = false);
-// The port a bound socket got (for port 0), or -errno.
+// A listening, non-blocking Unix stream socket at `path` (bound, so the file
+// exists). -errno: EADDRINUSE when the path exists (a stale file is not
+// removed, as node:net), ENAMETOOLONG past sun_path, EACCES, ...
+// *dev/*ino identify the socket file it made (so only that file is unlinked).
+int makeUnixListener(const std::string& path, int backlog, uint64_t* dev, uint64_t* ino);
+// Unlinks `path` if it is still the socket file (dev, ino) that
+// makeUnixListener made; anything else there is left alone.
+void unlinkUnixListener(const std::string& path, uint64_t dev, uint64_t ino);
+// The port a bound socket got (for port 0), 0 for a Unix socket, or -errno.
 int boundPort(int fd);
 // accept4(SOCK_NONBLOCK|SOCK_CLOEXEC) + TCP_NODELAY. Returns the fd or -errno.
 int acceptOne(int listenFd, sockaddr_storage* address);
 // "127.0.0.1" / "::1" for an accepted peer; *port gets the remote port.
+// A Unix socket peer has no address: "" and port 0 (node:net says undefined).
 std::string addressText(const sockaddr_storage& address, uint32_t* port);
 
 // read(2) without EINTR: bytes read, 0 at end of stream, or -errno.

@@ -24,9 +24,10 @@ function mtime(p) {
 const npx = (args) => execFileSync('npx', args, { stdio: 'inherit', cwd: root });
 
 if (process.platform === 'linux') {
-  const addon = path.join(root, 'build', 'Release', 'edgepoll.node');
+  // Two addons: the engine, and the load generator (its own addon, bench only).
+  const addons = [path.join(root, 'build', 'Release', 'edgepoll.node'), path.join(root, 'build', 'Release', 'edgepoll_loadgen.node')];
   const sources = Math.max(newest(path.join(root, 'native'), ['.cc', '.h']), mtime(path.join(root, 'binding.gyp')));
-  if (mtime(addon) < sources) {
+  if (Math.min(...addons.map(mtime)) < sources) {
     console.error('edgepoll: building the native addon (node-gyp)…');
     npx(['node-gyp', 'rebuild', '-j', '2']);
   }

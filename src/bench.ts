@@ -7,7 +7,7 @@
  * standard error.
  */
 import { parseArgs } from 'node:util';
-import { tryLoadNative, nativeLoadError } from './binding';
+import { tryLoadLoadgen } from './binding';
 import { EdgepollError, invalidOption } from './errors';
 
 /** What the load does. */
@@ -170,8 +170,8 @@ export function runLoad(options: LoadOptions, onProgress?: (progress: LoadProgre
   } catch (error) {
     return Promise.reject(error);
   }
-  const addon = tryLoadNative();
-  if (!addon) return Promise.reject(new Error(`the load generator needs the native addon: ${nativeLoadError()?.message}`));
+  const { addon, error } = tryLoadLoadgen();
+  if (!addon) return Promise.reject(new Error(`the load generator cannot load: ${error?.message}`, { cause: error }));
   const run = addon.runLoad as unknown as (
     options: LoadOptions,
     onProgress?: (progress: LoadProgress) => void,

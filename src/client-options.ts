@@ -8,6 +8,7 @@ import type { ReconnectOptions } from './backoff';
 import type { Client } from './client';
 import type { Clock } from './clock';
 import { invalidOption } from './errors';
+import { checkSocketPath } from './socket-path';
 import type { Payload } from './payload';
 import { DEFAULT_MAX_FRAME, framings, type Framing } from './protocol';
 
@@ -59,12 +60,14 @@ export interface ClientEvents {
   message: [Buffer];
 }
 
-/** Options of {@link connect}. Only `port` is required. */
+/** Options of {@link connect}. Only `port` (or `path`) is required. */
 export interface ClientOptions {
-  /** Server host. @default '127.0.0.1' */
+  /** Server host (an IPv6 address as is, e.g. '::1'). @default '127.0.0.1' */
   host?: string;
-  /** Server port (1 to 65535). */
-  port: number;
+  /** Server port (1 to 65535); required unless `path` is given. */
+  port?: number;
+  /** A Unix socket path to connect to instead of host and port (not with them). */
+  path?: string;
   /** How bytes are split into messages; must match the server. @default 'frame' */
   framing?: Framing;
   /** Largest payload (or line) accepted from the server, bytes. @default 1048576 */
@@ -98,6 +101,8 @@ export interface ClientOptions {
 export interface ResolvedClientOptions {
   host: string;
   port: number;
+  /** Set: connect to this Unix socket (host and port unused). */
+  path: string | undefined;
   framing: Framing;
   maxFrame: number;
   heartbeat: { interval: number; timeout: number } | false;
@@ -111,7 +116,7 @@ export const DEFAULT_MAX_PENDING = 1000;
 export const DEFAULT_REQUEST_TIMEOUT = 30_000;
 
 const known = new Set<string>([
-  'host', 'port', 'framing', 'maxFrame', 'heartbeat', 'reconnect', 'maxPending', 'requestTimeout', 'signal', 'clock',
+  'host', 'port', 'path', 'framing', 'maxFrame', 'heartbeat', 'reconnect', 'maxPending', 'requestTimeout', 'signal', 'clock',
   'random',
 ]);
 
@@ -130,7 +135,11 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
   }
   const host = options.host ?? '127.0.0.1';
   if (typeof host !== 'string' || host === '') throw invalidOption('host', 'a non-empty string', host);
-  const port = integer('port', options.port, NaN, 1, 65535);
+  const path = options.path === undefined ? undefined : checkSocketPath(options.path);
+  if (path !== undefined && (options.host !== undefined || options.port !== undefined)) {
+    throw invalidOption('path', 'alone: a Unix socket path excludes host and port', path);
+  }
+  const port = path !== undefined ? 0 : integer('port', options.port, NaN, 1, 65535);
   if (Number.isNaN(port)) throw invalidOption('port', 'an integer from 1 to 65535', options.port);
   const framing = options.framing ?? 'frame';
   if (!framings.includes(framing)) throw invalidOption('framing', framings.join(', '), framing);
@@ -154,5 +163,5 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
   }
   const random = options.random ?? Math.random;
   if (typeof random !== 'function') throw invalidOption('random', 'a function', random);
-  return { host, port, framing, maxFrame, heartbeat, maxPending, requestTimeout, random };
+  return { host, port, path, framing, maxFrame, heartbeat, maxPending, requestTimeout, random };
 }

@@ -285,7 +285,8 @@ export class Client<M extends MessageMap = AnyMessages> extends EventEmitter<Cli
 
   private startSession(): void {
     this.setStatus('connecting', { attempt: this.attempt });
-    const socket = net.connect({ host: this.options.host, port: this.options.port, noDelay: true });
+    const { host, port, path } = this.options;
+    const socket = path !== undefined ? net.connect({ path }) : net.connect({ host, port, noDelay: true });
     const session = new Session(socket, new Decoder(this.options.framing, this.options.maxFrame, 'client'));
     this.session = session;
     const { heartbeat } = this.options;

@@ -4,7 +4,7 @@
  */
 import os from 'node:os';
 import { invalidOption } from './errors';
-import { parseProxyNetwork } from './proxy';
+import { PROXY_TRUST_UNIX, parseProxyNetwork } from './proxy';
 import type { EngineOptions } from './engines/engine';
 import { DEFAULT_DRAIN_TIMEOUT, DEFAULT_FRAME_TIMEOUT, DEFAULT_MAX_FRAME, framings, type Framing } from './protocol';
 
@@ -46,6 +46,14 @@ export interface ServerOptions {
   drainTimeout?: number;
   /** Open connections allowed; over it a connection gets CLOSE `server full`. 0 = no limit. @default 0 */
   maxConnections?: number;
+  /**
+   * Native engine: bytes one loop may hold, over all its connections, for
+   * messages that have not fully arrived. A connection whose message would
+   * pass it is closed with code ENOMEM (the others are served). Memory follows
+   * the bytes that arrived, not the lengths headers announce.
+   * @default an eighth of the machine's memory shared by the loops, at most 1 GiB per loop, at least 2 × (maxFrame + 12)
+   */
+  maxPartialBytes?: number;
   /** Keep writing after the peer half-closed, until `end()`. @default false */
   allowHalfOpen?: boolean;
   /** Native engine: `reuseport` (a listener per loop) or `exclusive` (one listener, EPOLLEXCLUSIVE). @default 'reuseport' */
@@ -58,7 +66,8 @@ export interface ServerOptions {
    * Receive the PROXY protocol (v1 text or v2 binary) from a load balancer
    * (HAProxy `send-proxy`/`send-proxy-v2`, nginx `proxy_protocol on`). Every
    * connection must then begin with a complete, valid header from one of the
-   * `trusted` sources (IP addresses or CIDRs, e.g. `'10.0.0.0/8'`, `'::1'`)
+   * `trusted` sources (IP addresses or CIDRs, e.g. `'10.0.0.0/8'`, `'::1'`;
+   * `'unix'` for the peers of a Unix socket listener, which have no address)
    * within `timeout` ms (default 3000, the spec's minimum); otherwise it is
    * aborted (codes EPROXY_HEADER, EPROXY_UNTRUSTED, EPROXY_TIMEOUT; counted in
    * `protocolErrors` and per loop in `proxyErrors`) before any handler sees it.
@@ -79,7 +88,7 @@ export interface ResolvedOptions extends EngineOptions {
 export const DEFAULT_THREADS = 1;
 
 const known = new Set<string>([
-  'engine', 'threads', 'workers', 'framing', 'maxFrame', 'highWaterMark', 'maxBufferedAmount', 'heartbeat',
+  'engine', 'threads', 'workers', 'framing', 'maxFrame', 'highWaterMark', 'maxBufferedAmount', 'maxPartialBytes', 'heartbeat',
   'idleTimeout', 'frameTimeout', 'drainTimeout', 'maxConnections', 'allowHalfOpen', 'acceptMode', 'nativeEcho',
   'triggerMode', 'proxyProtocol',
 ]);
@@ -119,9 +128,9 @@ function proxyProtocol(value: unknown): { trusted: string[]; timeout: number } |
   const valid =
     Array.isArray(trusted) &&
     trusted.length > 0 &&
-    trusted.every((entry) => typeof entry === 'string' && parseProxyNetwork(entry) !== undefined);
+    trusted.every((entry) => typeof entry === 'string' && (entry === PROXY_TRUST_UNIX || parseProxyNetwork(entry) !== undefined));
   if (!valid) {
-    throw invalidOption('proxyProtocol.trusted', 'a non-empty array of IP addresses or CIDRs (e.g. "127.0.0.1/8", "::1")', Array.isArray(trusted) ? trusted.join(',') : trusted);
+    throw invalidOption('proxyProtocol.trusted', 'a non-empty array of IP addresses or CIDRs (e.g. "127.0.0.1/8", "::1") or "unix"', Array.isArray(trusted) ? trusted.join(',') : trusted);
   }
   return { trusted: [...(trusted as string[])], timeout: integer('proxyProtocol.timeout', timeout, DEFAULT_PROXY_TIMEOUT, 1, DAY) };
 }
@@ -159,11 +168,14 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
     heartbeatTimeout = 0;
   }
   const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+  const threads = integer('threads', options.threads, DEFAULT_THREADS, 1, 64);
+  const partialDefault = Math.max(2 * (maxFrame + 12), Math.min(2 ** 30, Math.floor(os.totalmem() / 8 / threads)));
   return {
     engine,
     framing,
     maxFrame,
-    threads: integer('threads', options.threads, DEFAULT_THREADS, 1, 64),
+    threads,
+    maxPartialBytes: integer('maxPartialBytes', options.maxPartialBytes, partialDefault, 1, Number.MAX_SAFE_INTEGER),
     workers: integer('workers', options.workers, Math.max(1, cores), 1, 256),
     highWaterMark,
     maxBufferedAmount,

@@ -323,6 +323,13 @@ export class ProxyParser {
   }
 }
 
+/**
+ * The trusted entry for peers of a Unix socket listener, which have no
+ * address to match (nginx spells it `set_real_ip_from unix:`): only local
+ * processes allowed by the file's permissions can connect there.
+ */
+export const PROXY_TRUST_UNIX = 'unix';
+
 /** One trusted network, IPv4 kept as IPv4-mapped IPv6 (prefix + 96). */
 export interface ProxyNetwork {
   bytes: Uint8Array;
@@ -391,11 +398,13 @@ export type ProxyAbort = 'EPROXY_HEADER' | 'EPROXY_TIMEOUT' | 'EPROXY_UNTRUSTED'
  */
 export class ProxyReceiver {
   readonly #networks: ProxyNetwork[];
+  readonly #trustUnix: boolean;
   readonly #timeout: number;
   readonly #waiting = new Set<() => void>();
 
   constructor(options: { trusted: readonly string[]; timeout: number }) {
     this.#networks = options.trusted.map((entry) => parseProxyNetwork(entry)).filter((n): n is ProxyNetwork => n !== undefined);
+    this.#trustUnix = options.trusted.includes(PROXY_TRUST_UNIX);
     this.#timeout = options.timeout;
   }
 
@@ -406,8 +415,11 @@ export class ProxyReceiver {
    * the header from the current one.
    */
   receive(socket: Socket, ready: (header: ProxyHeader) => void, aborted: (code: ProxyAbort | undefined) => void): void {
+    // A Unix socket peer has no address: trusted only through the "unix" entry.
+    // (A TCP socket reset before this has none either; it closes quietly whichever way it goes.)
+    const unixPeer = socket.remoteAddress === undefined;
     const peer = socket.remoteAddress === undefined ? undefined : addressBytes(socket.remoteAddress);
-    if (!peer || !proxyTrusted(this.#networks, peer)) {
+    if (unixPeer ? !this.#trustUnix : !peer || !proxyTrusted(this.#networks, peer)) {
       socket.on('error', () => {});
       socket.destroy();
       aborted(peer ? 'EPROXY_UNTRUSTED' : undefined);

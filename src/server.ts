@@ -7,6 +7,7 @@ import { EventEmitter } from 'node:events';
 import { Connection } from './connection';
 import { Dispatcher, type DispatchCounters, type Handler } from './dispatcher';
 import { EdgepollError, invalidOption } from './errors';
+import { checkSocketPath } from './socket-path';
 import type { Engine, EngineSink } from './engines/engine';
 import { createEngine, resolveEngineName } from './engines/select';
 import { resolveOptions, type ResolvedOptions, type ServerOptions } from './options';
@@ -19,18 +20,26 @@ import { checkType } from './connection';
 export interface ListenOptions {
   /** 0 picks a free port. @default 0 */
   port?: number;
-  /** @default '127.0.0.1' */
+  /** `'::'` listens dual-stack (IPv6 and IPv4-mapped), as node:net. @default '127.0.0.1' */
   host?: string;
+  /**
+   * A Unix socket path to listen on instead of a TCP port (not with `host` or
+   * `port`). An existing file there fails with `EADDRINUSE` (a stale one is not
+   * removed); the server unlinks its own file when it stops accepting. Peers
+   * report `remoteAddress` '' and `remotePort` 0.
+   */
+  path?: string;
   /** Pending-connection queue length (capped by net.core.somaxconn). @default 511 */
   backlog?: number;
   /** Aborting closes the server (gracefully). An already aborted signal rejects with EABORTED. */
   signal?: AbortSignal;
 }
 
-/** Where a listening server can be reached. */
+/** Where a listening server can be reached: host and port, or (host '', port 0) a Unix socket's `path`. */
 export interface ServerAddress {
   host: string;
   port: number;
+  path?: string;
 }
 
 /** Counters of {@link Server.stats} (the demo's STATS reply). */
@@ -57,6 +66,11 @@ export interface ServerEvents<M extends MessageMap = AnyMessages> {
   error: [error: Error, connection?: Connection<M>];
   /** The server finished closing. */
   close: [];
+  /**
+   * Every broadcast queued while `broadcast()` returned false has reached the
+   * connections' queues: the next one goes straight through.
+   */
+  broadcastDrain: [];
 }
 
 type State = 'idle' | 'listening' | 'closing' | 'closed';
@@ -113,6 +127,7 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
       },
       error: (error) => this.#report(error),
       batchEnd: () => this.#engine.flush(),
+      broadcastDrain: () => this.emit('broadcastDrain'),
       counters: () => ({ ...this.#dispatcher.counters }),
       requestClose: () => {
         void this.close();
@@ -148,6 +163,10 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw invalidOption('port', 'an integer from 0 to 65535', port);
     if (typeof host !== 'string' || host === '') throw invalidOption('host', 'a non-empty string', host);
     if (!Number.isInteger(backlog) || backlog < 1) throw invalidOption('backlog', 'a positive integer', backlog);
+    const path = options.path === undefined ? undefined : checkSocketPath(options.path);
+    if (path !== undefined && (options.host !== undefined || options.port !== undefined)) {
+      throw invalidOption('path', 'alone: a Unix socket path excludes host and port', path);
+    }
     const { signal } = options;
     if (signal?.aborted) {
       this.#state = 'closed';
@@ -156,7 +175,7 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
     }
     this.#state = 'listening';
     try {
-      this.#address = await this.#engine.listen(host, port, backlog);
+      this.#address = await this.#engine.listen(host, port, backlog, path);
     } catch (error) {
       this.#state = 'closed';
       await this.#engine.shutdown();
@@ -178,20 +197,24 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
     return this.#engine.connectionCount?.() ?? this.#connections.size;
   }
 
-  /** Pushes a frame (frame framing) or a message to every open connection. */
-  broadcast<T extends TypeOf<M>>(type: T, payload?: RequestOf<M, T>): void;
-  broadcast(payload: Payload): void;
-  broadcast(typeOrPayload: number | Payload, payload?: unknown): void {
+  /**
+   * Pushes a frame (frame framing) or a message to every open connection.
+   * Returns false when the engine is behind (native: a loop's inbox is full)
+   * and the broadcast had to wait in the engine, or was dropped at its bound:
+   * stop broadcasting until `'broadcastDrain'` (README "Backpressure").
+   */
+  broadcast<T extends TypeOf<M>>(type: T, payload?: RequestOf<M, T>): boolean;
+  broadcast(payload: Payload): boolean;
+  broadcast(typeOrPayload: number | Payload, payload?: unknown): boolean {
     if (this.options.framing === 'frame') {
       if (typeof typeOrPayload !== 'number') throw invalidOption('type', 'a message type (1 … 0xFEFF)', typeOrPayload);
       checkType(typeOrPayload);
-      this.#engine.broadcast(encodeFrame(0, typeOrPayload, 0, toBytes(payload as Payload | undefined)));
-      return;
+      return this.#engine.broadcast(encodeFrame(0, typeOrPayload, 0, toBytes(payload as Payload | undefined)));
     }
     const bytes = toBytes(typeof typeOrPayload === 'number' ? (payload as Payload | undefined) : typeOrPayload);
-    if (this.options.framing === 'length') this.#engine.broadcast(encodeLength(bytes));
-    else if (this.options.framing === 'line') this.#engine.broadcast(Buffer.concat([bytes, Buffer.from('\n')]));
-    else this.#engine.broadcast(bytes);
+    if (this.options.framing === 'length') return this.#engine.broadcast(encodeLength(bytes));
+    if (this.options.framing === 'line') return this.#engine.broadcast(Buffer.concat([bytes, Buffer.from('\n')]));
+    return this.#engine.broadcast(bytes);
   }
 
   /** Counters: the demo's STATS reply. On the cluster engine, summed over all workers. */

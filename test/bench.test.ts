@@ -7,6 +7,7 @@
 import net from 'node:net';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { runBenchCommand, runLoad, type LoadReport } from '../src/bench';
+import { tryLoadLoadgen, tryLoadNative } from '../src/binding';
 
 interface EchoServer {
   port: number;
@@ -221,5 +222,18 @@ describe('edgepoll bench', () => {
     expect(report.messages).toBeGreaterThan(0);
     expect(await runBenchCommand(['--target', 'nowhere'])).toBe(2);
     expect(await runBenchCommand(['--target', '127.0.0.1:1', '--mode', 'sideways'])).toBe(2);
+  });
+});
+
+// Issue 12: what serves holds only the engine; bench loads the load generator on its own.
+describe('the load generator is its own addon', () => {
+  it('the engine addon does not export runLoad; the load generator addon exports only runLoad', () => {
+    const engine = tryLoadNative();
+    expect(engine).toBeDefined();
+    expect(Object.keys(engine!)).toContain('Engine');
+    expect(Object.keys(engine!)).not.toContain('runLoad');
+    const { addon, error } = tryLoadLoadgen();
+    expect(error).toBeUndefined();
+    expect(Object.keys(addon!)).toEqual(['runLoad']);
   });
 });

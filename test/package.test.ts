@@ -5,7 +5,10 @@
  * --build-from-source, from both `import` and `require`; that the types check
  * for .cts and .mts consumers; and (T47) that without a matching prebuild
  * `auto` falls back to net with one warning while `--engine native` fails with
- * node-gyp-build's reason and a hint.
+ * node-gyp-build's reason and a hint. Issue 12: a tarball without prebuilds/
+ * installs on a machine without a compiler, make or python (one line says the
+ * native engine is unavailable and why) and serves on net; the engine addon
+ * holds only the engine, the load generator is its own addon that bench loads.
  *
  * Slow (packs, installs from the npm registry, compiles once): runs only with
  * EDGEPOLL_PACKAGE_TESTS=1, which scripts/test-package.sh sets after building
@@ -107,8 +110,8 @@ async function probe(dir: string, script: string, env: NodeJS.ProcessEnv): Promi
   return { result: JSON.parse(out.stdout.trim()) as Probe, stderr: out.stderr };
 }
 
-/** `npx edgepoll serve --port 0` in the consumer project; answers one ECHO, then stops. */
-async function serveEcho(dir: string, env: NodeJS.ProcessEnv): Promise<string> {
+/** `npx edgepoll serve --port 0` in the consumer project, stopped when the test ends. */
+async function startServe(dir: string, env: NodeJS.ProcessEnv): Promise<{ port: number; stderr: () => string }> {
   const child = spawn('npx', ['--no', 'edgepoll', 'serve', '--port', '0'], { cwd: dir, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
   // npx runs the bin through a shell: signal the whole group.
@@ -140,6 +143,12 @@ async function serveEcho(dir: string, env: NodeJS.ProcessEnv): Promise<string> {
     });
     void exited.then(() => reject(new Error(`serve exited before listening: ${stderr}`)));
   });
+  return { port, stderr: () => stderr };
+}
+
+/** `npx edgepoll serve --port 0` in the consumer project; answers one ECHO, then stops. */
+async function serveEcho(dir: string, env: NodeJS.ProcessEnv): Promise<string> {
+  const { port, stderr } = await startServe(dir, env);
   const peer = await connectPeer(port);
   const payload = 'hello from the package';
   // 12-byte header EB 00 00 01 <len u32> <seq u32>, then the payload.
@@ -148,7 +157,7 @@ async function serveEcho(dir: string, env: NodeJS.ProcessEnv): Promise<string> {
   expect(reply).toMatchObject({ flags: 1, type: 1, seq: 7 });
   expect(reply.payload.toString()).toBe(payload);
   peer.destroy();
-  return stderr;
+  return stderr();
 }
 
 function expectLoadedFrom(result: Probe, directory: string): void {
@@ -183,15 +192,17 @@ describe.skipIf(!enabled)('npm package', () => {
     const files = listing[0]!.files.map((file) => file.path);
     const allowed = [
       /^dist\/[\w/.-]+\.(js|mjs|d\.ts|d\.mts)$/,
-      new RegExp(`^prebuilds/${prebuildDir}/[\\w.+-]+\\.node$`),
+      new RegExp(`^prebuilds/${prebuildDir}/(loadgen/)?[\\w.+-]+\\.node$`),
       /^native\/(loadgen\/)?[\w-]+\.(cc|h)$/,
-      /^(binding\.gyp|README\.md|LICENSE|package\.json)$/,
+      /^(binding\.gyp|scripts\/install\.js|README\.md|LICENSE|package\.json)$/,
     ];
     expect(files.filter((file) => !allowed.some((pattern) => pattern.test(file)))).toEqual([]);
-    for (const required of ['dist/index.js', 'dist/index.mjs', 'dist/index.d.ts', 'dist/index.d.mts', 'dist/cli.js', 'binding.gyp', 'native/addon.cc', 'README.md', 'LICENSE']) {
+    for (const required of ['dist/index.js', 'dist/index.mjs', 'dist/index.d.ts', 'dist/index.d.mts', 'dist/cli.js', 'binding.gyp', 'native/addon.cc', 'scripts/install.js', 'README.md', 'LICENSE']) {
       expect(files).toContain(required);
     }
-    expect(files.filter((file) => file.startsWith(`prebuilds/${prebuildDir}/`))).toHaveLength(1);
+    // One engine prebuild, and the load generator's in its own directory (node-gyp-build never picks it as the engine).
+    expect(files.filter((file) => /^prebuilds\/[^/]+\/[^/]+$/.test(file))).toEqual([expect.stringMatching(new RegExp(`^prebuilds/${prebuildDir}/edgepoll\\.`))]);
+    expect(files.filter((file) => file.startsWith(`prebuilds/${prebuildDir}/loadgen/`))).toEqual([expect.stringMatching(/\/edgepoll_loadgen\.[\w.+-]+\.node$/)]);
     // Every native/*.cc that binding.gyp compiles is shipped, so build-from-source works.
     for (const source of fs.readdirSync(path.join(root, 'native')).filter((file) => file.endsWith('.cc'))) {
       expect(files).toContain(`native/${source}`);
@@ -228,6 +239,32 @@ describe.skipIf(!enabled)('npm package', () => {
     it('npx edgepoll serve --port 0 answers an ECHO on the native engine', async () => {
       const stderr = await serveEcho(app, { ...env, PREBUILDS_ONLY: '1' });
       expect(stderr).toContain('engine native');
+    });
+
+    it('issue 12: the engine prebuild holds only the engine; the load generator is its own prebuild', async () => {
+      const prebuilds = path.join(app, 'node_modules', 'edgepoll', 'prebuilds', prebuildDir);
+      const keys = async (file: string): Promise<string[]> => {
+        const out = await run('node', ['-e', 'console.log(JSON.stringify(Object.keys(require(process.argv[1]))))', file], app, env, 30_000);
+        expectSuccess(out);
+        return JSON.parse(out.stdout) as string[];
+      };
+      const engine = fs.readdirSync(prebuilds).filter((file) => file.endsWith('.node'));
+      expect(engine).toHaveLength(1);
+      const engineKeys = await keys(path.join(prebuilds, engine[0]!));
+      expect(engineKeys).toContain('Engine');
+      expect(engineKeys).not.toContain('runLoad');
+      const loadgen = fs.readdirSync(path.join(prebuilds, 'loadgen'));
+      expect(loadgen).toHaveLength(1);
+      expect(await keys(path.join(prebuilds, 'loadgen', loadgen[0]!))).toEqual(['runLoad']);
+    });
+
+    it('issue 12: npx edgepoll bench loads the load generator prebuild and measures a served port', async () => {
+      const { port } = await startServe(app, { ...env, PREBUILDS_ONLY: '1' });
+      const args = ['--no', 'edgepoll', 'bench', '--target', `127.0.0.1:${port}`, '--connections', '2', '--duration', '0.5', '--warmup', '0', '--json', '--quiet'];
+      const out = await run('npx', args, app, { ...env, PREBUILDS_ONLY: '1' }, 60_000);
+      expectSuccess(out);
+      expect(JSON.parse(out.stdout)).toMatchObject({ errors: 0, mismatches: 0 });
+      expect(JSON.parse(out.stdout).messages).toBeGreaterThan(0);
     });
 
     it('type-checks .cts and .mts consumers (tsc --noEmit, node16)', async () => {
@@ -274,6 +311,50 @@ describe.skipIf(!enabled)('npm package', () => {
       expect(out.stderr).toContain('ENATIVE_UNAVAILABLE');
       expect(out.stderr).toContain('No native build was found');
       expect(out.stderr).toMatch(/hint: use --engine net/);
+    });
+  });
+
+  // Issue 12: musl, arm64, anything without a matching prebuild, on a machine that cannot compile.
+  describe('installed without a prebuild on a machine without a compiler, make or python', () => {
+    let app = '';
+    let installOutput = '';
+    let env: NodeJS.ProcessEnv = {};
+
+    beforeAll(async () => {
+      // The same tarball with prebuilds/ taken out.
+      const unpacked = path.join(work, 'unpacked');
+      fs.mkdirSync(unpacked);
+      execFileSync('tar', ['-xzf', tarball, '-C', unpacked]);
+      fs.rmSync(path.join(unpacked, 'package', 'prebuilds'), { recursive: true, force: true });
+      const stripped = path.join(work, 'edgepoll-no-prebuilds.tgz');
+      execFileSync('tar', ['-czf', stripped, '-C', unpacked, 'package']);
+      const bin = noCompilerBin(path.join(work, 'no-compiler-2'));
+      env = baseEnvironment({ PATH: bin, CC: 'false', CXX: 'false' });
+      app = path.join(work, 'no-prebuild');
+      installOutput = await installInto(app, stripped, [], env);
+    }, slow);
+
+    it('npm install succeeds with one line saying the native engine is unavailable and why', () => {
+      expect(fs.existsSync(path.join(app, 'node_modules', 'edgepoll', 'prebuilds'))).toBe(false);
+      const lines = installOutput.split('\n').filter((line) => line.includes('native engine is unavailable'));
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(/no prebuilt binary for linux-\w+ (glibc|musl), and no .*make.* on PATH to compile one/);
+      expect(lines[0]).toContain("'auto' will use the node:net engine");
+      expect(installOutput).not.toMatch(/gyp (info|ERR)/);
+      expect(fs.existsSync(path.join(app, 'node_modules', 'edgepoll', 'build'))).toBe(false);
+    });
+
+    it.each(['probe.cjs', 'probe.mjs'])('%s: auto uses net', async (script) => {
+      const { result, stderr } = await probe(app, script, env);
+      expect(result.engine).toBe('net');
+      expect(result.listened).toBe(true);
+      expect(result.addons).toEqual([]);
+      expect(stderr.match(/\[EDGEPOLL_NATIVE_UNAVAILABLE\]/g)).toHaveLength(1);
+    });
+
+    it('npx edgepoll serve --port 0 answers an ECHO on the net engine', async () => {
+      const stderr = await serveEcho(app, env);
+      expect(stderr).toContain('engine net');
     });
   });
 

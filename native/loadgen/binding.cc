@@ -1,5 +1,7 @@
-// Node-API glue of the load generator: exports.runLoad(options, onProgress?)
-// → Promise<report>. Owns: one RunState per call (options, controller thread,
+// Node-API glue and module init of the load generator, an addon of its own
+// (edgepoll_loadgen.node, loaded only by src/bench.ts, so the engine addon
+// that serves does not carry it): exports.runLoad(options, onProgress?) →
+// Promise<report>. Owns: one RunState per call (options, controller thread,
 // its own ThreadSafeFunction for progress, the promise). Does not own: the
 // load itself (run.cc, worker*.cc, no Node-API there).
 // Threads: runLoad and every callback run on the JS thread; the load runs on
@@ -223,8 +225,13 @@ Napi::Value runLoad(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
-void registerLoadgen(Napi::Env env, Napi::Object exports) {
+Napi::Object registerLoadgen(Napi::Env env, Napi::Object exports) {
   exports.Set("runLoad", Napi::Function::New(env, runLoad, "runLoad"));
+  return exports;
 }
 
 }  // namespace edgepoll
+
+static Napi::Object init(Napi::Env env, Napi::Object exports) { return edgepoll::registerLoadgen(env, exports); }
+
+NODE_API_MODULE(edgepoll_loadgen, init)

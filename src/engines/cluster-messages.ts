@@ -20,7 +20,7 @@ export const REFORK_DELAY_MAX = 5000;
 
 /** Messages between primary and workers; `edgepoll` names the kind. */
 export type ClusterMessage =
-  | { edgepoll: 'listening'; host: string; port: number }
+  | { edgepoll: 'listening'; host: string; port: number; path?: string }
   | { edgepoll: 'listen-error'; code: string; message: string }
   | { edgepoll: 'count'; connections: number }
   | { edgepoll: 'broadcast'; bytes: Uint8Array }

@@ -8,7 +8,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import os from 'node:os';
 import { EdgepollError } from '../errors';
-import type { Engine, EngineOptions, EngineSink, EngineStats } from './engine';
+import type { Engine, EngineOptions, EngineSink, EngineStats, ListenAddress } from './engine';
 import type { NetCounters } from './net';
 import {
   EXIT_GRACE,
@@ -34,7 +34,7 @@ interface WorkerState {
 export class PrimaryEngine implements Engine {
   readonly kind = 'cluster' as const;
   private readonly workers = new Map<number, WorkerState>();
-  private address: { host: string; port: number } | undefined;
+  private address: ListenAddress | undefined;
   private starting: { resolve: (a: { host: string; port: number }) => void; reject: (e: Error) => void } | undefined;
   private draining = false;
   private allStopped = false;
@@ -54,7 +54,7 @@ export class PrimaryEngine implements Engine {
   ) {}
 
   /** Forks the workers; they listen on (host, port) themselves when they run the script's listen(). */
-  listen(_host: string, _port: number, _backlog: number): Promise<{ host: string; port: number }> {
+  listen(_host: string, _port: number, _backlog: number, _path?: string): Promise<ListenAddress> {
     if (this.starting || this.address) return Promise.reject(new EdgepollError('ESERVER_ALREADY_LISTENING'));
     cluster.setupPrimary({ serialization: 'advanced' });
     cluster.on('message', this.onMessage);
@@ -83,11 +83,12 @@ export class PrimaryEngine implements Engine {
         this.crashes = 0;
         if (this.draining || this.stopping) this.send(worker, { edgepoll: 'drain' });
         if (this.starting) {
-          if (this.address && this.address.port !== message.port) {
-            this.failStart(new EdgepollError('EIO', `cluster workers listen on different ports (${this.address.port}, ${message.port})`));
+          if (this.address && (this.address.port !== message.port || this.address.path !== message.path)) {
+            const where = (a: { port: number; path?: string }): string => a.path ?? String(a.port);
+            this.failStart(new EdgepollError('EIO', `cluster workers listen on different addresses (${where(this.address)}, ${where(message)})`));
             return;
           }
-          this.address ??= { host: message.host, port: message.port };
+          this.address ??= message.path !== undefined ? { host: message.host, port: message.port, path: message.path } : { host: message.host, port: message.port };
           if ([...this.workers.values()].every((w) => w.listening)) {
             const starting = this.starting;
             this.starting = undefined;
@@ -214,9 +215,11 @@ export class PrimaryEngine implements Engine {
   close(): void {}
   flush(): void {}
 
-  broadcast(bytes: Uint8Array): void {
+  broadcast(bytes: Uint8Array): boolean {
     const message: ClusterMessage = { edgepoll: 'broadcast', bytes };
     for (const state of this.workers.values()) if (state.listening) this.send(state.worker, message);
+    // IPC queues in the primary; the workers' engines apply their receivers' bounds.
+    return true;
   }
 
   /** Tells every worker to drain; resolves when all have exited. */

@@ -7,7 +7,7 @@
 import cluster from 'node:cluster';
 import type { EdgepollError } from '../errors';
 import { HEADER_SIZE } from '../protocol';
-import type { Engine, EngineOptions, EngineSink, EngineStats } from './engine';
+import type { Engine, EngineOptions, EngineSink, EngineStats, ListenAddress } from './engine';
 import { createNetEngine, type Admission, type NetCounters, type NetEngineInstance } from './net';
 import { COUNT_INTERVAL, STATS_TIMEOUT, STOP_TIMEOUT, isClusterMessage, sumStats, type ClusterMessage } from './cluster-messages';
 
@@ -109,10 +109,10 @@ export class WorkerEngine implements Engine {
     }
   };
 
-  async listen(host: string, port: number, backlog: number): Promise<{ host: string; port: number }> {
+  async listen(host: string, port: number, backlog: number, path?: string): Promise<ListenAddress> {
     try {
-      const address = await this.local.listen(host, port, backlog);
-      this.post({ edgepoll: 'listening', host: address.host, port: address.port });
+      const address = await this.local.listen(host, port, backlog, path);
+      this.post({ edgepoll: 'listening', host: address.host, port: address.port, path: address.path });
       return address;
     } catch (error) {
       const e = error as EdgepollError;
@@ -148,10 +148,11 @@ export class WorkerEngine implements Engine {
    * control frame (type 0xFFxx: the GOAWAY of this worker's own graceful
    * shutdown) stays local: it is about this worker's connections only.
    */
-  broadcast(bytes: Uint8Array): void {
-    this.local.broadcast(bytes);
-    if (this.frameFraming && bytes.length >= HEADER_SIZE && bytes[2] === 0xff) return;
+  broadcast(bytes: Uint8Array): boolean {
+    const taken = this.local.broadcast(bytes);
+    if (this.frameFraming && bytes.length >= HEADER_SIZE && bytes[2] === 0xff) return taken;
     this.post({ edgepoll: 'broadcast', bytes });
+    return taken;
   }
 
   /** This worker's engine counters plus the server's application counters. */

@@ -31,6 +31,8 @@ export interface EngineOptions {
   frameTimeout: number;
   /** 0 = unlimited. */
   maxConnections: number;
+  /** Native: bytes one loop holds for messages still arriving, over all its connections (ENOMEM past it). */
+  maxPartialBytes: number;
   allowHalfOpen: boolean;
   /** Native: how connections are accepted. */
   acceptMode: 'reuseport' | 'exclusive';
@@ -69,6 +71,8 @@ export interface EngineSink {
   error(error: EdgepollError): void;
   /** Called after each batch of events, so the server can flush corked writes once. */
   batchEnd(): void;
+  /** Broadcasts queued while broadcast() returned false have all been handed to the connections. */
+  broadcastDrain?(): void;
   /**
    * Application-level counters (the server's unhandled, unmatched, handlerErrors).
    * A multi-process engine (cluster) sums them over its processes into EngineStats.app.
@@ -92,10 +96,21 @@ export interface EngineStats {
   app?: Record<string, number>;
 }
 
+/** Where an engine listens: TCP host and port, or a Unix socket's path (host '', port 0). */
+export interface ListenAddress {
+  host: string;
+  port: number;
+  path?: string;
+}
+
 export interface Engine {
   readonly kind: 'native' | 'net' | 'cluster';
-  /** Binds and listens; rejects with an EdgepollError carrying the errno name. */
-  listen(host: string, port: number, backlog: number): Promise<{ host: string; port: number }>;
+  /**
+   * Binds and listens; rejects with an EdgepollError carrying the errno name.
+   * With `path`, listens on a Unix socket there instead (host and port unused;
+   * the address reports host '' and port 0 with the path).
+   */
+  listen(host: string, port: number, backlog: number, path?: string): Promise<ListenAddress>;
   /** Queues bytes already in the connection's framing. false = above the high-water mark; 'drain' follows. */
   write(id: number, bytes: Uint8Array): boolean;
   /** Queues one frame (header + payload) without concatenating in JS where avoidable. */
@@ -111,8 +126,12 @@ export interface Engine {
    * (default: the code's standard reason), flushes (bounded in time), closes.
    */
   close(id: number, code: EngineCode, reason?: string): void;
-  /** Sends already-framed bytes to every open connection; each receiver's bounds apply. */
-  broadcast(bytes: Uint8Array): void;
+  /**
+   * Sends already-framed bytes to every open connection; each receiver's bounds apply.
+   * false = queued (or, past the engine's bound, dropped) behind a busy engine:
+   * wait for the sink's broadcastDrain before the next one.
+   */
+  broadcast(bytes: Uint8Array): boolean;
   /** Flushes writes corked during this tick (called by the server; engines may also self-schedule). */
   flush(): void;
   /** Closes the listening socket(s); open connections stay. */

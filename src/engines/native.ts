@@ -12,7 +12,7 @@
 import type { NativeAddon, NativeEngine } from '../binding';
 import { EdgepollError, type EngineCode } from '../errors';
 import { HEADER_SIZE, framingNumber, writeHeader } from '../protocol';
-import type { Engine, EngineOptions, EngineSink, EngineStats } from './engine';
+import type { Engine, EngineOptions, EngineSink, EngineStats, ListenAddress } from './engine';
 import { ID_LOOP_SPAN, ID_SLOT_SPAN, idGeneration, idLoop, idSlot } from './engine';
 
 /**
@@ -46,11 +46,26 @@ const KIND_CLOSE = 7;
 const KIND_ERROR = 8;
 /** Wait before retrying a submit that found an inbox full (the loop drains it within microseconds). */
 const RETRY_DELAY_MS = 1;
+/**
+ * Hard bound on the bytes waiting in `pending` for full inboxes (README
+ * "Backpressure"). At the bound a write is refused (false, the bytes dropped,
+ * the connection closed with ESLOW_CONSUMER) and a broadcast is dropped
+ * (false). It is reached only when the loops are not keeping up at all: one
+ * inbox alone takes 64 MiB.
+ */
+export const PENDING_LIMIT = 16 * 1024 * 1024;
+/** What one `pending` entry costs beyond its bytes (object, arrays), so tiny blocks are bounded too. */
+const PENDING_ENTRY_COST = 128;
+const BUFFER_SIZE = 16 * 1024;
+/** A command buffer grown past this by one large write goes back to BUFFER_SIZE once submitted. */
+const BUFFER_KEEP = 256 * 1024;
 
-/** One loop's corked commands: grows by doubling, reused after each submit. */
+/** One loop's corked commands: grows by doubling, reused after each submit, shrunk after a large one. */
 class CommandBuffer {
-  bytes = Buffer.allocUnsafe(16 * 1024);
+  bytes = Buffer.allocUnsafe(BUFFER_SIZE);
   length = 0;
+  /** Connections with bytes in this buffer. */
+  corked: Outbound[] = [];
 
   /** Makes room for `extra` more bytes and returns the offset they start at. */
   reserve(extra: number): number {
@@ -66,20 +81,35 @@ class CommandBuffer {
     this.length = need;
     return at;
   }
+
+  /** Empties the buffer; one burst must not keep its memory for the server's lifetime. */
+  clear(): void {
+    this.length = 0;
+    if (this.bytes.length > BUFFER_KEEP) this.bytes = Buffer.allocUnsafe(BUFFER_SIZE);
+  }
 }
 
 /** What JS knows about one connection's outbound queue. */
 interface Outbound {
+  /** The loop that owns the connection. */
+  loop: number;
   /** Native's last report (BACKPRESSURE / DRAIN value). */
   reported: number;
   /** Bytes corked since the last flush. */
   corked: number;
+  /** Bytes in `pending` blocks: still JS's, counted until a loop takes the block. */
+  pending: number;
 }
 
 /** A submit that found its inbox full, kept in issue order (loop -1 = broadcast). */
 interface Pending {
   loop: number;
   bytes: Buffer;
+  /** What it counts against PENDING_LIMIT. */
+  cost: number;
+  /** The connections with bytes in the block, and how many each. */
+  states: Outbound[];
+  amounts: number[];
 }
 
 class NativeEngineAdapter implements Engine {
@@ -89,8 +119,9 @@ class NativeEngineAdapter implements Engine {
   private readonly outbound = new Map<number, Outbound>();
   private readonly codeNames: string[];
   private readonly pending: Pending[] = [];
-  /** Connections with corked bytes since the last flush. */
-  private corked: Outbound[] = [];
+  private pendingBytes = 0;
+  /** A broadcast returned false: 'broadcastDrain' is owed once `pending` empties. */
+  private broadcastWanted = false;
   private flushScheduled = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private stopped = false;
@@ -121,6 +152,7 @@ class NativeEngineAdapter implements Engine {
         proxyProtocol: Boolean(options.proxyProtocol),
         proxyTrusted: options.proxyProtocol ? options.proxyProtocol.trusted : [],
         proxyTimeout: options.proxyProtocol ? options.proxyProtocol.timeout : 0,
+        maxPartialBytes: options.maxPartialBytes,
         // Test suites only (never documented): every native bound shrunk, so
         // that reads pause all the time (native/loop.h LoopBounds::tiny).
         debugTinyBounds: process.env.EDGEPOLL_DEBUG_TINY_BOUNDS === '1',
@@ -130,19 +162,24 @@ class NativeEngineAdapter implements Engine {
     this.buffers = Array.from({ length: threads }, () => new CommandBuffer());
   }
 
-  async listen(host: string, port: number, backlog: number): Promise<{ host: string; port: number }> {
+  async listen(host: string, port: number, backlog: number, path?: string): Promise<ListenAddress> {
     try {
+      if (path !== undefined) {
+        this.native.listen('', 0, backlog, path);
+        return { host: '', port: 0, path };
+      }
       const bound = this.native.listen(host, port, backlog);
       return { host, port: bound };
     } catch (error) {
       const code = (error as { code?: string }).code ?? 'EIO';
-      throw new EdgepollError(code, `listen ${host}:${port}: ${code}`, { cause: error });
+      throw new EdgepollError(code, `listen ${path ?? `${host}:${port}`}: ${code}`, { cause: error });
     }
   }
 
   write(id: number, bytes: Uint8Array): boolean {
     const state = this.outbound.get(id);
     if (!state) return true; // closed: dropped, and no 'drain' would ever follow a false
+    if (this.pendingBytes >= PENDING_LIMIT) return this.overflow(id);
     const above = this.above(state, bytes.length);
     const buffer = this.command(id, OP_WRITE, above ? 1 : 0, 0, bytes.length);
     buffer.bytes.set(bytes, buffer.length - bytes.length);
@@ -152,6 +189,7 @@ class NativeEngineAdapter implements Engine {
   sendFrame(id: number, flags: number, type: number, seq: number, payload: Uint8Array): boolean {
     const state = this.outbound.get(id);
     if (!state) return true;
+    if (this.pendingBytes >= PENDING_LIMIT) return this.overflow(id);
     const size = HEADER_SIZE + payload.length;
     const above = this.above(state, size);
     const buffer = this.command(id, OP_WRITE, above ? 1 : 0, 0, size);
@@ -163,7 +201,7 @@ class NativeEngineAdapter implements Engine {
 
   bufferedAmount(id: number): number {
     const state = this.outbound.get(id);
-    return state ? state.reported + state.corked : 0;
+    return state ? state.reported + state.corked + state.pending : 0;
   }
 
   end(id: number): void {
@@ -183,14 +221,18 @@ class NativeEngineAdapter implements Engine {
     if (text) text.copy(buffer.bytes, buffer.length - text.length);
   }
 
-  broadcast(bytes: Uint8Array): void {
-    if (this.stopped || bytes.length === 0) return;
+  broadcast(bytes: Uint8Array): boolean {
+    if (this.stopped || bytes.length === 0) return true;
     // Commands corked before the broadcast must reach the loops before it.
     this.flush();
-    if (this.pending.length > 0 || !this.native.broadcast(bytes)) {
-      this.pending.push({ loop: -1, bytes: Buffer.from(bytes) });
-      this.scheduleRetry();
-    }
+    if (this.pending.length === 0 && this.native.broadcast(bytes)) return true;
+    this.broadcastWanted = true;
+    if (this.pendingBytes >= PENDING_LIMIT) return false; // dropped: see PENDING_LIMIT
+    const cost = bytes.length + PENDING_ENTRY_COST;
+    this.pending.push({ loop: -1, bytes: Buffer.from(bytes), cost, states: [], amounts: [] });
+    this.pendingBytes += cost;
+    this.scheduleRetry();
+    return false;
   }
 
   flush(): void {
@@ -200,15 +242,28 @@ class NativeEngineAdapter implements Engine {
     for (let loop = 0; loop < this.buffers.length; loop++) {
       const buffer = this.buffers[loop];
       if (buffer.length === 0) continue;
+      const corked = buffer.corked;
       if (this.pending.length > 0 || !this.native.submit(loop, buffer.bytes, buffer.length)) {
-        // Inbox full: keep a copy in order; its bytes still count against each connection.
-        this.pending.push({ loop, bytes: Buffer.from(buffer.bytes.subarray(0, buffer.length)) });
+        // Inbox full: keep a copy in order; its bytes count against each
+        // connection (write() returns false above the high-water mark) until a loop takes it.
+        const amounts = corked.map((state) => {
+          const amount = state.corked;
+          state.pending += amount;
+          state.corked = 0;
+          return amount;
+        });
+        const cost = buffer.length + PENDING_ENTRY_COST;
+        const bytes = Buffer.from(buffer.bytes.subarray(0, buffer.length));
+        this.pending.push({ loop, bytes, cost, states: corked, amounts });
+        this.pendingBytes += cost;
+        buffer.corked = [];
         this.scheduleRetry();
+      } else {
+        for (const state of corked) state.corked = 0;
+        corked.length = 0;
       }
-      buffer.length = 0;
+      buffer.clear();
     }
-    for (const state of this.corked) state.corked = 0;
-    this.corked.length = 0;
   }
 
   async stopAccepting(): Promise<void> {
@@ -234,6 +289,7 @@ class NativeEngineAdapter implements Engine {
     this.stopped = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.pending.length = 0;
+    this.pendingBytes = 0;
     this.native.stop();
     this.outbound.clear();
   }
@@ -248,9 +304,15 @@ class NativeEngineAdapter implements Engine {
 
   /** Whether queuing `extra` more bytes puts the connection above the high-water mark. */
   private above(state: Outbound, extra: number): boolean {
-    if (state.corked === 0) this.corked.push(state);
+    if (state.corked === 0) this.buffers[state.loop].corked.push(state);
     state.corked += extra;
-    return state.reported + state.corked > this.options.highWaterMark;
+    return state.reported + state.corked + state.pending > this.options.highWaterMark;
+  }
+
+  /** A write past PENDING_LIMIT: dropped, and its connection closed (README "Backpressure"). */
+  private overflow(id: number): boolean {
+    this.close(id, 'ESLOW_CONSUMER');
+    return false;
   }
 
   /** Appends a command header (+ room for `length` bytes) to the id's loop buffer. */
@@ -293,6 +355,12 @@ class NativeEngineAdapter implements Engine {
         next.loop < 0 ? this.native.broadcast(next.bytes) : this.native.submit(next.loop, next.bytes, next.bytes.length);
       if (!taken) return;
       this.pending.shift();
+      this.pendingBytes -= next.cost;
+      for (let i = 0; i < next.states.length; i++) next.states[i].pending -= next.amounts[i];
+    }
+    if (this.broadcastWanted) {
+      this.broadcastWanted = false;
+      this.sink.broadcastDrain?.();
     }
   }
 
@@ -322,7 +390,7 @@ class NativeEngineAdapter implements Engine {
       try {
         switch (kind) {
           case KIND_OPEN:
-            this.outbound.set(id, { reported: 0, corked: 0 });
+            this.outbound.set(id, { loop, reported: 0, corked: 0, pending: 0 });
             this.sink.open(id, Buffer.from(batch, offset, length).toString('latin1'), value);
             break;
           case KIND_MESSAGE:

@@ -18,7 +18,7 @@ import { EdgepollError, closeReasons, type EngineCode } from '../errors';
 import { CONTROL_FIRST, HEADER_SIZE, TYPE_CLOSE, TYPE_PING, TYPE_PONG, encodeFrame, writeHeader } from '../protocol';
 import { ProxyReceiver, type ProxyHeader } from '../proxy';
 import { resolutionFor, sharedTimer, type SweepTimer } from '../timer';
-import type { Engine, EngineOptions, EngineSink, EngineStats } from './engine';
+import type { Engine, EngineOptions, EngineSink, EngineStats, ListenAddress } from './engine';
 import { CLOSED, CLOSING, NetConnection, OPEN, type Admission, type Deadlines, type NetCounters } from './net-connection';
 
 export type { Admission, NetCounters } from './net-connection';
@@ -72,7 +72,7 @@ class NetEngine implements Engine {
     };
   }
 
-  listen(host: string, port: number, backlog: number): Promise<{ host: string; port: number }> {
+  listen(host: string, port: number, backlog: number, path?: string): Promise<ListenAddress> {
     if (this.server) return Promise.reject(new EdgepollError('ESERVER_ALREADY_LISTENING'));
     return new Promise((resolve, reject) => {
       const server = net.createServer(
@@ -85,14 +85,15 @@ class NetEngine implements Engine {
         reject(new EdgepollError(error.code ?? 'EIO', error.message, { cause: error }));
       };
       server.once('error', onListenError);
-      server.listen({ host, port, backlog }, () => {
+      // node:net listens dual-stack on '::' (ipv6Only defaults to false), as the native engine does.
+      server.listen(path !== undefined ? { path, backlog } : { host, port, backlog }, () => {
         server.off('error', onListenError);
         server.on('error', (error: NodeJS.ErrnoException) => this.reportError(error));
         if (!this.referenced) server.unref();
         // Stopped while the bind was in flight (shutdown during listen): do not keep listening.
         if (this.stopped) {
           server.close();
-          resolve({ host, port });
+          resolve(path !== undefined ? { host: '', port: 0, path } : { host, port });
           return;
         }
         const o = this.options;
@@ -101,6 +102,7 @@ class NetEngine implements Engine {
         const timeouts = [o.idleTimeout, o.frameTimeout];
         if (this.frameFraming) timeouts.push(o.heartbeatInterval, o.heartbeatTimeout);
         this.timer.add(this, resolutionFor(timeouts));
+        if (path !== undefined) return resolve({ host: '', port: 0, path });
         const address = server.address();
         const bound = typeof address === 'object' && address ? address.port : port;
         resolve({ host, port: bound });
@@ -335,12 +337,15 @@ class NetEngine implements Engine {
     return this.connections.get(id)?.socket.writableLength ?? 0;
   }
 
-  broadcast(bytes: Uint8Array): void {
+  broadcast(bytes: Uint8Array): boolean {
     // One copy, so the caller may reuse its buffer; every receiver shares it.
     const shared = Buffer.from(bytes);
     for (const conn of this.connections.values()) {
       if (conn.state === OPEN && !conn.socket.writableEnded) this.enqueue(conn, shared);
     }
+    // Handed to every socket synchronously: nothing waits in the engine, each
+    // receiver's own bounds (highWaterMark, maxBufferedAmount) apply.
+    return true;
   }
 
   private readonly flushTick = (): void => {

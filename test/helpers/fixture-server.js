@@ -2,14 +2,15 @@
 // The server of the black-box suites: the demo service plus handlers that
 // fail, stall, call back or check ordering, on any engine (with the cluster
 // engine this script runs in every worker, as node:cluster users expect).
-// Argument: one JSON object of server options plus optional `port` and
-// `backlog`; prints `listening on HOST:PORT` like `edgepoll serve`.
+// Argument: one JSON object of server options plus optional `port`, `host`,
+// `path` (a Unix socket) and `backlog`; prints `listening on HOST:PORT` like
+// `edgepoll serve` (`listening on PATH:0` for a Unix socket).
 'use strict';
 const cluster = require('node:cluster');
 const { createServer } = require('../../dist/index.js');
 const { installDemo } = require('../../dist/demo.js');
 
-const { backlog, port, ...options } = JSON.parse(process.argv[2] || '{}');
+const { backlog, port, host, path, ...options } = JSON.parse(process.argv[2] || '{}');
 const server = createServer(options);
 installDemo(server);
 if (server.options.framing === 'frame') {
@@ -54,6 +55,8 @@ if (server.options.framing === 'frame') {
     const state = order.get(connection) ?? { last: 0, violations: 0 };
     return `${state.last} ${state.violations}`;
   });
+  // PEER: `remoteAddress remotePort` as this connection reports them.
+  server.handle(32, (_payload, { connection }) => `${connection.remoteAddress} ${connection.remotePort}`);
 }
 server.on('error', (error) => process.stderr.write(`fixture error: ${error.code ?? ''} ${error.message}\n`));
 let stopping = false;
@@ -64,9 +67,9 @@ function stop() {
 }
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);
-server.listen({ port: port || 0, host: '127.0.0.1', backlog }).then(
+server.listen(path ? { path, backlog } : { port: port || 0, host: host || '127.0.0.1', backlog }).then(
   (address) => {
-    if (!cluster.isWorker) process.stdout.write(`listening on ${address.host}:${address.port}\n`);
+    if (!cluster.isWorker) process.stdout.write(`listening on ${address.path ?? address.host}:${address.port}\n`);
   },
   (error) => {
     process.stderr.write(`fixture listen failed: ${error.code} ${error.message}\n`);

@@ -47,7 +47,7 @@ export interface Fixture {
 
 /** Runs test/helpers/fixture-server.js (or any script printing `listening on`) with options. */
 export async function startFixture(
-  options: ServerOptions & { port?: number },
+  options: ServerOptions & { port?: number; host?: string; path?: string },
   script = path.join(root, 'test', 'helpers', 'fixture-server.js'),
   args: string[] = [JSON.stringify(options)],
 ): Promise<Fixture> {

@@ -16,6 +16,9 @@ server.handle(3, () => 'x');
 // @ts-expect-error type 1 replies a string, not a number
 server.handle(1, () => 42);
 server.broadcast(1, 'to everyone');
+// broadcast() reports backpressure; 'broadcastDrain' says when to go on.
+const taken: boolean = server.broadcast(1, 'again');
+if (!taken) server.once('broadcastDrain', () => server.broadcast(1, 'after the wait'));
 // @ts-expect-error type 2 carries bytes, not a number
 server.broadcast(2, 7);
 server.on('connection', (connection: Connection<ChatApi>) => {
