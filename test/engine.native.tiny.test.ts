@@ -14,3 +14,4 @@ import './engine.native.pause.test';
 import './server.protocol.test';
 import './server.framings.test';
 import './proxy.server.test';
+import './listen.address.test';
