@@ -68,7 +68,7 @@ export class PrimaryEngine implements Engine {
   }
 
   private fork(): void {
-    const worker = cluster.fork({ EDGEPOLL_CLUSTER_WORKER: '1' });
+    const worker = cluster.fork();
     this.workers.set(worker.id, { worker, listening: false, connections: 0, admitted: 0, stopped: false });
     if (!this.referenced) this.unrefWorker(worker);
   }
