@@ -13,7 +13,6 @@
 namespace edgepoll {
 
 namespace {
-constexpr size_t kReadBudget = 256 * 1024;  // per connection per wake-up: fairness
 constexpr int64_t kCloseFlushMs = 1000;     // a closing connection gets this long to flush
 
 enum CommandOp : uint8_t { kOpWrite = 1, kOpEnd = 2, kOpDestroy = 3, kOpClose = 4 };
@@ -67,9 +66,9 @@ void Loop::setInterest(Conn& conn) {
   if (epoll_ctl(epollFd_, EPOLL_CTL_MOD, conn.fd, &event) == 0) conn.interest = want;
 }
 
-void Loop::readConn(Conn& conn, bool untilEnd) {
+void Loop::readConn(Conn& conn) {
   if (conn.state != ConnState::Open || conn.peerEnded || conn.readPaused || conn.creditPaused) return;
-  size_t budget = kReadBudget;
+  size_t budget = config_.bounds.readBudget;
   for (;;) {
     if (conn.toJs >= readWindow_) return pauseForCredit(conn);
     // The edge will not fire again for bytes we leave unread: remember them.
@@ -81,9 +80,10 @@ void Loop::readConn(Conn& conn, bool untilEnd) {
       budget -= size_t(n) < budget ? size_t(n) : budget;
       deliver(conn, readBuffer_.data(), size_t(n));
       if (conn.state != ConnState::Open || conn.readPaused) return;
-      // A short read drained the socket: new bytes raise a new edge. A full
-      // buffer may have left bytes behind, and RDHUP means a FIN waits behind the data.
-      if (size_t(n) < readBuffer_.size() && !untilEnd) return;
+      // A short read drained the socket: new bytes raise a new edge. But once
+      // the peer hung up no edge comes again (whatever pause consumed the
+      // one that said so), so then only EAGAIN or EOF ends the read.
+      if (size_t(n) < readBuffer_.size() && !conn.peerHungUp) return;
       continue;
     }
     if (n == 0) return onPeerEnd(conn);

@@ -40,6 +40,10 @@ struct Conn {
   uint32_t liveIndex = 0;   // position in Loop::live_
   ConnState state = ConnState::Free;
   bool peerEnded = false;      // FIN received
+  // RDHUP/HUP/ERR was reported: a FIN (or an error) waits behind the unread
+  // bytes, and no new edge will announce it. Sticky until the slot is freed,
+  // so that a read held back by any pause still reads through to EOF.
+  bool peerHungUp = false;
   bool endRequested = false;   // JS asked for END: FIN once the outbox is empty
   bool finSent = false;
   bool readPaused = false;     // outbox above the high-water mark

@@ -98,6 +98,7 @@ Engine::Engine(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine>(info),
   config.levelTriggered = stringOption(options, "triggerMode", "edge") == "level";
   config.proxyProtocol = boolOption(options, "proxyProtocol", false);
   config.proxyTimeout = clampU32(numberOption(options, "proxyTimeout", 3000));
+  if (boolOption(options, "debugTinyBounds", false)) config.bounds = LoopBounds::tiny();
   double maxPartial = numberOption(options, "maxPartialBytes", 256.0 * 1024 * 1024);
   if (maxPartial >= 1) config.maxPartialBytes = uint64_t(maxPartial);
   Napi::Value trusted = options.Get("proxyTrusted");

@@ -19,11 +19,6 @@ namespace edgepoll {
 namespace {
 constexpr uint32_t kListenerToken = 0xFFFFFFFFu;
 constexpr uint32_t kWakeToken = 0xFFFFFFFEu;
-constexpr size_t kReadBufferSize = 64 * 1024;
-constexpr size_t kOutRingBatches = 64;        // ≤ 64 × (cap + one read + maxFrame) per loop
-constexpr size_t kInboxBlocks = 1024;
-constexpr size_t kInboxBytes = 64 * 1024 * 1024;
-constexpr size_t kBroadcastFanout = 8 * 1024 * 1024;  // per iteration, see applyInbox
 constexpr int kAcceptBudget = 256;
 constexpr int64_t kAcceptBackoffMs = 100;  // out of fds or memory: retry accepting this often, never spin
 constexpr int kMaxEvents = 256;
@@ -49,12 +44,15 @@ bool ignorableAcceptError(int err) {
 }  // namespace
 
 Loop::Loop(uint32_t index, const LoopConfig& config, LoopShared& shared)
-    : index_(index), config_(config), shared_(shared), out_(kOutRingBatches), returns_(kOutRingBatches + 8), inbox_(kInboxBlocks) {
+    : index_(index), config_(config), shared_(shared), out_(config.bounds.outRingBatches),
+      returns_(config.bounds.outRingBatches + 8),
+      inbox_(config.bounds.inboxBlocks) {
   sweepClock_.configure(config.heartbeatInterval, config.heartbeatTimeout, config.idleTimeout, config.frameTimeout,
                         config.proxyProtocol ? config.proxyTimeout : 0);
   // A quarter of the hard limit leaves room for the answers (and the high-water
   // slack) below it; 64 KiB..1 MiB keeps one JS round trip from capping throughput.
-  readWindow_ = std::min<uint64_t>(std::max<uint64_t>(config.maxBufferedAmount / 4, kReadBufferSize), 1u << 20);
+  readWindow_ = std::min<uint64_t>(std::max<uint64_t>(config.maxBufferedAmount / 4, config.bounds.readBuffer), 1u << 20);
+  if (config.bounds.readWindow != 0) readWindow_ = config.bounds.readWindow;
   inputBudget_.limit = size_t(config.maxPartialBytes);
 }
 
@@ -85,7 +83,7 @@ int Loop::init() {
   event.data.u64 = kWakeToken;
   if (epoll_ctl(epollFd_, EPOLL_CTL_ADD, wakeFd_, &event) != 0) return errno;
   reserveFd_ = openReserveFd();
-  readBuffer_.resize(kReadBufferSize);
+  readBuffer_.resize(config_.bounds.readBuffer);
   return 0;
 }
 
@@ -131,7 +129,7 @@ void Loop::stopAccepting() {
   wake();
 }
 
-bool Loop::hasRoom() const { return inbox_.hasRoom() && inboxBytes_.load() < kInboxBytes; }
+bool Loop::hasRoom() const { return inbox_.hasRoom() && inboxBytes_.load() < config_.bounds.inboxBytes; }
 
 bool Loop::submit(const uint8_t* bytes, size_t length) {
   if (!hasRoom()) return false;
@@ -239,10 +237,11 @@ void Loop::dispatch(const epoll_event& event) {
     for (int i = 0; i < 4 && readSome(conn->fd, readBuffer_.data(), readBuffer_.size()) > 0; i++) {
     }
   }
+  // Noted before anything can pause this connection's reads: the edge that
+  // reported the hang-up is consumed now, and none follows it.
+  if (event.events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) conn->peerHungUp = true;
   if (conn->state != ConnState::Open) return;
-  if (event.events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
-    readConn(*conn, (event.events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0);
-  }
+  if (event.events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) readConn(*conn);
   if (conn->state == ConnState::Open && (event.events & EPOLLERR)) {
     int err = socketError(conn->fd);
     if (err != 0) closeNow(*conn, errnoCode(err), "");
@@ -373,7 +372,7 @@ void Loop::applyInbox() {
   // does not sleep on a non-empty inbox), so JS sees it full: backpressure.
   size_t fanout = 0;
   InboxBlock* block;
-  while (fanout < kBroadcastFanout && inbox_.pop(block)) {
+  while (fanout < config_.bounds.broadcastFanout && inbox_.pop(block)) {
     if (block->broadcast) {
       fanout += block->broadcast->size() * (size_t(stats_.connections.load()) + 1);
       inboxBytes_ -= block->broadcast->size();
@@ -401,7 +400,7 @@ void Loop::serveAgain() {
     conn.queued = false;
     if (conn.state != ConnState::Open) continue;
     setInterest(conn);
-    readConn(conn, false);
+    readConn(conn);
   }
   if (again_.empty()) again_.swap(list), again_.clear();
 }

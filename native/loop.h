@@ -1,7 +1,7 @@
 // One epoll loop on its own thread: wait → dispatch (accept, read, write) →
 // again list → inbox commands → sweep → hand the batch to JS → free closed slots.
 // Owns: the epoll fd, its eventfd, its listener fd (a dup in exclusive mode),
-// its connections, one 64 KiB receive buffer, the batch being filled, the
+// its connections, one receive buffer (LoopBounds), the batch being filled, the
 // outgoing batch ring and the inbox ring.
 // Does not own: the bridge (reached through Doorbell), the connection counter
 // shared by every loop (LoopShared).
@@ -27,7 +27,39 @@
 
 namespace edgepoll {
 
+// The sizes that bound a loop's work and memory. The defaults are the
+// production values; tiny() shrinks every one of them so that the pauses they
+// cause (credit, budget, full ring, full inbox) happen all the time: a debug
+// switch for the test suites (EDGEPOLL_DEBUG_TINY_BOUNDS=1 in
+// src/engines/native.ts), never documented for users.
+struct LoopBounds {
+  size_t readBuffer = 64 * 1024;       // one per loop
+  size_t readBudget = 256 * 1024;      // per connection per wake-up: fairness
+  uint64_t readWindow = 0;             // read credit per connection; 0 = from maxBufferedAmount
+  size_t batchSoftCap = 256 * 1024;    // one large message may exceed it
+  size_t outRingBatches = 64;          // ≤ 64 × (cap + one read + maxFrame) per loop
+  size_t inboxBlocks = 1024;
+  size_t inboxBytes = 64 * 1024 * 1024;
+  size_t broadcastFanout = 8 * 1024 * 1024;  // outbox bytes broadcasts may add per iteration
+  size_t spareBatches = 4;             // batches kept for reuse after a stall
+
+  static LoopBounds tiny() {
+    LoopBounds b;
+    b.readBuffer = 1024;
+    b.readBudget = 4 * 1024;
+    b.readWindow = 4 * 1024;
+    b.batchSoftCap = 4 * 1024;
+    b.outRingBatches = 2;
+    b.inboxBlocks = 2;
+    b.inboxBytes = 16 * 1024;
+    b.broadcastFanout = 16 * 1024;
+    b.spareBatches = 1;
+    return b;
+  }
+};
+
 struct LoopConfig {
+  LoopBounds bounds;
   Framing framing = Framing::Frame;
   uint32_t maxFrame = 1024 * 1024;
   uint64_t highWaterMark = 1024 * 1024;
@@ -132,7 +164,7 @@ class Loop {
   // The slot table (loop.cc): a free slot for a new connection, or null.
   Conn* takeSlot();
   void releaseSlot(uint32_t slot);
-  void readConn(Conn& conn, bool untilEnd);
+  void readConn(Conn& conn);
   void deliver(Conn& conn, const uint8_t* data, size_t length);
   bool onMessage(Conn& conn, const Message& message);
   void onPeerEnd(Conn& conn);

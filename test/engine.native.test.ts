@@ -216,6 +216,21 @@ describe.each(configurations)('native engine ($name)', (configuration) => {
     expect([...server.closes.values()][0].code).toBe('OK');
   });
 
+  it('echoes every byte of 300 KB and then reports END and CLOSE when the peer half-closes right after it', async () => {
+    // Under the shrunken bounds (engine.native.tiny.test.ts) every read of
+    // this transfer pauses: the FIN must still be read after the last pause.
+    const server = await start({ ...options, allowHalfOpen: false });
+    const socket = await connect(server.port);
+    const data = crypto.randomBytes(300 * 1024);
+    const received = receive(socket, data.length);
+    socket.end(data);
+    expect((await received).hash).toBe(crypto.createHash('sha256').update(data).digest('hex'));
+    await closed(socket);
+    await server.until(() => server.closes.size === 1, 'close');
+    expect([...server.closes.values()][0].code).toBe('OK');
+    expect(server.events.filter((event) => event.kind === 'end')).toHaveLength(1);
+  });
+
   it('keeps writing after the peer half-closed when allowHalfOpen is true', async () => {
     const server = await start(
       { ...options, allowHalfOpen: true },

@@ -154,6 +154,9 @@ class NativeEngineAdapter implements Engine {
         proxyTrusted: options.proxyProtocol ? options.proxyProtocol.trusted : [],
         proxyTimeout: options.proxyProtocol ? options.proxyProtocol.timeout : 0,
         maxPartialBytes: options.maxPartialBytes,
+        // Test suites only (never documented): every native bound shrunk, so
+        // that reads pause all the time (native/loop.h LoopBounds::tiny).
+        debugTinyBounds: process.env.EDGEPOLL_DEBUG_TINY_BOUNDS === '1',
       },
       (loop, batch, records) => this.onBatch(loop, batch, records),
     );
