@@ -9,6 +9,7 @@ import type { Engine } from './engines/engine';
 import { FLAG_ERROR, type Framing } from './protocol';
 import type { AnyMessages, MessageMap, RequestOf, TypeOf } from './messages';
 import { toBytes, type Payload } from './payload';
+import type { ConnectionTls } from './proxy';
 
 /** Per-request options of {@link Connection.request} and the client's request. */
 export interface RequestOptions {
@@ -46,6 +47,14 @@ export class Connection<M extends MessageMap = AnyMessages> extends EventEmitter
   readonly remoteAddress: string;
   readonly remotePort: number;
   readonly framing: Framing;
+  /**
+   * The client's TLS connection to the load balancer in front, as its PROXY v2
+   * header described it (HAProxy `send-proxy-v2-ssl` / `send-proxy-v2-ssl-cn`):
+   * SNI, ALPN, version, cipher and the client certificate (sent, verified, CN).
+   * Undefined without `proxyProtocol`, for a v1 header (nginx) or when the
+   * proxy sent no SSL TLV or said the client did not use TLS.
+   */
+  readonly tls: ConnectionTls | undefined;
   /** Arbitrary per-connection state for the application. */
   data: Record<string, unknown> = {};
 
@@ -60,8 +69,9 @@ export class Connection<M extends MessageMap = AnyMessages> extends EventEmitter
   #pending = new Map<number, PendingRequest>();
 
   /** @internal */
-  constructor(engine: Engine, id: number, remoteAddress: string, remotePort: number, framing: Framing) {
+  constructor(engine: Engine, id: number, remoteAddress: string, remotePort: number, framing: Framing, tls?: ConnectionTls) {
     super();
+    this.tls = tls;
     this.#engine = engine;
     this.id = id;
     this.remoteAddress = remoteAddress;

@@ -6,6 +6,7 @@ export { createServer, Server } from './server';
 export type { ListenOptions, ServerAddress, ServerStats, ServerEvents } from './server';
 export { Connection } from './connection';
 export type { ConnectionEvents, RequestOptions } from './connection';
+export type { ConnectionTls } from './proxy';
 export type { Handler, HandlerContext, HandlerResult } from './dispatcher';
 export type { ServerOptions, EngineName } from './options';
 export type { Payload } from './payload';

@@ -98,8 +98,8 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
     const connections = this.#connections;
     const raw = this.options.framing === 'raw';
     return {
-      open: (id, remoteAddress, remotePort) => {
-        const connection = new Connection<M>(this.#engine, id, remoteAddress, remotePort, this.options.framing);
+      open: (id, remoteAddress, remotePort, tls) => {
+        const connection = new Connection<M>(this.#engine, id, remoteAddress, remotePort, this.options.framing, tls);
         connections.set(id, connection);
         this.emit('connection', connection);
       },
