@@ -4,6 +4,7 @@
  * validation through the one wording helper {@link invalidOption}.
  * Pure; JS thread.
  */
+import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls';
 import type { ReconnectOptions } from './backoff';
 import type { Client } from './client';
 import type { Clock } from './clock';
@@ -60,6 +61,13 @@ export interface ClientEvents {
   message: [Buffer];
 }
 
+/**
+ * TLS for {@link connect}: node:tls `connect()` options (`ca`, `cert`, `key`,
+ * `servername`, `rejectUnauthorized`, `ALPNProtocols`, `pfx`, `passphrase`,
+ * `minVersion`, …) except where to connect, which the client's own options say.
+ */
+export type ClientTlsOptions = Omit<TlsConnectionOptions, 'host' | 'port' | 'path' | 'socket'>;
+
 /** Options of {@link connect}. Only `port` (or `path`) is required. */
 export interface ClientOptions {
   /** Server host (an IPv6 address as is, e.g. '::1'). @default '127.0.0.1' */
@@ -91,6 +99,16 @@ export interface ClientOptions {
   requestTimeout?: number;
   /** Aborting it destroys the client (everything pending rejects with `EABORTED`). */
   signal?: AbortSignal;
+  /**
+   * Connect over TLS (node:tls), e.g. to a load balancer that terminates it:
+   * `true` for the system's CAs, or {@link ClientTlsOptions} such as
+   * `{ ca, cert, key }` for a device certificate. `servername` (SNI) defaults
+   * to `host` unless that is an IP address. A connection counts as open once
+   * the handshake is done and the server's certificate verified; a failed
+   * handshake is a failed attempt (reconnect as for any other).
+   * @default false
+   */
+  tls?: ClientTlsOptions | boolean;
   /** Test hook: the time source and timers. @default the process clock */
   clock?: Clock;
   /** Test hook: random numbers in [0, 1) for jitter. @default Math.random */
@@ -108,6 +126,8 @@ export interface ResolvedClientOptions {
   heartbeat: { interval: number; timeout: number } | false;
   maxPending: number;
   requestTimeout: number;
+  /** Set: connect through node:tls with these options. */
+  tls: ClientTlsOptions | undefined;
   random: () => number;
 }
 
@@ -117,8 +137,10 @@ export const DEFAULT_REQUEST_TIMEOUT = 30_000;
 
 const known = new Set<string>([
   'host', 'port', 'path', 'framing', 'maxFrame', 'heartbeat', 'reconnect', 'maxPending', 'requestTimeout', 'signal', 'clock',
-  'random',
+  'random', 'tls',
 ]);
+/** Where to connect comes from the client's own options. */
+const tlsReserved = ['host', 'port', 'path', 'socket'];
 
 function integer(name: string, value: unknown, fallback: number, min: number, max: number): number {
   if (value === undefined) return fallback;
@@ -163,5 +185,16 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
   }
   const random = options.random ?? Math.random;
   if (typeof random !== 'function') throw invalidOption('random', 'a function', random);
-  return { host, port, path, framing, maxFrame, heartbeat, maxPending, requestTimeout, random };
+  let tls: ClientTlsOptions | undefined;
+  if (options.tls !== undefined && options.tls !== false) {
+    const given: unknown = options.tls === true ? {} : options.tls;
+    if (typeof given !== 'object' || given === null || Array.isArray(given)) {
+      throw invalidOption('tls', 'true, false or an object of node:tls connect options', options.tls);
+    }
+    for (const key of tlsReserved) {
+      if (key in given) throw invalidOption(`tls.${key}`, `absent (the client's own ${key === 'socket' ? 'connection' : key} option is used)`, (given as Record<string, unknown>)[key]);
+    }
+    tls = { ...(given as ClientTlsOptions) };
+  }
+  return { host, port, path, framing, maxFrame, heartbeat, maxPending, requestTimeout, tls, random };
 }
