@@ -1,5 +1,5 @@
 /**
- * TLS through real load balancers (issue 16; RELIABILITY.md T54): openssl
+ * TLS through real load balancers (issue 16; extends RELIABILITY.md T39/T41): openssl
  * makes a CA, a server certificate and device certificates in the test;
  * HAProxy 2.6 terminates TLS with `verify required ca-file …` and
  * `send-proxy-v2-ssl-cn`, and nginx 1.22 `stream` terminates TLS with
@@ -10,12 +10,17 @@
  * the handler sees `connection.tls` (CN, verified, SNI, ALPN, version,
  * cipher) on native, net and cluster. Clients without a certificate, or with
  * one from another CA, are refused at the proxy and never reach edgepoll.
+ * The header HAProxy really sends is also captured raw and parsed by both
+ * parsers (src/proxy.ts and native/proxy.cc through the probe).
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
+import { tryLoadNative } from '../src/binding';
 import { connect } from '../src/client';
+import { connectionTls, decodeProxyTls, ProxyParser } from '../src/proxy';
 import type { ClientOptions } from '../src/client-options';
 import { engineCases, root, startFixture, type Fixture } from './helpers/fixture';
 import { freePort, installProxies, readmeConfig, run, substitute, tempDir, waitListening } from './helpers/proxies';
@@ -99,7 +104,54 @@ async function connectionsSeen(fixture: Fixture, options: ClientOptions): Promis
   return stats.accepted;
 }
 
+interface ProxyProbe {
+  proxyParse(chunks: Uint8Array[]): { status: string; consumed: number; sourceAddress: string; sourcePort: number; tls: Buffer | null };
+}
+
 describe.skipIf(Boolean(missing))('TLS at real load balancers', () => {
+  it("HAProxy's real send-proxy-v2-ssl-cn header, captured raw: both parsers read the same TLS details", async () => {
+    const dir = tempDir();
+    const certs = certificates(dir);
+    let captured = Buffer.alloc(0);
+    let gotHeader: () => void = () => {};
+    const header = new Promise<void>((resolve) => (gotHeader = resolve));
+    const raw = net.createServer((socket) => {
+      socket.on('data', (chunk) => {
+        captured = Buffer.concat([captured, chunk]);
+        const parser = new ProxyParser();
+        if (parser.feed(captured).status !== 'need-more') gotHeader();
+      });
+      socket.on('error', () => {});
+    });
+    await new Promise<void>((resolve) => raw.listen(0, '127.0.0.1', resolve));
+    onTestFinished(() => new Promise<void>((resolve) => raw.close(() => resolve())));
+    const front = await freePort();
+    const haproxy = startHaproxy(dir, front, (raw.address() as net.AddressInfo).port);
+    await waitListening(front, haproxy, 'HAProxy');
+    const c = client({ host: '127.0.0.1', port: front, tls: { ca: certs.ca, cert: certs.device.cert, key: certs.device.key, servername: 'localhost', ALPNProtocols: ['edgepoll'] }, heartbeat: false });
+    c.send(1, 'after the header');
+    await header;
+
+    const parser = new ProxyParser();
+    const result = parser.feed(captured);
+    expect(result.status).toBe('done');
+    expect(parser.sourceAddress).toBe('127.0.0.1');
+    const expected = {
+      sni: 'localhost',
+      alpn: 'edgepoll',
+      version: expect.stringMatching(/^TLSv1\.[23]$/),
+      cipher: expect.stringMatching(/^[A-Z0-9_-]+$/),
+      clientCertificate: { present: true, verified: true, cn: 'device-0042' },
+    };
+    expect(connectionTls(parser.tls!)).toMatchObject(expected);
+    const probe = tryLoadNative() as unknown as ProxyProbe | undefined;
+    if (probe) {
+      const native = probe.proxyParse([captured]);
+      expect({ ...native, tls: undefined }).toMatchObject({ status: 'done', consumed: result.consumed, sourceAddress: '127.0.0.1', sourcePort: parser.sourcePort });
+      expect(connectionTls(decodeProxyTls(native.tls!)!)).toEqual(connectionTls(parser.tls!));
+    }
+  }, 60_000);
+
   describe.each(cases)('HAProxy verify required + send-proxy-v2-ssl-cn → $name', ({ options }) => {
     it('a device certificate gets through: requests, pushes both ways, connection.tls with CN and verified; no or foreign certificate refused at HAProxy', async () => {
       const dir = tempDir();
