@@ -14,6 +14,7 @@ export type { MessageMap, MessageSpec, AnyMessages, RequestOf, ReplyOf } from '.
 export type { Framing } from './protocol';
 export { connect, Client } from './client';
 export type { ClientOptions, ClientStatus, ClientEvents, ClientHandler, ReconnectOptions } from './client';
+export type { ClientTlsOptions } from './client-options';
 export type { RequestOptions as ClientRequestOptions } from './client';
 export { EdgepollError } from './errors';
 export type { ErrorCode } from './errors';

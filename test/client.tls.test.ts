@@ -6,6 +6,7 @@
  * certificate from the wrong CA, option validation.
  * The real load balancers are in test/proxy.haproxy.test.ts.
  */
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -15,6 +16,7 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import type { Connection } from '../src/connection';
 import { createServer } from '../src/server';
 import { client, nextEvent } from './helpers/client-fixtures/clients';
+import { root } from './helpers/fixture';
 import { makeCertificates, type TestCertificates } from './helpers/tls-certs';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'edgepoll-tls-'));
@@ -154,5 +156,31 @@ describe('client tls option', () => {
     }
     expect(code(() => client({ port: 1, tls: false, reconnect: false }))).toBe('accepted');
     expect(code(() => client({ port: 1, tls: true, reconnect: false }))).toBe('accepted');
+  });
+
+  it('edgepoll request --ca --cert --key --servername goes through TLS; bad flag combinations exit 2, an untrusted server 1', async () => {
+    const backend = await edgepoll();
+    const front = await terminator(backend.port);
+    const cli = path.join(root, 'dist', 'cli.js');
+    // Asynchronous: the terminator and the server run in this process.
+    const request = (args: string[]) =>
+      new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+        const child = spawn(process.execPath, [cli, 'request', '--port', String(front.port), ...args]);
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (chunk) => (stdout += chunk));
+        child.stderr.on('data', (chunk) => (stderr += chunk));
+        child.on('exit', (code) => resolve({ code, stdout, stderr }));
+      });
+    const tlsFlags = ['--ca', certs.caPath, '--cert', certs.device.certPath, '--key', certs.device.keyPath, '--servername', 'localhost'];
+    expect(await request([...tlsFlags, '--type', '1', 'hi', 'there'])).toEqual({ code: 0, stdout: 'echo:hi there\n', stderr: '' });
+    expect(front.peers).toEqual(['device-0042']);
+    const untrusted = await request(['--tls', '--servername', 'localhost', 'x']);
+    expect(untrusted.code).toBe(1);
+    expect(untrusted.stderr).toMatch(/ECONNECTION_LOST.*(SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE)/);
+    const lonely = spawnSync(process.execPath, [cli, 'request', '--port', '1', '--cert', certs.device.certPath, 'x'], { encoding: 'utf8' });
+    expect([lonely.status, lonely.stderr]).toEqual([2, expect.stringMatching(/--cert and --key go together/)]);
+    const missing = spawnSync(process.execPath, [cli, 'request', '--port', '1', '--ca', path.join(dir, 'nope.crt'), 'x'], { encoding: 'utf8' });
+    expect([missing.status, missing.stderr]).toEqual([2, expect.stringMatching(/--ca .*nope\.crt: ENOENT/)]);
   });
 });
