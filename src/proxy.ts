@@ -5,7 +5,9 @@
  * runs both over the same inputs and split points.
  *
  * Owns the bytes of one connection's header while it arrives (at most 107 for
- * v1, 16 + 65535 for v2). Does not own the socket or the header timeout.
+ * v1, 16 + 65535 for v2), and what it said: addresses, and the TLS details of
+ * the SSL / AUTHORITY / ALPN TLVs (`connection.tls`; decodeProxyTls reads the
+ * native engine's encoding of them). Does not own the socket or the header timeout.
  */
 
 import type { Socket } from 'node:net';
