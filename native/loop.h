@@ -187,7 +187,8 @@ class Loop {
   // PROXY protocol (conn.cc): header first, then OPEN.
   bool trustedPeer(const sockaddr_storage& address) const;
   void deliverProxy(Conn& conn, const uint8_t* data, size_t length);
-  void announce(Conn& conn, const std::string& address, uint32_t port);
+  // OPEN; `tls`: the PROXY header's TLS details, after the address in the slab (flags bit 0).
+  void announce(Conn& conn, const std::string& address, uint32_t port, const ProxyTls* tls = nullptr);
   void abortProxy(Conn& conn, uint16_t code);
   // sweep.cc
   void sweep();

@@ -22,6 +22,8 @@ const usage = `usage:
                  [--max-connections N] [--accept-mode reuseport|exclusive]
                  [--proxy-protocol [--proxy-trusted CIDR,...] [--proxy-timeout MS]]
   edgepoll bench --target HOST:PORT [options]   (edgepoll bench --help)
+  edgepoll request [--host 127.0.0.1] [--port 7000] [--type 1] [--timeout MS]
+                   [--tls] [--ca FILE] [--cert FILE --key FILE] [--servername NAME] PAYLOAD...
 `;
 
 function log(message: string): void {

@@ -17,6 +17,7 @@ import { FLAG_ERROR, type Framing } from './protocol';
 import type { AnyMessages, MessageMap, RequestOf, RequestOptions, TypeOf } from './messages';
 import { toBytes, type Payload } from './payload';
 import { requestTimeout } from './validate';
+import type { ConnectionTls } from './proxy';
 
 export type { RequestOptions } from './messages';
 
@@ -49,7 +50,15 @@ interface PendingRequest {
 }
 
 // Set by Connection's static block: the only code with access to its private members.
-let construct: (engine: Engine, id: number, remoteAddress: string, remotePort: number, framing: Framing, requestTimeout: number) => Connection<any>;
+let construct: (
+  engine: Engine,
+  id: number,
+  remoteAddress: string,
+  remotePort: number,
+  framing: Framing,
+  requestTimeout: number,
+  tls: ConnectionTls | undefined,
+) => Connection<any>;
 let internals: ConnectionInternals;
 
 /** Events of a {@link Connection}. */
@@ -73,6 +82,14 @@ export class Connection<M extends MessageMap = AnyMessages> extends EventEmitter
   readonly remoteAddress: string;
   readonly remotePort: number;
   readonly framing: Framing;
+  /**
+   * The client's TLS connection to the load balancer in front, as its PROXY v2
+   * header described it (HAProxy `send-proxy-v2-ssl` / `send-proxy-v2-ssl-cn`):
+   * SNI, ALPN, version, cipher and the client certificate (sent, verified, CN).
+   * Undefined without `proxyProtocol`, for a v1 header (nginx) or when the
+   * proxy sent no SSL TLV or said the client did not use TLS.
+   */
+  readonly tls: ConnectionTls | undefined;
   /** Arbitrary per-connection state for the application. */
   data: Record<string, unknown> = {};
 
@@ -88,8 +105,8 @@ export class Connection<M extends MessageMap = AnyMessages> extends EventEmitter
   #pending = new Map<number, PendingRequest>();
 
   static {
-    construct = (engine, id, remoteAddress, remotePort, framing, timeout) =>
-      new Connection(engine, id, remoteAddress, remotePort, framing, timeout);
+    construct = (engine, id, remoteAddress, remotePort, framing, timeout, tls) =>
+      new Connection(engine, id, remoteAddress, remotePort, framing, timeout, tls);
     internals = {
       handlerStarted: (c) => {
         c.#inFlight++;
@@ -108,8 +125,17 @@ export class Connection<M extends MessageMap = AnyMessages> extends EventEmitter
   }
 
   /** Connections are made by the server (its `'connection'` event). */
-  private constructor(engine: Engine, id: number, remoteAddress: string, remotePort: number, framing: Framing, timeout: number) {
+  private constructor(
+    engine: Engine,
+    id: number,
+    remoteAddress: string,
+    remotePort: number,
+    framing: Framing,
+    timeout: number,
+    tls?: ConnectionTls,
+  ) {
     super();
+    this.tls = tls;
     this.#engine = engine;
     this.#requestTimeout = timeout;
     this.id = id;
@@ -277,12 +303,12 @@ export class Connection<M extends MessageMap = AnyMessages> extends EventEmitter
 
 const newline = Buffer.from('\n');
 
-
 /** The server makes its connections here (the constructor is private). @internal */
 export function createConnection<M extends MessageMap = AnyMessages>(
   engine: Engine, id: number, remoteAddress: string, remotePort: number, framing: Framing, requestTimeout: number,
+  tls?: ConnectionTls,
 ): Connection<M> {
-  return construct(engine, id, remoteAddress, remotePort, framing, requestTimeout) as Connection<M>;
+  return construct(engine, id, remoteAddress, remotePort, framing, requestTimeout, tls) as Connection<M>;
 }
 
 /** The internal operations on connections, for the server and the dispatcher. @internal */

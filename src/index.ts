@@ -10,6 +10,7 @@ export type { ConnectionEvents } from './connection';
 export type { Handler, HandlerContext, DispatchCounters } from './dispatcher';
 export type { ServerOptions, ResolvedOptions, EngineName } from './options';
 export type { EngineOptions } from './engines/engine';
+export type { ConnectionTls } from './proxy';
 export type { Payload } from './payload';
 export type {
   MessageMap, MessageSpec, AnyMessages, TypeOf, RequestOf, ReplyOf, HandlerResult, RequestOptions,
@@ -21,6 +22,7 @@ export type {
 } from './client';
 /** @deprecated The client and the server share one {@link RequestOptions}. */
 export type { RequestOptions as ClientRequestOptions } from './messages';
+export type { ClientTlsOptions } from './client-options';
 export { EdgepollError } from './errors';
 export type { ErrorCode, EngineCode, ApiCode } from './errors';
 export { nativeLoadError } from './binding';

@@ -114,8 +114,8 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
     const connections = this.#connections;
     const raw = this.options.framing === 'raw';
     return {
-      open: (id, remoteAddress, remotePort) => {
-        const connection = createConnection<M>(this.#engine, id, remoteAddress, remotePort, this.options.framing, this.options.requestTimeout);
+      open: (id, remoteAddress, remotePort, tls) => {
+        const connection = createConnection<M>(this.#engine, id, remoteAddress, remotePort, this.options.framing, this.options.requestTimeout, tls);
         connections.set(id, connection);
         this.emit('connection', connection);
       },

@@ -30,8 +30,8 @@ export class WorkerEngine implements Engine {
   ) {
     this.frameFraming = options.framing === 'frame';
     const relay: EngineSink = {
-      open: (id, address, port) => {
-        sink.open(id, address, port);
+      open: (id, address, port, tls) => {
+        sink.open(id, address, port, tls);
         this.countChanged();
       },
       message: sink.message.bind(sink),

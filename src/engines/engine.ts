@@ -8,6 +8,7 @@
  */
 import type { EdgepollError, EngineCode } from '../errors';
 import type { Framing } from '../protocol';
+import type { ConnectionTls } from '../proxy';
 
 /** Options after validation and defaults (see src/options.ts). */
 export interface EngineOptions {
@@ -51,8 +52,11 @@ export interface EngineOptions {
 
 /** Events an engine reports to the server layer, in order per connection. */
 export interface EngineSink {
-  /** A connection was accepted (and counted against maxConnections). */
-  open(id: number, remoteAddress: string, remotePort: number): void;
+  /**
+   * A connection was accepted (and counted against maxConnections). `tls`: what
+   * the PROXY v2 header said about the client's TLS connection to the proxy.
+   */
+  open(id: number, remoteAddress: string, remotePort: number, tls?: ConnectionTls): void;
   /** frame framing: one application frame (control frames never arrive here). */
   message(id: number, type: number, flags: number, seq: number, payload: Buffer): void;
   /** length/line: one message; raw: one chunk. */

@@ -12,6 +12,7 @@
 import type { NativeAddon, NativeEngine } from '../binding';
 import { EdgepollError, type EngineCode } from '../errors';
 import { HEADER_SIZE, framingNumber, writeHeader } from '../protocol';
+import { connectionTls, decodeProxyTls } from '../proxy';
 import type { Engine, EngineOptions, EngineSink, EngineStats, ListenAddress } from './engine';
 import { ID_LOOP_SPAN, ID_SLOT_SPAN, idGeneration, idLoop, idSlot } from './engine';
 
@@ -399,10 +400,20 @@ class NativeEngineAdapter implements Engine {
       // A throwing sink must not cost the rest of the batch (those bytes would be lost).
       try {
         switch (kind) {
-          case KIND_OPEN:
+          case KIND_OPEN: {
             this.outbound.set(id, { loop, reported: 0, corked: 0, pending: 0 });
-            this.sink.open(id, Buffer.from(batch, offset, length).toString('latin1'), value);
+            // flags bit 0: the PROXY header's TLS details follow the address (seq = its length).
+            const withTls = (view.getUint8(at + 1) & 1) !== 0;
+            const addressLength = withTls ? view.getUint32(at + 12, true) : length;
+            const fields = withTls ? decodeProxyTls(Buffer.from(batch, offset + addressLength, length - addressLength)) : undefined;
+            this.sink.open(
+              id,
+              Buffer.from(batch, offset, addressLength).toString('latin1'),
+              value,
+              fields ? connectionTls(fields) : undefined,
+            );
             break;
+          }
           case KIND_MESSAGE:
             this.sink.message(
               id,

@@ -173,7 +173,7 @@ class NetEngine implements Engine {
       this.onClose(conn);
       if (admitted) this.admission?.release();
     });
-    if (header) this.sink.open(conn.id, header.remoteAddress, header.remotePort);
+    if (header) this.sink.open(conn.id, header.remoteAddress, header.remotePort, header.tls);
     else this.sink.open(conn.id, socket.remoteAddress ?? '', socket.remotePort ?? 0);
     this.sink.batchEnd();
     if (header?.rest) this.onData(conn, header.rest); // protocol data that came with the PROXY header
