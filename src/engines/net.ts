@@ -3,9 +3,12 @@
  * the native engine below the {@link Engine} interface (framing, PING/PONG,
  * heartbeats, deadlines, outbound bounds, maxConnections), so the server layer
  * sees identical events. It is the fallback where the addon cannot load and
- * the baseline of every benchmark, so the hot path avoids per-message
- * allocations: one decoder callback shared by all connections, writes corked
- * per socket and uncorked once per tick, frames written as one pooled buffer.
+ * measured against a plain node:net server, so the hot path avoids
+ * per-message allocations and writes: one decoder callback shared by all
+ * connections, small frames encoded back to back into one buffer per
+ * connection and handed to the socket with one write per tick (the socket is
+ * corked only when a large frame or shared buffer is written in between, so
+ * the order holds and the usual case costs one plain write).
  *
  * Owns: the listening server, the sockets, their decoders and deadlines.
  * Does not own: handlers, request/reply, graceful-shutdown order (server.ts).
@@ -25,8 +28,16 @@ export type { Admission, NetCounters } from './net-connection';
 
 /** How long a closing connection may take to flush before it is destroyed (ms). */
 const CLOSE_GRACE = 1000;
-/** Payloads up to this size are copied behind their header into one buffer (one write). */
+/** Frames up to this size are copied into the connection's coalescing buffer (one write per tick). */
 const SMALL_FRAME = 16 * 1024;
+/**
+ * First coalescing buffer of a connection. Later ones start as big as the
+ * connection's last flush (outHint), so a steady load allocates one buffer of
+ * the right size per flush (small ones from Node's Buffer pool) and never grows.
+ */
+const OUT_START = 256;
+/** A coalescing buffer is handed to the socket once it holds this much, before growing further. */
+const OUT_MAX = 64 * 1024;
 /** An engine-level error of one code is reported at most this often (ms). */
 const ERROR_INTERVAL = 1000;
 
@@ -43,7 +54,8 @@ class NetEngine implements Engine {
   private readonly deadlines: Deadlines;
   private nextId = 1;
   private pingSeq = 0;
-  private corked: NetConnection[] = [];
+  /** Connections with something to flush this tick. */
+  private toFlush: NetConnection[] = [];
   private spare: NetConnection[] = [];
   private flushScheduled = false;
   private referenced = true;
@@ -228,7 +240,7 @@ class NetEngine implements Engine {
     }
     if (type >= CONTROL_FIRST) {
       if (type === TYPE_PING) {
-        this.enqueue(conn, encodeFrame(0, TYPE_PONG, seq, payload));
+        this.queueFrame(conn, 0, TYPE_PONG, seq, payload);
       } else if (type === TYPE_CLOSE) {
         // The peer is closing: flush what we queued, then FIN; nothing more is delivered.
         this.closeWith(conn, 'ECLOSED_BY_PEER', payload.toString('utf8'), false);
@@ -274,24 +286,93 @@ class NetEngine implements Engine {
 
   // ---- outbound ------------------------------------------------------------
 
-  /** Writes corked; returns false above the high-water mark; closes above the hard limit. */
-  private enqueue(conn: NetConnection, bytes: Uint8Array): boolean {
-    const socket = conn.socket;
-    if (!conn.corked) {
-      conn.corked = true;
-      socket.cork();
-      this.corked.push(conn);
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        process.nextTick(this.flushTick);
-      }
+  /** Schedules the connection's flush (once per connection and tick). */
+  private schedule(conn: NetConnection): void {
+    if (conn.queued) return;
+    conn.queued = true;
+    this.toFlush.push(conn);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      process.nextTick(this.flushTick);
     }
-    const below = socket.write(bytes);
-    if (socket.writableLength > this.options.maxBufferedAmount) {
+  }
+
+  /** Makes room for `bytes` at the end of the coalescing buffer; returns where they go. */
+  private reserve(conn: NetConnection, bytes: number): number {
+    let at = conn.outLength;
+    if (conn.out === undefined || at + bytes > conn.out.length) {
+      if (at + bytes > OUT_MAX) {
+        this.cork(conn);
+        this.spill(conn);
+        at = 0;
+      }
+      const start = conn.outHint > 0 ? conn.outHint : OUT_START;
+      const grown = Buffer.allocUnsafe(Math.max(at + bytes, Math.min(OUT_MAX, at > 0 ? conn.out!.length * 2 : start)));
+      if (at > 0) conn.out!.copy(grown, 0, 0, at);
+      conn.out = grown;
+    }
+    conn.outLength = at + bytes;
+    return at;
+  }
+
+  /** Corks the socket until the flush: writes that bypass the coalescing buffer then leave together with it. */
+  private cork(conn: NetConnection): void {
+    if (conn.corked) return;
+    conn.corked = true;
+    conn.socket.cork();
+  }
+
+  /** Hands the coalesced frames to the socket; the socket owns that buffer from now on. */
+  private spill(conn: NetConnection): boolean {
+    const out = conn.out;
+    if (out === undefined || conn.outLength === 0) return true;
+    const length = conn.outLength;
+    conn.out = undefined;
+    conn.outLength = 0;
+    conn.outHint = length;
+    return conn.socket.write(length === out.length ? out : out.subarray(0, length));
+  }
+
+  /**
+   * Queues bytes the caller will not change (a BROADCAST's shared frame, raw
+   * writes): handed to the socket as they are while nothing is coalesced
+   * (a broadcast's receivers then share one buffer), copied behind the
+   * coalesced frames when small, else after them. Returns false above the
+   * high-water mark; closes above the hard limit.
+   */
+  private enqueue(conn: NetConnection, bytes: Uint8Array): boolean {
+    this.schedule(conn);
+    if (conn.outLength > 0 && bytes.length <= SMALL_FRAME) {
+      const at = this.reserve(conn, bytes.length);
+      conn.out!.set(bytes, at);
+    } else {
+      this.cork(conn);
+      this.spill(conn);
+      conn.socket.write(bytes);
+    }
+    return this.bounded(conn);
+  }
+
+  /** A small frame, encoded in place behind the frames queued before it: no buffer of its own. */
+  private queueFrame(conn: NetConnection, flags: number, type: number, seq: number, payload: Uint8Array): boolean {
+    this.schedule(conn);
+    const at = this.reserve(conn, HEADER_SIZE + payload.length);
+    const out = conn.out!;
+    writeHeader(out, at, flags, type, payload.length, seq);
+    if (payload.length > 0) out.set(payload, at + HEADER_SIZE);
+    return this.bounded(conn);
+  }
+
+  /** After queueing: the hard limit closes, the high-water mark pauses reading (PROTOCOL.md section 4). */
+  private bounded(conn: NetConnection): boolean {
+    const socket = conn.socket;
+    const queued = socket.writableLength + conn.outLength;
+    if (queued > this.options.maxBufferedAmount) {
       this.counters.protocolErrors++;
       this.destroyWith(conn, 'ESLOW_CONSUMER', closeReasons.ESLOW_CONSUMER!);
       return false;
     }
+    const below = queued < socket.writableHighWaterMark;
     if (!below && !conn.paused) {
       // Stop reading a peer we cannot answer fast enough; 'drain' resumes it.
       conn.paused = true;
@@ -319,7 +400,7 @@ class NetEngine implements Engine {
     if (!conn) return false;
     let below: boolean;
     if (payload.length <= SMALL_FRAME) {
-      below = this.enqueue(conn, encodeFrame(flags, type, seq, payload));
+      below = this.queueFrame(conn, flags, type, seq, payload);
     } else {
       // Large payloads are not copied: header and payload go out in one writev.
       const header = Buffer.allocUnsafe(HEADER_SIZE);
@@ -332,7 +413,8 @@ class NetEngine implements Engine {
   }
 
   bufferedAmount(id: number): number {
-    return this.connections.get(id)?.socket.writableLength ?? 0;
+    const conn = this.connections.get(id);
+    return conn ? conn.socket.writableLength + conn.outLength : 0;
   }
 
   broadcast(bytes: Uint8Array): void {
@@ -343,28 +425,44 @@ class NetEngine implements Engine {
     }
   }
 
+  private readonly drainTick = (conn: NetConnection): void => {
+    if (conn.state === OPEN && !conn.socket.writableNeedDrain) this.onDrain(conn);
+  };
+
   private readonly flushTick = (): void => {
     this.flush();
   };
 
   flush(): void {
     this.flushScheduled = false;
-    const list = this.corked;
+    const list = this.toFlush;
     if (list.length === 0) return;
     // Two lists swapped, so a flush allocates nothing.
-    this.corked = this.spare;
+    this.toFlush = this.spare;
     for (const conn of list) {
-      conn.corked = false;
-      if (!conn.socket.destroyed) conn.socket.uncork();
+      conn.queued = false;
+      if (conn.socket.destroyed) continue;
+      this.spill(conn);
+      this.uncork(conn);
+      // 'drain' is owed (a reader paused, or send() returned false) but the
+      // socket emits it only after a write of its own returned false: when the
+      // coalesced bytes fit after all, deliver it here.
+      if ((conn.wantDrain || conn.paused) && !conn.socket.writableNeedDrain) process.nextTick(this.drainTick, conn);
     }
     list.length = 0;
     this.spare = list;
   }
 
-  private flushOne(conn: NetConnection): void {
+  private uncork(conn: NetConnection): void {
     if (!conn.corked) return;
     conn.corked = false;
     conn.socket.uncork();
+  }
+
+  /** Before end() or a CLOSE: what is queued goes first (the flush list skips it later). */
+  private flushOne(conn: NetConnection): void {
+    this.spill(conn);
+    this.uncork(conn);
   }
 
   // ---- closing -------------------------------------------------------------
@@ -396,6 +494,7 @@ class NetEngine implements Engine {
     const socket = conn.socket;
     if (socket.destroyed) return;
     if (this.frameFraming && sendClose && !socket.writableEnded) {
+      this.spill(conn); // replies queued before the decision leave before the CLOSE
       socket.write(encodeFrame(0, TYPE_CLOSE, 0, Buffer.from(reason)));
     }
     this.flushOne(conn);
@@ -414,7 +513,10 @@ class NetEngine implements Engine {
       conn.reason = reason;
     }
     conn.state = CLOSING;
+    conn.queued = false;
     conn.corked = false;
+    conn.out = undefined;
+    conn.outLength = 0;
     conn.socket.destroy();
   }
 
