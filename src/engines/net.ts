@@ -58,6 +58,8 @@ class NetEngine implements Engine {
   private toFlush: NetConnection[] = [];
   private spare: NetConnection[] = [];
   private flushScheduled = false;
+  /** A read is being handled: onData flushes at its end, so queueing schedules no tick. */
+  private batching = false;
   private referenced = true;
   private stopped = false;
   private readonly lastErrorAt = new Map<string, number>();
@@ -207,26 +209,36 @@ class NetEngine implements Engine {
     const now = this.timer.now();
     conn.lastRead = now;
     const decoder = conn.decoder;
-    if (!decoder) {
-      this.sink.data(conn.id, chunk);
-      this.sink.batchEnd();
-      return;
-    }
-    this.current = conn;
-    let code: EngineCode | '';
+    // Replies queued while this read is handled are flushed at its end, not by a nextTick each.
+    this.batching = true;
+    let done = false;
     try {
-      code = decoder.feed(chunk, this.onMessage);
+      if (!decoder) {
+        this.sink.data(conn.id, chunk);
+      } else {
+        this.current = conn;
+        let code: EngineCode | '';
+        try {
+          code = decoder.feed(chunk, this.onMessage);
+        } finally {
+          this.current = undefined;
+        }
+        if (code) {
+          this.counters.protocolErrors++;
+          this.closeWith(conn, code, closeReasons[code] ?? code);
+        } else if (conn.state === OPEN) {
+          if (!decoder.midMessage) conn.messageStart = 0;
+          else if (conn.messageStart === 0) conn.messageStart = now;
+        }
+      }
+      done = true;
     } finally {
-      this.current = undefined;
-    }
-    if (code) {
-      this.counters.protocolErrors++;
-      this.closeWith(conn, code, closeReasons[code] ?? code);
-    } else if (conn.state === OPEN) {
-      if (!decoder.midMessage) conn.messageStart = 0;
-      else if (conn.messageStart === 0) conn.messageStart = now;
+      this.batching = false;
+      // A throw out of the sink skips the flush below: it still comes, on the next tick.
+      if (!done && this.toFlush.length > 0) this.scheduleFlush();
     }
     this.sink.batchEnd();
+    if (this.toFlush.length > 0) this.flush();
   }
 
   /** The decoder's callback for every connection (the connection is `this.current`). */
@@ -291,10 +303,13 @@ class NetEngine implements Engine {
     if (conn.queued) return;
     conn.queued = true;
     this.toFlush.push(conn);
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      process.nextTick(this.flushTick);
-    }
+    if (!this.batching) this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    process.nextTick(this.flushTick);
   }
 
   /** Makes room for `bytes` at the end of the coalescing buffer; returns where they go. */
