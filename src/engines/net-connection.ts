@@ -46,6 +46,8 @@ export class NetConnection {
   wantDrain = false;
   /** Reading paused because the outbound queue is above the high-water mark. */
   paused = false;
+  /** Counted by an Admission (cluster maxConnections): released once, at close. */
+  admitted = false;
 
   constructor(
     readonly id: number,

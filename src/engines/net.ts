@@ -43,6 +43,15 @@ const ERROR_INTERVAL = 1000;
 
 const EMPTY = new Uint8Array(0);
 
+/** A served socket knows its connection, so one set of event handlers serves them all (no closures per connection). */
+const CONN = Symbol('edgepoll.netConnection');
+type Served = net.Socket & { [CONN]: NetConnection };
+
+function socketError(this: Served, error: NodeJS.ErrnoException): void {
+  const conn = this[CONN];
+  if (!conn.code) conn.code = error.code ?? 'EIO';
+}
+
 class NetEngine implements Engine {
   readonly kind = 'net' as const;
   private server: net.Server | undefined;
@@ -175,21 +184,41 @@ class NetEngine implements Engine {
     this.connections.set(conn.id, conn);
     this.counters.connections++;
     this.counters.accepted++;
-    socket.on('data', (chunk: Buffer) => this.onData(conn, chunk));
-    socket.on('end', () => this.onEnd(conn));
-    socket.on('drain', () => this.onDrain(conn));
-    socket.on('error', (error: NodeJS.ErrnoException) => {
-      if (!conn.code) conn.code = error.code ?? 'EIO';
-    });
-    socket.on('close', () => {
-      this.onClose(conn);
-      if (admitted) this.admission?.release();
-    });
+    conn.admitted = admitted;
+    (socket as Served)[CONN] = conn;
+    socket.on('data', this.socketData);
+    socket.on('end', this.socketEnd);
+    socket.on('drain', this.socketDrain);
+    socket.on('error', socketError);
+    socket.on('close', this.socketClose);
     if (header) this.sink.open(conn.id, header.remoteAddress, header.remotePort);
     else this.sink.open(conn.id, socket.remoteAddress ?? '', socket.remotePort ?? 0);
     this.sink.batchEnd();
     if (header?.rest) this.onData(conn, header.rest); // protocol data that came with the PROXY header
   }
+
+  // The socket events of every served connection (`this` is the socket).
+  private readonly socketData = ((engine: NetEngine) =>
+    function (this: Served, chunk: Buffer): void {
+      engine.onData(this[CONN], chunk);
+    })(this);
+
+  private readonly socketEnd = ((engine: NetEngine) =>
+    function (this: Served): void {
+      engine.onEnd(this[CONN]);
+    })(this);
+
+  private readonly socketDrain = ((engine: NetEngine) =>
+    function (this: Served): void {
+      engine.onDrain(this[CONN]);
+    })(this);
+
+  private readonly socketClose = ((engine: NetEngine) =>
+    function (this: Served): void {
+      const conn = this[CONN];
+      engine.onClose(conn);
+      if (conn.admitted) engine.admission?.release();
+    })(this);
 
   /** Not served: CLOSE with the reason (frame framing), FIN, destroyed at the latest after the grace period. */
   private reject(socket: net.Socket, code: 'ESERVER_FULL' | 'ESHUTDOWN'): void {
