@@ -313,9 +313,10 @@ describe.each(references.map((r) => ({ ...r, label: r.engine?.name ?? `bun (skip
     const rr = await runLoad({ port: server.port, connections: 4, depth: 16, payload: 64, duration: 0.5, progressInterval: 0 });
     expectClean(rr);
     expect(rr.messages).toBeGreaterThan(100);
-    const idle = await runLoad({ port: server.port, mode: 'idle', connections: 10, interval: 100, payload: 8, duration: 0.5, progressInterval: 0 });
+    // A PONG later than the next PING counts as a mismatch: a wide interval for a loaded machine.
+    const idle = await runLoad({ port: server.port, mode: 'idle', connections: 10, interval: 400, payload: 8, duration: 0.9, progressInterval: 0 });
     expectClean(idle);
-    expect(idle.pings).toBeGreaterThanOrEqual(20);
+    expect(idle.pings).toBeGreaterThanOrEqual(10);
     expect(idle.missedPongs).toBe(0);
   });
 });
