@@ -102,7 +102,8 @@ export class Connection<M extends MessageMap = AnyMessages> extends EventEmitter
   #endWhenIdle = false;
   #closeCode = '';
   #nextSeq = 1;
-  #pending = new Map<number, PendingRequest>();
+  /** Requests we sent and wait for; made by the first request (most connections never send one). */
+  #pending: Map<number, PendingRequest> | undefined;
 
   static {
     construct = (engine, id, remoteAddress, remotePort, framing, timeout, tls) =>
@@ -213,15 +214,15 @@ export class Connection<M extends MessageMap = AnyMessages> extends EventEmitter
         signal.addEventListener('abort', onAbort, { once: true });
         entry.cleanup = () => signal.removeEventListener('abort', onAbort);
       }
-      this.#pending.set(seq, entry);
+      (this.#pending ??= new Map()).set(seq, entry);
       this.#engine.sendFrame(this.id, 0, type, seq, bytes);
     });
   }
 
   #settle(seq: number): PendingRequest | undefined {
-    const entry = this.#pending.get(seq);
+    const entry = this.#pending?.get(seq);
     if (!entry) return undefined;
-    this.#pending.delete(seq);
+    this.#pending!.delete(seq);
     if (entry.timer) clearTimeout(entry.timer);
     entry.cleanup?.();
     return entry;
@@ -294,7 +295,7 @@ export class Connection<M extends MessageMap = AnyMessages> extends EventEmitter
     if (this.#closed) return;
     this.#closed = true;
     this.#closeCode = code;
-    for (const seq of [...this.#pending.keys()]) {
+    for (const seq of [...(this.#pending?.keys() ?? [])]) {
       this.#settle(seq)?.reject(new EdgepollError('ECONNECTION_LOST', `connection closed (${code}) before request ${seq} was answered`));
     }
     this.emit('close', code, reason);
