@@ -142,6 +142,8 @@ class Loop {
   void abortProxy(Conn& conn, uint16_t code);
   // sweep.cc
   void sweep();
+  bool visit(Conn& conn);
+  void resumeClock(Conn& conn);
 
   // batch hand-off
   void record(const Record& record, const uint8_t* payload, size_t length);
