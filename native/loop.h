@@ -62,7 +62,9 @@ struct InboxBlock {
 struct LoopStats {
   std::atomic<uint64_t> connections{0}, accepted{0}, rejected{0}, protocolErrors{0};
   std::atomic<uint64_t> bytesIn{0}, bytesOut{0}, batches{0}, ringFull{0}, acceptErrors{0};
-  std::atomic<uint64_t> proxyErrors{0};  // PROXY header malformed, late or untrusted (also in protocolErrors)
+  std::atomic<uint64_t> proxyErrors{0};
+  // Sweep slices that stopped at their budget, the pass continuing after the next I/O (sweep.cc).
+  std::atomic<uint64_t> sweepDeferred{0};  // PROXY header malformed, late or untrusted (also in protocolErrors)
 };
 
 class Loop {

@@ -49,7 +49,10 @@ void Loop::sweep() {
   unsigned actions = 0;
   while (at < conns_.size()) {
     // The rest of the pass waits for the next iteration, after its I/O.
-    if (visits == kSweepVisits || actions == kSweepActions) return;
+    if (visits == kSweepVisits || actions == kSweepActions) {
+      stats_.sweepDeferred++;
+      return;
+    }
     visits++;
     if (visit(*conns_[at++])) actions++;
   }
