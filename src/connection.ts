@@ -46,8 +46,14 @@ export class Connection<M extends MessageMap = AnyMessages> extends EventEmitter
   readonly remoteAddress: string;
   readonly remotePort: number;
   readonly framing: Framing;
-  /** Arbitrary per-connection state for the application. */
-  data: Record<string, unknown> = {};
+  /** Arbitrary per-connection state for the application (created on first use: idle connections hold none). */
+  get data(): Record<string, unknown> {
+    return (this.#data ??= {});
+  }
+
+  set data(value: Record<string, unknown>) {
+    this.#data = value;
+  }
 
   /** @internal Requests from the peer being handled now (graceful shutdown waits for them). */
   inFlight = 0;
@@ -57,7 +63,9 @@ export class Connection<M extends MessageMap = AnyMessages> extends EventEmitter
   #endWhenIdle = false;
   #closeCode = '';
   #nextSeq = 1;
-  #pending = new Map<number, PendingRequest>();
+  /** Requests to the peer awaiting a reply; created by the first request (an empty Map costs ~170 B a connection). */
+  #pending: Map<number, PendingRequest> | undefined;
+  #data: Record<string, unknown> | undefined;
 
   /** @internal */
   constructor(engine: Engine, id: number, remoteAddress: string, remotePort: number, framing: Framing) {
@@ -133,15 +141,15 @@ export class Connection<M extends MessageMap = AnyMessages> extends EventEmitter
         signal.addEventListener('abort', onAbort, { once: true });
         entry.cleanup = () => signal.removeEventListener('abort', onAbort);
       }
-      this.#pending.set(seq, entry);
+      (this.#pending ??= new Map()).set(seq, entry);
       this.#engine.sendFrame(this.id, 0, type, seq, bytes);
     });
   }
 
   #settle(seq: number): PendingRequest | undefined {
-    const entry = this.#pending.get(seq);
+    const entry = this.#pending?.get(seq);
     if (!entry) return undefined;
-    this.#pending.delete(seq);
+    this.#pending?.delete(seq);
     if (entry.timer) clearTimeout(entry.timer);
     entry.cleanup?.();
     return entry;
@@ -228,7 +236,7 @@ export class Connection<M extends MessageMap = AnyMessages> extends EventEmitter
     if (this.#closed) return;
     this.#closed = true;
     this.#closeCode = code;
-    for (const seq of [...this.#pending.keys()]) {
+    for (const seq of [...(this.#pending?.keys() ?? [])]) {
       this.#settle(seq)?.reject(new EdgepollError('ECONNECTION_LOST', `connection closed (${code}) before request ${seq} was answered`));
     }
     this.emit('close', code, reason);
