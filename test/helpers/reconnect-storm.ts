@@ -79,9 +79,8 @@ export async function reconnectStorm(options: ReliabilityOptions, clients: numbe
   const listeningAt = Date.now();
   await until(`${clients} clients back`, 60_000, async () => (await openCount()) === clients);
   const reopenMs = Date.now() - listeningAt;
-  // Errors after the new server listens (250 ms of slack for client processes that lag
-  // behind with an ECONNREFUSED of an attempt made while it was still down).
-  const after = (await Promise.all(shares.map((s) => s.report(listeningAt + 250)))).reduce<Record<string, number>>((all, r) => {
+  // Errors of attempts begun after the new server listens.
+  const after = (await Promise.all(shares.map((s) => s.report(listeningAt)))).reduce<Record<string, number>>((all, r) => {
     for (const [code, n] of Object.entries(r.errorsSince)) all[code] = (all[code] ?? 0) + n;
     return all;
   }, {});
