@@ -8,7 +8,7 @@
 // the cost of idling. Writes the "Heartbeats" section of bench/RESULTS.md.
 // Environment: HEARTBEAT_CONNECTIONS (default 19000), HEARTBEAT_SECONDS
 // (probe window, default 20), HEARTBEAT_ROUNDS (default 3), HEARTBEAT_ENGINES
-// (e.g. "native-1"), HEARTBEAT_NO_WRITE=1 (print only).
+// (e.g. "native-1"), HEARTBEAT_IDLE=0 (skip the 30 s hold), HEARTBEAT_NO_WRITE=1 (print only).
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -177,7 +177,7 @@ export async function runHeartbeats() {
       log(`${engine.name} round ${round}: p50 ${ms(row.latency.p50)} p99 ${ms(row.latency.p99)} p999 ${ms(row.latency.p999)} max ${ms(row.latency.max)} ms, ${ms(row.kibPerConnection)} KiB/conn, CPU ${(row.cpuShare * 100).toFixed(1)} %, held ${row.opened}, closes/errors ${row.closesOrErrors}`);
     }
   }
-  for (const engine of engines) {
+  for (const engine of process.env.HEARTBEAT_IDLE === '0' ? [] : engines) {
     const row = await runOne(engine, 30000, 0);
     rows.push(row);
     log(`${engine.name} 30 s interval: ${ms(row.kibPerConnection)} KiB/conn, CPU ${(row.cpuShare * 100).toFixed(2)} %`);
