@@ -8,7 +8,7 @@
 // the cost of idling. Writes the "Heartbeats" section of bench/RESULTS.md.
 // Environment: HEARTBEAT_CONNECTIONS (default 19000), HEARTBEAT_SECONDS
 // (probe window, default 20), HEARTBEAT_ROUNDS (default 3), HEARTBEAT_ENGINES
-// (e.g. "native-1"), HEARTBEAT_IDLE=0 (skip the 30 s hold), HEARTBEAT_NO_WRITE=1 (print only).
+// (e.g. "native-1"), HEARTBEAT_INTERVAL (probed runs, default 2000), HEARTBEAT_IDLE=0 (skip the 30 s hold), HEARTBEAT_NO_WRITE=1 (print only).
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -20,6 +20,8 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const connections = Number(process.env.HEARTBEAT_CONNECTIONS ?? 19000);
 const seconds = Number(process.env.HEARTBEAT_SECONDS ?? 20);
 const rounds = Number(process.env.HEARTBEAT_ROUNDS ?? 3);
+// The probed runs' heartbeat interval (= timeout); 60000 gives the heartbeat-off baseline.
+const probedInterval = Number(process.env.HEARTBEAT_INTERVAL ?? 2000);
 const perProcess = 9500;
 const only = process.env.HEARTBEAT_ENGINES ? new Set(process.env.HEARTBEAT_ENGINES.split(',')) : undefined;
 const engines = [
@@ -142,7 +144,7 @@ async function runOne(engine, interval, probeSeconds) {
 const ms = (n) => (n == null ? '–' : n.toFixed(2));
 
 export function renderHeartbeats(rows) {
-  const hb = rows.filter((r) => r.interval === 2000);
+  const hb = rows.filter((r) => r.interval === probedInterval);
   const idle = rows.filter((r) => r.interval === 30000);
   return [
     '<!-- heartbeats:start (written by `npm run bench:heartbeats`; `npm run bench` runs it too) -->',
@@ -150,7 +152,7 @@ export function renderHeartbeats(rows) {
     '',
     `Measured ${new Date().toISOString()} with \`npm run bench:heartbeats\`: ${connections} idle connections held by ` +
       `${Math.ceil(connections / perProcess)} child processes (native load generator, answering PINGs), server heartbeat ` +
-      `interval = timeout = 2 s, one probe connection sending ECHO every 5 ms for ${seconds} s (round trips in ms, measured in JS). ` +
+      `interval = timeout = ${probedInterval / 1000} s, one probe connection sending ECHO every 5 ms for ${seconds} s (round trips in ms, measured in JS). ` +
       'RSS per connection = (server RSS holding them − RSS before) / connections, JS heap included. Targets (issue 17): p999 ≤ 5 ms, max ≤ 20 ms, ≤ 1.0 KiB per connection, < 2 % of a core at a 30 s interval.',
     '',
     '| engine | round | held | probe p50 | p99 | p999 | max | RSS per connection | server CPU | closes / errors |',
@@ -171,7 +173,7 @@ export async function runHeartbeats() {
   const rows = [];
   for (let round = 1; round <= rounds; round++) {
     for (const engine of engines) {
-      const row = await runOne(engine, 2000, seconds);
+      const row = await runOne(engine, probedInterval, seconds);
       row.round = round;
       rows.push(row);
       log(`${engine.name} round ${round}: p50 ${ms(row.latency.p50)} p99 ${ms(row.latency.p99)} p999 ${ms(row.latency.p999)} max ${ms(row.latency.max)} ms, ${ms(row.kibPerConnection)} KiB/conn, CPU ${(row.cpuShare * 100).toFixed(1)} %, held ${row.opened}, closes/errors ${row.closesOrErrors}`);
