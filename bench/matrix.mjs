@@ -10,7 +10,9 @@
 // BENCH_ROUNDS (default 3), BENCH_WARMUP (default 1), BENCH_SCENARIOS
 // (e.g. "S1,S3"), BENCH_ENGINES (e.g. "native-1,net"), BENCH_LOADGEN_THREADS
 // (default 1), BENCH_NO_WRITE=1 (print only), BENCH_BUN (a Bun executable, or 0
-// to skip Bun; see bench/bun.mjs).
+// to skip Bun; see bench/bun.mjs). The heartbeat scenario H1
+// (bench/heartbeats.mjs: 19,000 idle connections, a latency probe) runs last
+// unless BENCH_SCENARIOS leaves it out.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -20,6 +22,7 @@ import { renderChart } from './chart.mjs';
 import { findBun } from './bun.mjs';
 import { bunLine, renderHeadline, renderResults } from './report.mjs';
 import { bunBaseline, nodeNetBaseline, sleep, startServer, stopServer, usage } from './server.mjs';
+import { keepSection, runHeartbeats } from './heartbeats.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.join(here, '..');
@@ -152,7 +155,11 @@ async function main() {
     scenarios: scenarios.map(({ id, title, metric, load }) => ({ id, title, metric, load })),
     results,
   };
-  const markdown = renderResults(run);
+  let markdown = renderResults(run);
+  if (!onlyScenarios || onlyScenarios.has('H1')) {
+    process.stderr.write('bench: H1 heartbeats, 19,000 idle connections\n');
+    markdown = `${markdown.trimEnd()}\n\n${await runHeartbeats()}\n`;
+  }
   process.stdout.write(`${markdown}\n`);
   if (process.env.BENCH_NO_WRITE !== '1') {
     fs.mkdirSync(path.join(here, 'results'), { recursive: true });
@@ -161,7 +168,9 @@ async function main() {
     const resultsFile = path.join(here, 'RESULTS.md');
     const previous = fs.existsSync(resultsFile) ? fs.readFileSync(resultsFile, 'utf8') : '';
     const resources = /<!-- resources:start[\s\S]*?<!-- resources:end -->/.exec(previous)?.[0];
-    fs.writeFileSync(resultsFile, resources ? `${markdown.trimEnd()}\n\n${resources}\n` : markdown);
+    // H1 left out of this run: keep its last section too.
+    const body = markdown.includes('<!-- heartbeats:start') ? markdown : keepSection(previous, markdown);
+    fs.writeFileSync(resultsFile, resources ? `${body.trimEnd()}\n\n${resources}\n` : body);
     fs.writeFileSync(path.join(here, 'chart.svg'), await renderChart(run));
     process.stderr.write('bench: wrote bench/RESULTS.md, bench/chart.svg, bench/results/latest.json\n');
     if (!onlyScenarios && !onlyEngines) writeReadmeTable(run);

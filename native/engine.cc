@@ -233,6 +233,7 @@ Napi::Value Engine::stats(const Napi::CallbackInfo& info) {
     loop.Set("acceptErrors", double(s.acceptErrors.load()));
     loop.Set("proxyErrors", double(s.proxyErrors.load()));
     loop.Set("slots", double(s.slots.load()));
+    loop.Set("sweepDeferred", double(s.sweepDeferred.load()));
     loops.Set(uint32_t(i), loop);
   }
   result.Set("loops", loops);

@@ -188,10 +188,7 @@ void Loop::run() {
     if ((listenerAgain_ && !outputBlocked_) || (acceptRetryAt_ != 0 && now_ >= acceptRetryAt_)) onListener();
     serveAgain();
     applyInbox();
-    if (sweepClock_.due(now_)) {
-      sweep();
-      sweepClock_.done(now_);
-    }
+    if (sweepClock_.due(now_)) sweep();  // a slice; the rest of a pass after the next I/O
     retryWrites();
     flushDirty();  // after everything that writes, before the batch is sealed (DRAIN records)
     flushBatch();
@@ -399,6 +396,7 @@ void Loop::serveAgain() {
     Conn& conn = *queued;
     conn.queued = false;
     if (conn.state != ConnState::Open) continue;
+    resumeClock(conn);  // held back by us, not silent (sweep.cc)
     setInterest(conn);
     readConn(conn);
   }

@@ -100,8 +100,10 @@ struct InboxBlock {
 struct LoopStats {
   std::atomic<uint64_t> connections{0}, accepted{0}, rejected{0}, protocolErrors{0};
   std::atomic<uint64_t> bytesIn{0}, bytesOut{0}, batches{0}, ringFull{0}, acceptErrors{0};
-  std::atomic<uint64_t> proxyErrors{0};
-  std::atomic<uint64_t> slots{0};  // Conn objects held now (live + closing): back down after a burst  // PROXY header malformed, late or untrusted (also in protocolErrors)
+  std::atomic<uint64_t> proxyErrors{0};  // PROXY header malformed, late or untrusted (also in protocolErrors)
+  std::atomic<uint64_t> slots{0};  // Conn objects held now (live + closing): back down after a burst
+  // Sweep slices that stopped at their budget, the pass continuing after the next I/O (sweep.cc).
+  std::atomic<uint64_t> sweepDeferred{0};
 };
 
 class Loop {
@@ -192,6 +194,8 @@ class Loop {
   void abortProxy(Conn& conn, uint16_t code);
   // sweep.cc
   void sweep();
+  bool visit(Conn& conn);
+  void resumeClock(Conn& conn);
 
   // batch hand-off
   void record(const Record& record, const uint8_t* payload, size_t length);

@@ -90,8 +90,14 @@ export class Connection<M extends MessageMap = AnyMessages> extends EventEmitter
    * proxy sent no SSL TLV or said the client did not use TLS.
    */
   readonly tls: ConnectionTls | undefined;
-  /** Arbitrary per-connection state for the application. */
-  data: Record<string, unknown> = {};
+  /** Arbitrary per-connection state for the application (created on first use: idle connections hold none). */
+  get data(): Record<string, unknown> {
+    return (this.#data ??= {});
+  }
+
+  set data(value: Record<string, unknown>) {
+    this.#data = value;
+  }
 
   /** Requests from the peer being handled now (half-close waits for them). */
   #inFlight = 0;
@@ -102,8 +108,9 @@ export class Connection<M extends MessageMap = AnyMessages> extends EventEmitter
   #endWhenIdle = false;
   #closeCode = '';
   #nextSeq = 1;
-  /** Requests we sent and wait for; made by the first request (most connections never send one). */
+  /** Requests to the peer awaiting a reply; created by the first request (an empty Map costs ~170 B a connection). */
   #pending: Map<number, PendingRequest> | undefined;
+  #data: Record<string, unknown> | undefined;
 
   static {
     construct = (engine, id, remoteAddress, remotePort, framing, timeout, tls) =>
@@ -222,7 +229,7 @@ export class Connection<M extends MessageMap = AnyMessages> extends EventEmitter
   #settle(seq: number): PendingRequest | undefined {
     const entry = this.#pending?.get(seq);
     if (!entry) return undefined;
-    this.#pending!.delete(seq);
+    this.#pending?.delete(seq);
     if (entry.timer) clearTimeout(entry.timer);
     entry.cleanup?.();
     return entry;

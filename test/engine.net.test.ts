@@ -263,6 +263,41 @@ describe('net engine: heartbeats and deadlines', () => {
   });
 });
 
+describe('net engine: bounded timer work (issue 17)', () => {
+  it('PINGs 300 due connections a slice per callback, every one of them in the end', async () => {
+    let now = 1_000_000;
+    const manual = new SweepTimer({ automatic: false, now: () => now });
+    setSharedTimer(manual);
+    onTestFinished(() => setSharedTimer(undefined));
+    const server = await start({ heartbeatInterval: 60_000, heartbeatTimeout: 60_000 });
+    const peers: WirePeer[] = [];
+    for (let i = 0; i < 300; i++) peers.push(await connectPeer(server.port));
+    onTestFinished(() => {
+      for (const peer of peers) peer.destroy();
+    });
+    while (server.opened.length < 300) await new Promise((resolve) => setTimeout(resolve, 10));
+    now += 61_000;
+    // Writes made inside the timer's own callback: a bounded slice, not all 300.
+    const write = net.Socket.prototype.write;
+    let writes = 0;
+    net.Socket.prototype.write = function counted(this: net.Socket, ...args: unknown[]) {
+      writes++;
+      return (write as (...a: unknown[]) => boolean).apply(this, args);
+    } as typeof write;
+    try {
+      manual.tick();
+    } finally {
+      net.Socket.prototype.write = write;
+    }
+    expect(writes).toBeGreaterThan(0);
+    expect(writes).toBeLessThanOrEqual(64);
+    // The rest follows in later callbacks, after I/O.
+    const pings = await Promise.all(peers.map((peer) => peer.readFrame(5000)));
+    for (const ping of pings) expect(ping.type).toBe(TYPE_PING);
+    await server.engine.shutdown();
+  });
+});
+
 describe('net engine: limits', () => {
   it('refuses connections over maxConnections with CLOSE "server full"', async () => {
     const server = await start({ maxConnections: 2 });

@@ -42,6 +42,15 @@ const OUT_MAX = 64 * 1024;
 const ERROR_INTERVAL = 1000;
 
 const EMPTY = new Uint8Array(0);
+/**
+ * One sweep slice: connections looked at, and PINGs or closes made. The rest
+ * of a pass runs in a later setImmediate, after the poll phase has read the
+ * sockets, so 19,000 heartbeats due at once never hold the thread in one
+ * callback (issue 17), and a connection is judged after the bytes it sent
+ * during a JS stall were read (issue 11 item 2).
+ */
+const SWEEP_VISITS = 2048;
+const SWEEP_ACTIONS = 64;
 
 /** A served socket knows its connection, so one set of event handlers serves them all (no closures per connection). */
 const CONN = Symbol('edgepoll.netConnection');
@@ -78,6 +87,9 @@ class NetEngine implements Engine {
   /** PROXY protocol: reads each socket's header before accept() sees it (src/proxy.ts). */
   private readonly proxy: ProxyReceiver | undefined;
   private proxyErrors = 0;
+  /** The sweep pass under way (a live Map iterator), continued slice by slice. */
+  private sweepPass: IterableIterator<NetConnection> | undefined;
+  private readonly continueSweep = (): void => this.sweepSlice(this.timer.now());
 
   constructor(
     private readonly options: EngineOptions,
@@ -569,28 +581,53 @@ class NetEngine implements Engine {
     conn.socket.destroy();
   }
 
-  /** The coarse timer's visit: heartbeats, idle and frame deadlines, forced closes. */
+  /** The coarse timer's visit: starts a pass over the connections (heartbeats, idle and frame deadlines, forced closes). */
   sweep(now: number): void {
-    for (const conn of this.connections.values()) {
-      if (conn.state === CLOSING) {
-        if (now >= conn.closeAt) conn.socket.destroy();
-        continue;
-      }
-      if (conn.state !== OPEN) continue;
-      const due = conn.due(now, this.deadlines);
-      if (due === 'PING') {
-        if (!conn.socket.writableEnded) {
-          conn.pingAt = now;
-          // Like the native engine: a nonzero sequence per PING, so PONGs are distinguishable.
-          this.pingSeq = this.pingSeq >= 0xffffffff ? 1 : this.pingSeq + 1;
-          this.enqueue(conn, encodeFrame(0, TYPE_PING, this.pingSeq, EMPTY));
-        }
-      } else if (due) {
-        this.counters.protocolErrors++;
-        this.closeWith(conn, due, closeReasons[due]!);
-      }
-    }
     for (const [socket, closeAt] of this.rejecting) if (now >= closeAt) socket.destroy();
+    if (this.sweepPass) return; // the pass under way finishes first
+    this.sweepPass = this.connections.values();
+    this.sweepSlice(now);
+  }
+
+  private sweepSlice(now: number): void {
+    const pass = this.sweepPass;
+    if (!pass) return;
+    let visits = 0;
+    let actions = 0;
+    for (;;) {
+      if (visits === SWEEP_VISITS || actions === SWEEP_ACTIONS) {
+        setImmediate(this.continueSweep);
+        return;
+      }
+      const next = pass.next();
+      if (next.done) break;
+      visits++;
+      if (this.visit(next.value, now)) actions++;
+    }
+    this.sweepPass = undefined;
+  }
+
+  /** One connection's deadlines; true when it cost a PING or a close. */
+  private visit(conn: NetConnection, now: number): boolean {
+    if (conn.state === CLOSING) {
+      if (now < conn.closeAt) return false;
+      conn.socket.destroy();
+      return true;
+    }
+    if (conn.state !== OPEN) return false;
+    const due = conn.due(now, this.deadlines);
+    if (!due) return false;
+    if (due === 'PING') {
+      if (conn.socket.writableEnded) return false;
+      conn.pingAt = now;
+      // Like the native engine: a nonzero sequence per PING, so PONGs are distinguishable.
+      this.pingSeq = this.pingSeq >= 0xffffffff ? 1 : this.pingSeq + 1;
+      this.enqueue(conn, encodeFrame(0, TYPE_PING, this.pingSeq, EMPTY));
+      return true;
+    }
+    this.counters.protocolErrors++;
+    this.closeWith(conn, due, closeReasons[due]!);
+    return true;
   }
 
   private reportError(error: NodeJS.ErrnoException): void {
