@@ -335,7 +335,9 @@ void Loop::adopt(int fd, const sockaddr_storage& address) {
 void Loop::applyInbox() {
   InboxBlock* block;
   while (inbox_.pop(block)) {
-    if (block->broadcast) {
+    if (block->publish) {
+      applyPublish(*block);
+    } else if (block->broadcast) {
       inboxBytes_ -= block->broadcast->size();
       for (auto& conn : conns_) {
         if (conn->state == ConnState::Open && !conn->proxy) sendShared(*conn, block->broadcast);
@@ -366,6 +368,7 @@ void Loop::serveAgain() {
 void Loop::freeClosed() {
   for (uint32_t slot : closed_) {
     Conn& conn = *conns_[slot];
+    topics_.leaveAll(slot);
     conn.state = ConnState::Free;
     conn.generation = (conn.generation + 1) & ((1u << 23) - 1);
     conn.peerEnded = conn.endRequested = conn.finSent = conn.readPaused = false;

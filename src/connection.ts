@@ -6,6 +6,7 @@
 import { EventEmitter } from 'node:events';
 import { EdgepollError } from './errors';
 import type { Engine } from './engines/engine';
+import type { TopicHub } from './topic-hub';
 import { FLAG_ERROR, type Framing } from './protocol';
 import type { AnyMessages, MessageMap, RequestOf, TypeOf } from './messages';
 import { toBytes, type Payload } from './payload';
@@ -46,6 +47,13 @@ export class Connection<M extends MessageMap = AnyMessages> extends EventEmitter
   readonly remoteAddress: string;
   readonly remotePort: number;
   readonly framing: Framing;
+  /**
+   * This connection's address: `nodeId/…`, naming the server and the
+   * connection, never reused (not even after a restart with the same
+   * nodeId). `server.sendTo(address, …)` reaches it from any server on the bus.
+   * Valid forever (a closed connection's address just reaches nobody).
+   */
+  readonly address: string;
   /** Arbitrary per-connection state for the application. */
   data: Record<string, unknown> = {};
 
@@ -58,15 +66,42 @@ export class Connection<M extends MessageMap = AnyMessages> extends EventEmitter
   #closeCode = '';
   #nextSeq = 1;
   #pending = new Map<number, PendingRequest>();
+  #hub: TopicHub;
 
   /** @internal */
-  constructor(engine: Engine, id: number, remoteAddress: string, remotePort: number, framing: Framing) {
+  constructor(engine: Engine, id: number, remoteAddress: string, remotePort: number, framing: Framing, hub: TopicHub) {
     super();
     this.#engine = engine;
+    this.#hub = hub;
     this.id = id;
     this.remoteAddress = remoteAddress;
     this.remotePort = remotePort;
     this.framing = framing;
+    this.address = hub.opened(this as unknown as Connection);
+  }
+
+  /**
+   * Makes this connection a subscriber of `topic` (1 to 200 bytes of UTF-8,
+   * no 0x00: else throws EBAD_TOPIC; more than `maxTopicsPerConnection`
+   * topics: ETOO_MANY_TOPICS). Takes effect at once for publishes made on this
+   * server after the call; the promise resolves once it is in effect on the
+   * bus too (at once while the bus is unreachable: the bus side follows when
+   * it is back). Subscribing again is not an error.
+   */
+  subscribe(topic: string): Promise<void> {
+    this.#assertOpen();
+    return this.#hub.subscribe(this as unknown as Connection, topic);
+  }
+
+  /** Undoes {@link subscribe}; a topic the connection is not in is not an error. */
+  unsubscribe(topic: string): void {
+    this.#assertOpen();
+    this.#hub.unsubscribe(this as unknown as Connection, topic);
+  }
+
+  /** The topics this connection subscribes to now. Valid until the next subscribe/unsubscribe/'close'. */
+  get topics(): ReadonlySet<string> {
+    return this.#hub.topicsOf(this as unknown as Connection);
   }
 
   /** True after `'close'`. */
@@ -228,6 +263,7 @@ export class Connection<M extends MessageMap = AnyMessages> extends EventEmitter
     if (this.#closed) return;
     this.#closed = true;
     this.#closeCode = code;
+    this.#hub.closed(this as unknown as Connection);
     for (const seq of [...this.#pending.keys()]) {
       this.#settle(seq)?.reject(new EdgepollError('ECONNECTION_LOST', `connection closed (${code}) before request ${seq} was answered`));
     }

@@ -72,6 +72,11 @@ export const apiCodes = [
   'EHANDLER', // a handler threw on a push (reported through 'error')
   'EGOAWAY', // the client got GOAWAY and will not send new requests on that connection
   'EWORKER_EXIT', // a cluster worker exited unexpectedly (it is replaced)
+  'EBAD_TOPIC', // a topic name is not 1-200 bytes of UTF-8 without 0x00
+  'ETOO_MANY_TOPICS', // a connection is at maxTopicsPerConnection
+  'EBAD_ADDRESS', // not a connection address (nodeId/connection)
+  'EBUS', // the bus could not be reached or failed (the cause says why); the server keeps serving
+  'EBUS_CLIENT_MISSING', // redisBus needs ioredis, natsBus needs nats: install the optional peer dependency
 ] as const;
 
 export type EngineCode = (typeof engineCodes)[number];

@@ -3,7 +3,11 @@
  * Public exports only; see README.md.
  */
 export { createServer, Server } from './server';
-export type { ListenOptions, ServerAddress, ServerStats, ServerEvents } from './server';
+export type { ListenOptions, ServerAddress, ServerStats, ServerEvents, PublishOptions } from './server';
+export { memoryBus } from './bus/memory';
+export type { MemoryBus } from './bus/memory';
+export type { Bus, BusEvents, BusTransport } from './bus/bus';
+export type { BusStats, BusGap } from './bus/link';
 export { Connection } from './connection';
 export type { ConnectionEvents, RequestOptions } from './connection';
 export type { Handler, HandlerContext, HandlerResult } from './dispatcher';
