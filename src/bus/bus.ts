@@ -45,6 +45,8 @@ export interface BusTransport {
 export interface Bus {
   /** A short name for logs and stats: 'memory', 'redis', 'nats', 'cluster'. */
   readonly kind: string;
+  /** How long a topic's channel outlives its last local subscriber (ms). @default 2000 */
+  readonly dropDelay?: number;
   /** Opens one server's transport; it reports through `events`, starting with `up` once connected. */
   open(events: BusEvents): BusTransport;
 }

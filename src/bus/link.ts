@@ -67,18 +67,30 @@ export class BusLink {
   readonly #held = new Map<string, Held>();
   readonly #inbox: string;
   readonly #stats: BusStats;
-  #outage: { from: number; sendDropped: number; error: Error } | undefined;
+  /**
+   * Set while the bus is unreachable. It starts set (not reached yet); that
+   * first one is reported only if the server had to do without the bus
+   * meanwhile (a message not sent, a subscription made locally only).
+   */
+  #outage: { from: number; sendDropped: number; error: Error; initial: boolean; missed: boolean } | undefined;
   #closed = false;
 
   constructor(
     bus: Bus,
     readonly nodeId: string,
     private readonly handlers: LinkHandlers,
-    private readonly dropDelay = DEFAULT_DROP_DELAY,
+    private readonly dropDelay = bus.dropDelay ?? DEFAULT_DROP_DELAY,
   ) {
     this.#inbox = inboxChannel(nodeId);
     this.#stats = {
       kind: bus.kind, nodeId, up: false, channels: 0, sent: 0, sendDropped: 0, received: 0, own: 0, receiveDropped: 0, gaps: 0,
+    };
+    this.#outage = {
+      from: Date.now(),
+      sendDropped: 0,
+      error: new EdgepollError('EBUS', `the ${bus.kind} bus was not reached yet`),
+      initial: true,
+      missed: false,
     };
     this.#transport = bus.open({
       message: (channel, payload) => this.#onMessage(channel, payload),
@@ -87,6 +99,7 @@ export class BusLink {
     });
     this.#hold(this.#inbox);
     this.#hold(BROADCAST_CHANNEL);
+    this.#outage.missed = false; // holding our own channels before the first connection is no miss
   }
 
   get stats(): BusStats {
@@ -157,7 +170,10 @@ export class BusLink {
 
   /** Never rejects: while the bus is down the local subscription is all there is, and #onUp renews this one. */
   #subscribe(channel: string): Promise<void> {
-    if (!this.#transport.up) return Promise.resolve();
+    if (!this.#transport.up) {
+      if (this.#outage) this.#outage.missed = true;
+      return Promise.resolve();
+    }
     return this.#transport.subscribe(channel).catch((error: unknown) => {
       if (this.#transport.up && !this.#closed) {
         this.handlers.error(new EdgepollError('EBUS', `bus subscribe ${channel} failed`, { cause: error }));
@@ -174,6 +190,7 @@ export class BusLink {
       return held.ready;
     });
     if (!outage) return;
+    if (outage.initial && !outage.missed && this.#stats.sendDropped === 0) return;
     this.#stats.gaps++;
     void Promise.all(renewals).then(() => {
       this.handlers.gap({
@@ -187,7 +204,7 @@ export class BusLink {
 
   #onDown(error: Error): void {
     if (this.#closed || this.#outage) return;
-    this.#outage = { from: Date.now(), sendDropped: this.#stats.sendDropped, error };
+    this.#outage = { from: Date.now(), sendDropped: this.#stats.sendDropped, error, initial: false, missed: false };
   }
 
   #onMessage(channel: string, payload: Buffer): void {

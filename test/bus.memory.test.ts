@@ -1,0 +1,25 @@
+/** The cross-server suite over memoryBus() (servers of one process). */
+import { describe, expect, it } from 'vitest';
+import { memoryBus, type MemoryBus } from '../src/index';
+import { busSuite } from './helpers/bus-suite';
+
+busSuite('memory', () => {
+  const bus: MemoryBus = Object.assign(memoryBus(), { dropDelay: 100 });
+  return {
+    bus: () => bus,
+    outage: async () => bus.outage(),
+    restore: async () => bus.restore(),
+    holders: async (channel) => bus.subscribers(channel),
+  };
+});
+
+describe('memoryBus', () => {
+  it('is a Bus adapter object accepted by createServer and rejected when malformed', async () => {
+    const { createServer } = await import('../src/index');
+    expect(() => createServer({ bus: {} as never })).toThrow(/option `bus`/);
+    expect(() => createServer({ nodeId: 'has space' })).toThrow(/option `nodeId`/);
+    const server = createServer({ bus: memoryBus(), nodeId: 'ok.node-1' });
+    expect(server.nodeId).toBe('ok.node-1');
+    await server.close();
+  });
+});
