@@ -246,3 +246,23 @@ describe('topics on the cluster engine (workers=2): one space through the worker
     expect(s.subscriptions).toBe(peers.length);
   }, 60_000);
 });
+
+describe.skipIf(engineCases({ cluster: false }).every((c) => c.options.engine !== 'native'))('native fan-out', () => {
+  it('happens in the loops: publishing to 300 subscribers hands JS no record per receiver', async () => {
+    const { server, port } = await demoServer({ engine: 'native', threads: 2 });
+    const connections: Connection[] = [];
+    server.on('connection', (c) => connections.push(c));
+    const peers: WirePeer[] = [];
+    for (let i = 0; i < 300; i++) peers.push(await connectPeer(port));
+    await expect.poll(() => connections.length).toBe(300);
+    for (const c of connections) await c.subscribe('wide');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const batches = async () => (await server.stats()).loops.reduce((sum, loop) => sum + (loop.batches ?? 0), 0);
+    const before = await batches();
+    expect(before).toBeGreaterThan(0); // the counter is real: 300 OPEN records came through it
+    for (let i = 0; i < 20; i++) server.publish('wide', 9, `w${i}`);
+    for (const peer of peers) expect((await peer.readFrames(20)).map((f) => f.payload.toString())).toEqual(Array.from({ length: 20 }, (_, i) => `w${i}`));
+    // 6,000 deliveries; the loops handed JS (almost) nothing: no batch per receiver or per message.
+    expect((await batches()) - before).toBeLessThan(20);
+  });
+});
