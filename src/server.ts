@@ -19,6 +19,9 @@ import { clusterIpcBus } from './bus/cluster-ipc';
 import type { BusGap, BusStats } from './bus/link';
 import type { Bus } from './bus/bus';
 
+/** How long listen() waits for the bus to be reached (ms). */
+export const BUS_JOIN_WAIT = 3000;
+
 /** Options of {@link Server.publish}. */
 export interface PublishOptions {
   /** A connection (or an address) that must not get this publish, typically its sender. */
@@ -164,6 +167,8 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
         ...this.#dispatcher.counters,
         topics: this.#hub.table.topics,
         subscriptions: this.#hub.table.subscriptions,
+        // Cluster: the primary counts the union of the workers' topics (cluster-messages.ts sumStats).
+        ...(this.engine === 'cluster' ? ({ topicNames: [...this.#hub.table.names()] } as unknown as Record<string, number>) : {}),
       }),
       requestClose: () => {
         void this.close();
@@ -214,7 +219,13 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
       throw error;
     }
     this.#engine.ref();
-    if (this.#bus) this.#hub.join(this.#bus);
+    if (this.#bus) {
+      this.#hub.join(this.#bus);
+      // A bus reachable now is joined before listen() resolves, so a publish made
+      // right after it reaches the other servers; an unreachable one costs at
+      // most BUS_JOIN_WAIT, then the server serves locally and joins when it comes.
+      await this.#hub.reached(BUS_JOIN_WAIT);
+    }
     signal?.addEventListener('abort', () => void this.close(), { once: true });
     this.emit('listening', this.#address);
     return this.#address;

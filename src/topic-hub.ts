@@ -73,6 +73,15 @@ export class TopicHub {
     });
   }
 
+  /** Resolves once the bus is reached (its own channels subscribed), or after `timeout` ms while it is not. */
+  async reached(timeout: number): Promise<void> {
+    const link = this.#link;
+    if (!link) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([link.reached, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeout)))]);
+    clearTimeout(timer);
+  }
+
   async leave(): Promise<void> {
     const link = this.#link;
     this.#link = undefined;

@@ -2,9 +2,11 @@
 import { describe, expect, it } from 'vitest';
 import { memoryBus, type MemoryBus } from '../src/index';
 import { busSuite } from './helpers/bus-suite';
+import { loadOptional } from '../src/bus/optional';
+import { EdgepollError } from '../src/errors';
 
 busSuite('memory', () => {
-  const bus: MemoryBus = Object.assign(memoryBus(), { dropDelay: 100 });
+  const bus: MemoryBus = memoryBus({ dropDelay: 100 });
   return {
     bus: () => bus,
     outage: async () => bus.outage(),
@@ -21,5 +23,19 @@ describe('memoryBus', () => {
     const server = createServer({ bus: memoryBus(), nodeId: 'ok.node-1' });
     expect(server.nodeId).toBe('ok.node-1');
     await server.close();
+  });
+});
+
+describe('optional clients', () => {
+  it('a missing client library is EBUS_CLIENT_MISSING with the install hint, the require error as cause', () => {
+    try {
+      loadOptional('edgepoll-no-such-client-package', 'redisBus()');
+      expect.unreachable();
+    } catch (error) {
+      expect(error).toBeInstanceOf(EdgepollError);
+      expect((error as EdgepollError).code).toBe('EBUS_CLIENT_MISSING');
+      expect((error as Error).message).toMatch(/npm install edgepoll-no-such-client-package/);
+      expect((error as Error).cause).toBeInstanceOf(Error);
+    }
   });
 });

@@ -74,6 +74,9 @@ export class BusLink {
    */
   #outage: { from: number; sendDropped: number; error: Error; initial: boolean; missed: boolean } | undefined;
   #closed = false;
+  #reached!: () => void;
+  /** Settles once the bus was first reached and this node's channels are subscribed. */
+  readonly reached = new Promise<void>((resolve) => (this.#reached = resolve));
 
   constructor(
     bus: Bus,
@@ -150,6 +153,7 @@ export class BusLink {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#reached();
     for (const held of this.#held.values()) if (held.dropTimer) clearTimeout(held.dropTimer);
     this.#held.clear();
     await this.#transport.close().catch(() => undefined);
@@ -189,6 +193,7 @@ export class BusLink {
       held.ready = this.#subscribe(channel);
       return held.ready;
     });
+    void Promise.all(renewals).then(() => this.#reached());
     if (!outage) return;
     if (outage.initial && !outage.missed && this.#stats.sendDropped === 0) return;
     this.#stats.gaps++;

@@ -56,6 +56,7 @@ class MemoryTransport implements BusTransport {
 
 class MemoryHub implements MemoryBus {
   readonly kind = 'memory' as const;
+  constructor(readonly dropDelay: number | undefined) {}
   readonly #transports = new Set<MemoryTransport>();
   readonly #byChannel = new Map<string, Set<MemoryTransport>>();
   #down = false;
@@ -121,6 +122,6 @@ class MemoryHub implements MemoryBus {
 }
 
 /** A bus for servers of this process: `createServer({ bus })` on each with the same object. */
-export function memoryBus(): MemoryBus {
-  return new MemoryHub();
+export function memoryBus(options: { /** See {@link Bus.dropDelay}. @default 2000 */ dropDelay?: number } = {}): MemoryBus {
+  return new MemoryHub(options.dropDelay);
 }
