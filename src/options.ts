@@ -5,9 +5,9 @@
 import os from 'node:os';
 import { invalidOption } from './errors';
 import { parseProxyNetwork } from './proxy';
+import type { EngineOptions } from './engines/engine';
 import type { Bus } from './bus/bus';
 import { generateNodeId, checkNodeId } from './bus/address';
-import type { EngineOptions } from './engines/engine';
 import { DEFAULT_DRAIN_TIMEOUT, DEFAULT_FRAME_TIMEOUT, DEFAULT_MAX_FRAME, framings, type Framing } from './protocol';
 
 /** Which engine runs the sockets. */
