@@ -21,6 +21,12 @@ import { loadOptional } from './optional';
 export interface RedisBusOptions {
   /** `redis://[user:password@]host:port[/db]`. @default 'redis://127.0.0.1:6379' */
   url?: string;
+  /**
+   * Redis Cluster: some of its masters (`{ host, port }`); `url` is then
+   * ignored. ioredis' `Cluster` with `shardedSubscribers` keeps one subscriber
+   * per shard and follows MOVED. @default none (a standalone server)
+   */
+  cluster?: Array<{ host: string; port: number }>;
   /** Prepended to every channel name, to share one Redis between several applications. @default '' */
   prefix?: string;
   /** How long a topic's channel outlives its last local subscriber (ms). @default 2000 */
@@ -39,7 +45,10 @@ interface RedisClient {
   quit(): Promise<unknown>;
   disconnect(): void;
 }
-type RedisConstructor = new (url: string, options: Record<string, unknown>) => RedisClient;
+type RedisConstructor = (new (url: string, options: Record<string, unknown>) => RedisClient) & {
+  Cluster: new (nodes: Array<{ host: string; port: number }>, options: Record<string, unknown>) => RedisClient;
+};
+type Resolved = Required<Omit<RedisBusOptions, 'cluster'>> & Pick<RedisBusOptions, 'cluster'>;
 
 class RedisTransport implements BusTransport {
   readonly #sub: RedisClient;
@@ -49,7 +58,7 @@ class RedisTransport implements BusTransport {
 
   constructor(
     Redis: RedisConstructor,
-    private readonly options: Required<RedisBusOptions>,
+    private readonly options: Resolved,
     private readonly events: BusEvents,
   ) {
     const common = {
@@ -59,8 +68,21 @@ class RedisTransport implements BusTransport {
       lazyConnect: false,
       retryStrategy: (times: number) => Math.min(100 * times, options.maxReconnectDelay),
     };
-    this.#sub = new Redis(options.url, { ...common, connectionName: 'edgepoll-bus-sub' });
-    this.#pub = new Redis(options.url, { ...common, connectionName: 'edgepoll-bus-pub' });
+    const create = (connectionName: string): RedisClient => {
+      if (!options.cluster) return new Redis(options.url, { ...common, connectionName });
+      // Not enableOfflineQueue: false here: ioredis' Cluster then fails and
+      // re-sends commands to a node whose connection is still coming up,
+      // which reorders SPUBLISHes of one channel (measured: 3 of 5 channels out
+      // of order on a fresh 3-master cluster). The transport refuses
+      // publishes itself while the cluster is not ready.
+      return new Redis.Cluster(options.cluster, {
+        shardedSubscribers: true,
+        clusterRetryStrategy: common.retryStrategy,
+        redisOptions: { connectionName, maxRetriesPerRequest: 1, autoResubscribe: false },
+      });
+    };
+    this.#sub = create('edgepoll-bus-sub');
+    this.#pub = create('edgepoll-bus-pub');
     for (const client of [this.#sub, this.#pub]) {
       client.on('ready', () => this.#check());
       client.on('close', () => this.#check());
@@ -84,7 +106,7 @@ class RedisTransport implements BusTransport {
     if (up === this.#up) return;
     this.#up = up;
     if (up) this.events.up();
-    else this.events.down(new EdgepollError('EBUS', `redis ${this.options.url} unreachable`));
+    else this.events.down(new EdgepollError('EBUS', `redis ${this.options.cluster ? 'cluster' : this.options.url} unreachable`));
   }
 
   async subscribe(channel: string): Promise<void> {
@@ -122,8 +144,9 @@ class RedisTransport implements BusTransport {
  */
 export function redisBus(options: RedisBusOptions | string = {}): Bus {
   const given = typeof options === 'string' ? { url: options } : options;
-  const resolved: Required<RedisBusOptions> = {
+  const resolved: Resolved = {
     url: given.url ?? 'redis://127.0.0.1:6379',
+    cluster: given.cluster,
     prefix: given.prefix ?? '',
     dropDelay: given.dropDelay ?? 2000,
     maxReconnectDelay: given.maxReconnectDelay ?? 1000,
