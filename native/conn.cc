@@ -393,6 +393,7 @@ void Loop::applyCommands(const uint8_t* bytes, size_t length) {
         closeAfterFlush(*conn, code, reasonFor(code, payload, size), config_.framing == Framing::Frame);
         break;
       default:
+        applyTopicCommand(*conn, op, payload, size);  // fanout.cc
         break;
     }
   }

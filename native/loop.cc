@@ -370,8 +370,10 @@ void Loop::applyInbox() {
   size_t fanout = 0;
   InboxBlock* block;
   while (fanout < config_.bounds.broadcastFanout && inbox_.pop(block)) {
-    if (block->broadcast) {
-      fanout += block->broadcast->size() * (size_t(stats_.connections.load()) + 1);
+    if (block->broadcast) fanout += block->broadcast->size() * (size_t(stats_.connections.load()) + 1);
+    if (block->publish) {
+      applyPublish(*block);  // at most every connection here, counted as a broadcast
+    } else if (block->broadcast) {
       inboxBytes_ -= block->broadcast->size();
       // sendShared may close a slow consumer; live_ only changes in freeClosed().
       for (uint32_t slot : live_) {
@@ -405,6 +407,7 @@ void Loop::serveAgain() {
 
 void Loop::freeClosed() {
   for (uint32_t slot : closed_) {
+    topics_.leaveAll(slot);
     if (conns_[slot]->creditPaused) creditPaused_--;
     releaseSlot(slot);
   }

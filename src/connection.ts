@@ -13,6 +13,7 @@
 import { EventEmitter } from 'node:events';
 import { EdgepollError } from './errors';
 import type { Engine } from './engines/engine';
+import type { TopicHub } from './topic-hub';
 import { FLAG_ERROR, type Framing } from './protocol';
 import type { AnyMessages, MessageMap, RequestOf, RequestOptions, TypeOf } from './messages';
 import { toBytes, type Payload } from './payload';
@@ -57,6 +58,7 @@ let construct: (
   remotePort: number,
   framing: Framing,
   requestTimeout: number,
+  hub: TopicHub,
   tls: ConnectionTls | undefined,
 ) => Connection<any>;
 let internals: ConnectionInternals;
@@ -90,6 +92,13 @@ export class Connection<M extends MessageMap = AnyMessages> extends EventEmitter
    * proxy sent no SSL TLV or said the client did not use TLS.
    */
   readonly tls: ConnectionTls | undefined;
+  /**
+   * This connection's address: `nodeId/…`, naming the server and the
+   * connection, never reused (not even after a restart with the same
+   * nodeId). `server.sendTo(address, …)` reaches it from any server on the bus.
+   * Valid forever (a closed connection's address just reaches nobody).
+   */
+  readonly address: string;
   /** Arbitrary per-connection state for the application (created on first use: idle connections hold none). */
   get data(): Record<string, unknown> {
     return (this.#data ??= {});
@@ -111,10 +120,11 @@ export class Connection<M extends MessageMap = AnyMessages> extends EventEmitter
   /** Requests to the peer awaiting a reply; created by the first request (an empty Map costs ~170 B a connection). */
   #pending: Map<number, PendingRequest> | undefined;
   #data: Record<string, unknown> | undefined;
+  #hub: TopicHub;
 
   static {
-    construct = (engine, id, remoteAddress, remotePort, framing, timeout, tls) =>
-      new Connection(engine, id, remoteAddress, remotePort, framing, timeout, tls);
+    construct = (engine, id, remoteAddress, remotePort, framing, timeout, hub, tls) =>
+      new Connection(engine, id, remoteAddress, remotePort, framing, timeout, hub, tls);
     internals = {
       handlerStarted: (c) => {
         c.#inFlight++;
@@ -140,16 +150,43 @@ export class Connection<M extends MessageMap = AnyMessages> extends EventEmitter
     remotePort: number,
     framing: Framing,
     timeout: number,
+    hub: TopicHub,
     tls?: ConnectionTls,
   ) {
     super();
     this.tls = tls;
     this.#engine = engine;
     this.#requestTimeout = timeout;
+    this.#hub = hub;
     this.id = id;
     this.remoteAddress = remoteAddress;
     this.remotePort = remotePort;
     this.framing = framing;
+    this.address = hub.opened(this as unknown as Connection);
+  }
+
+  /**
+   * Makes this connection a subscriber of `topic` (1 to 200 bytes of UTF-8,
+   * no 0x00: else throws EBAD_TOPIC; more than `maxTopicsPerConnection`
+   * topics: ETOO_MANY_TOPICS). Takes effect at once for publishes made on this
+   * server after the call; the promise resolves once it is in effect on the
+   * bus too (at once while the bus is unreachable: the bus side follows when
+   * it is back). Subscribing again is not an error.
+   */
+  subscribe(topic: string): Promise<void> {
+    this.#assertOpen();
+    return this.#hub.subscribe(this as unknown as Connection, topic);
+  }
+
+  /** Undoes {@link subscribe}; a topic the connection is not in is not an error. */
+  unsubscribe(topic: string): void {
+    this.#assertOpen();
+    this.#hub.unsubscribe(this as unknown as Connection, topic);
+  }
+
+  /** The topics this connection subscribes to now. Valid until the next subscribe/unsubscribe/'close'. */
+  get topics(): ReadonlySet<string> {
+    return this.#hub.topicsOf(this as unknown as Connection);
   }
 
   /** True after `'close'`. */
@@ -302,6 +339,7 @@ export class Connection<M extends MessageMap = AnyMessages> extends EventEmitter
     if (this.#closed) return;
     this.#closed = true;
     this.#closeCode = code;
+    this.#hub.closed(this as unknown as Connection);
     for (const seq of [...(this.#pending?.keys() ?? [])]) {
       this.#settle(seq)?.reject(new EdgepollError('ECONNECTION_LOST', `connection closed (${code}) before request ${seq} was answered`));
     }
@@ -314,9 +352,10 @@ const newline = Buffer.from('\n');
 /** The server makes its connections here (the constructor is private). @internal */
 export function createConnection<M extends MessageMap = AnyMessages>(
   engine: Engine, id: number, remoteAddress: string, remotePort: number, framing: Framing, requestTimeout: number,
+  hub: TopicHub,
   tls?: ConnectionTls,
 ): Connection<M> {
-  return construct(engine, id, remoteAddress, remotePort, framing, requestTimeout, tls) as Connection<M>;
+  return construct(engine, id, remoteAddress, remotePort, framing, requestTimeout, hub, tls) as Connection<M>;
 }
 
 /** The internal operations on connections, for the server and the dispatcher. @internal */

@@ -4,7 +4,15 @@
  * exported here; wire helpers (frame encoders, constants) are not API.
  */
 export { createServer, Server } from './server';
-export type { ListenOptions, ServerAddress, ServerStats, ServerEvents } from './server';
+export type { ListenOptions, ServerAddress, ServerStats, ServerEvents, PublishOptions } from './server';
+export { memoryBus } from './bus/memory';
+export type { MemoryBus } from './bus/memory';
+export { redisBus } from './bus/redis';
+export type { RedisBusOptions } from './bus/redis';
+export { natsBus } from './bus/nats';
+export type { NatsBusOptions } from './bus/nats';
+export type { Bus, BusEvents, BusTransport } from './bus/bus';
+export type { BusStats, BusGap } from './bus/link';
 export { Connection } from './connection';
 export type { ConnectionEvents } from './connection';
 export type { Handler, HandlerContext, DispatchCounters } from './dispatcher';

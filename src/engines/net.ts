@@ -65,6 +65,11 @@ class NetEngine implements Engine {
   readonly kind = 'net' as const;
   private server: net.Server | undefined;
   private readonly connections = new Map<number, NetConnection>();
+  /** Topics (issue 14): topic → members, and each member's topics (dropped at close). */
+  private readonly topicMembers = new Map<string, Set<NetConnection>>();
+  private readonly memberships = new Map<number, Set<string>>();
+  /** Connections whose socket refused a write (above the high-water mark) until 'drain'. */
+  private readonly above = new Set<number>();
   private readonly rejecting = new Map<net.Socket, number>();
   private readonly counters: NetCounters = { connections: 0, accepted: 0, rejected: 0, protocolErrors: 0 };
   private readonly timer: SweepTimer;
@@ -316,6 +321,7 @@ class NetEngine implements Engine {
   }
 
   private onDrain(conn: NetConnection): void {
+    this.above.delete(conn.id);
     if (conn.paused) {
       conn.paused = false;
       conn.socket.resume();
@@ -331,6 +337,8 @@ class NetEngine implements Engine {
     if (conn.state === CLOSED) return;
     conn.state = CLOSED;
     this.connections.delete(conn.id);
+    this.above.delete(conn.id);
+    this.leaveAll(conn);
     this.counters.connections--;
     this.sink.close(conn.id, conn.code || 'OK', conn.reason);
     this.sink.batchEnd();
@@ -431,6 +439,7 @@ class NetEngine implements Engine {
       return false;
     }
     const below = queued < socket.writableHighWaterMark;
+    if (!below) this.above.add(conn.id);
     if (!below && !conn.paused) {
       // Stop reading a peer we cannot answer fast enough; 'drain' resumes it.
       conn.paused = true;
@@ -489,6 +498,60 @@ class NetEngine implements Engine {
   private readonly drainTick = (conn: NetConnection): void => {
     if (conn.state === OPEN && !conn.socket.writableNeedDrain) this.onDrain(conn);
   };
+
+  subscribe(id: number, topic: string): void {
+    const conn = this.connections.get(id);
+    if (!conn || conn.state === CLOSED) return;
+    let members = this.topicMembers.get(topic);
+    if (!members) {
+      members = new Set();
+      this.topicMembers.set(topic, members);
+    }
+    members.add(conn);
+    let mine = this.memberships.get(id);
+    if (!mine) {
+      mine = new Set();
+      this.memberships.set(id, mine);
+    }
+    mine.add(topic);
+  }
+
+  unsubscribe(id: number, topic: string): void {
+    const members = this.topicMembers.get(topic);
+    const conn = this.connections.get(id);
+    if (!members || !conn) return;
+    members.delete(conn);
+    if (members.size === 0) this.topicMembers.delete(topic);
+    this.memberships.get(id)?.delete(topic);
+  }
+
+  private leaveAll(conn: NetConnection): void {
+    const mine = this.memberships.get(conn.id);
+    if (!mine) return;
+    this.memberships.delete(conn.id);
+    for (const topic of mine) {
+      const members = this.topicMembers.get(topic);
+      if (!members) continue;
+      members.delete(conn);
+      if (members.size === 0) this.topicMembers.delete(topic);
+    }
+  }
+
+  publish(topic: string, _bytes: Buffer, frame: Uint8Array, except: number): boolean {
+    const members = this.topicMembers.get(topic);
+    if (!members) return true;
+    // One copy, so the caller may reuse its buffer; every receiver shares it.
+    const shared = Buffer.from(frame);
+    // A slow consumer closed on the way removes itself from `members` (onClose): walk a copy.
+    for (const conn of [...members]) {
+      if (conn.id !== except && conn.state === OPEN && !conn.socket.writableEnded) this.enqueue(conn, shared);
+    }
+    return true;
+  }
+
+  backlogged(): ReadonlySet<number> {
+    return this.above;
+  }
 
   private readonly flushTick = (): void => {
     this.flush();
