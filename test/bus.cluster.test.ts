@@ -23,9 +23,9 @@ interface Primary {
   command(op: Record<string, string>): Promise<string>;
 }
 
-async function startPrimary(bus: string, nodeId: string): Promise<Primary> {
+async function startPrimary(bus: string, nodeId: string, subscribeDelay = 0): Promise<Primary> {
   const script = path.join(root, 'test', 'helpers', 'topic-fixtures', 'cluster-bus.js');
-  const child = spawn(process.execPath, [script, JSON.stringify({ bus, workers: 2, nodeId })], { stdio: ['pipe', 'pipe', 'pipe'], cwd: root });
+  const child = spawn(process.execPath, [script, JSON.stringify({ bus, workers: 2, nodeId, subscribeDelay })], { stdio: ['pipe', 'pipe', 'pipe'], cwd: root });
   let stderr = '';
   child.stderr!.on('data', (chunk) => (stderr += chunk));
   const exited = new Promise((resolve) => child.once('exit', resolve));
@@ -103,6 +103,21 @@ for (const kind of ['redis', 'nats'] as const) {
       expect((await ask(peers[0]!, 2, 200, 'from a worker')).flags).toBe(1);
       for (const peer of peers.slice(1)) expect(await peer.readFrame(10_000)).toEqual({ flags: 0, type: 2, seq: 0, payload: Buffer.from('from a worker') });
       for (const [i, peer] of peers.entries()) await nothingMore(peer, 300 + i);
+    }, 60_000);
+
+    it('SUBSCRIBE on a worker is answered only once the bus subscription is in effect', async () => {
+      const delay = 400;
+      const primary = await startPrimary(broker.url, `slow-${kind}`, delay);
+      const peers = [await connectPeer(primary.port), await connectPeer(primary.port)]; // one per worker
+      for (const [i, peer] of peers.entries()) {
+        const started = performance.now();
+        await subscribe(peer, 1, `late-${i}`);
+        expect(performance.now() - started).toBeGreaterThanOrEqual(delay - 50);
+        // Published right after the reply, from another node (the primary): it must arrive.
+        expect(await primary.command({ op: 'publish', topic: `late-${i}`, message: `after ${i}` })).toBe('done publish');
+        expect(await peer.readFrame(10_000)).toEqual({ flags: 0, type: 9, seq: 0, payload: Buffer.from(`after ${i}`) });
+      }
+      for (const [i, peer] of peers.entries()) await nothingMore(peer, 50 + i);
     }, 60_000);
   });
 }

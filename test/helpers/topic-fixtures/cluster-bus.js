@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // A cluster-engine demo server on an external bus (test/bus.cluster.test.ts):
-// argv JSON { bus: 'redis://…' | 'nats://…', workers, nodeId }. The script runs
+// argv JSON { bus: 'redis://…' | 'nats://…', workers, nodeId, subscribeDelay? }
+// (subscribeDelay: ms each bus subscription takes to come into effect, as
+// test/helpers/slow-bus.ts does in-process). The script runs
 // in the primary and in every worker, as node:cluster users write it. The
 // primary prints `listening on HOST:PORT`, then takes one JSON command a line
 // on standard input and acts on its own server — { op: 'publish', topic,
@@ -13,7 +15,8 @@ const { createServer, redisBus, natsBus } = require('../../../dist/index.js');
 const { installDemo } = require('../../../dist/demo.js');
 
 const spec = JSON.parse(process.argv[2]);
-const bus = spec.bus.startsWith('nats:') ? natsBus({ servers: spec.bus }) : redisBus({ url: spec.bus, dropDelay: 100 });
+const real = spec.bus.startsWith('nats:') ? natsBus({ servers: spec.bus }) : redisBus({ url: spec.bus, dropDelay: 100 });
+const bus = spec.subscribeDelay ? slow(real, spec.subscribeDelay) : real;
 const server = createServer({ engine: 'cluster', workers: spec.workers ?? 2, bus, nodeId: spec.nodeId, drainTimeout: 200 });
 installDemo(server);
 server.on('error', (error) => process.stderr.write(`fixture error: ${error.code ?? ''} ${error.message}\n`));
@@ -39,3 +42,25 @@ server.listen({ port: 0 }).then(
     process.exit(1);
   },
 );
+
+function slow(inner, delay) {
+  return {
+    kind: inner.kind,
+    dropDelay: inner.dropDelay,
+    open(events) {
+      const transport = inner.open(events);
+      return {
+        get up() {
+          return transport.up;
+        },
+        subscribe: async (channel) => {
+          await new Promise((resolve) => setTimeout(resolve, delay));
+          await transport.subscribe(channel);
+        },
+        unsubscribe: (channel) => transport.unsubscribe(channel),
+        publish: (channel, payload) => transport.publish(channel, payload),
+        close: () => transport.close(),
+      };
+    },
+  };
+}
