@@ -3,7 +3,16 @@
  * Public exports only; see README.md.
  */
 export { createServer, Server } from './server';
-export type { ListenOptions, ServerAddress, ServerStats, ServerEvents } from './server';
+export type { ListenOptions, ServerAddress, ServerStats, ServerEvents, LoopStats } from './server';
+export type { MetricsSnapshot, CloseCounts, CloseReason, HistogramSnapshot, BusCounts } from './metrics';
+export type { Logger, LogLevel } from './logger';
+export {
+  CHANNEL_CONNECTION_OPEN,
+  CHANNEL_CONNECTION_CLOSE,
+  CHANNEL_HANDLER_ERROR,
+  CHANNEL_SLOW_CONSUMER,
+} from './diagnostics';
+export type { ConnectionOpenMessage, ConnectionCloseMessage, HandlerErrorMessage, SlowConsumerMessage } from './diagnostics';
 export { Connection } from './connection';
 export type { ConnectionEvents, RequestOptions } from './connection';
 export type { Handler, HandlerContext, HandlerResult } from './dispatcher';

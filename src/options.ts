@@ -6,6 +6,7 @@ import os from 'node:os';
 import { invalidOption } from './errors';
 import { PROXY_TRUST_UNIX, parseProxyNetwork } from './proxy';
 import type { EngineOptions } from './engines/engine';
+import type { Logger } from './logger';
 import { DEFAULT_DRAIN_TIMEOUT, DEFAULT_FRAME_TIMEOUT, DEFAULT_MAX_FRAME, framings, type Framing } from './protocol';
 
 /** Which engine runs the sockets. */
@@ -77,6 +78,13 @@ export interface ServerOptions {
    * @default false
    */
   proxyProtocol?: { trusted: string[]; timeout?: number } | false;
+  /**
+   * Receives every message edgepoll writes (README "Logs"): any object with
+   * `debug`, `info`, `warn` and `error` (pino, console, …). Server errors with
+   * no `'error'` listener go to `logger.error`.
+   * @default one line `edgepoll: …` on stderr per message at info and above
+   */
+  logger?: Logger;
 }
 
 /** Resolved server options. */
@@ -90,7 +98,7 @@ export const DEFAULT_THREADS = 1;
 const known = new Set<string>([
   'engine', 'threads', 'workers', 'framing', 'maxFrame', 'highWaterMark', 'maxBufferedAmount', 'maxPartialBytes', 'heartbeat',
   'idleTimeout', 'frameTimeout', 'drainTimeout', 'maxConnections', 'allowHalfOpen', 'acceptMode', 'nativeEcho',
-  'triggerMode', 'proxyProtocol',
+  'triggerMode', 'proxyProtocol', 'logger',
 ]);
 
 function integer(name: string, value: unknown, fallback: number, min: number, max: number): number {

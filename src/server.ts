@@ -15,6 +15,9 @@ import { encodeFrame, encodeLength, TYPE_GOAWAY } from './protocol';
 import type { AnyMessages, MessageMap, ReplyOf, RequestOf, TypeOf } from './messages';
 import { toBytes, type Payload } from './payload';
 import { checkType } from './connection';
+import { Metrics, closeReasonOf, countingEngine, type MetricsSnapshot } from './metrics';
+import { channels } from './diagnostics';
+import { logError, resolveLogger, type Logger } from './logger';
 
 /** Options of {@link Server.listen}. */
 export interface ListenOptions {
@@ -42,19 +45,40 @@ export interface ServerAddress {
   path?: string;
 }
 
-/** Counters of {@link Server.stats} (the demo's STATS reply). */
-export interface ServerStats extends DispatchCounters {
+/**
+ * One entry of {@link ServerStats.loops}: a native loop, the net engine's
+ * process, or a cluster worker. These keys are on every engine; engines add
+ * their own (native: `bytesIn`/`bytesOut` on the wire, `batches`,
+ * `acceptErrors`, `proxyErrors`, `inboxFull`; cluster: `worker`, `pid`).
+ */
+export interface LoopStats {
+  connections: number;
+  accepted: number;
+  rejected: number;
+  protocolErrors: number;
+  /** Native: times the loop found its batch ring to JS full (it stops reading until JS catches up). 0 elsewhere. */
+  ringFull: number;
+  /** Times a connection's outbound queue went above the high-water mark (native: BACKPRESSURE reports; net: reads paused). */
+  backpressure: number;
+  [key: string]: number;
+}
+
+/**
+ * {@link Server.stats}: the same shape on every engine (README "Metrics").
+ * On the cluster engine every number is the sum over the workers.
+ */
+export interface ServerStats extends DispatchCounters, MetricsSnapshot {
   engine: 'native' | 'net' | 'cluster';
   /** Open now. */
   connections: number;
-  /** Accepted since start. */
+  /** Accepted since start (the engine's count: PROXY-protocol failures never open, see `opened`). */
   accepted: number;
   /** Refused because of maxConnections. */
   rejected: number;
-  /** Closed for a protocol error, timeout or slow consumer. */
+  /** Closed for a protocol error, timeout or slow consumer (engine count, PROXY header failures included). */
   protocolErrors: number;
   /** One entry per loop (native), process (net) or worker (cluster). */
-  loops: Array<Record<string, number>>;
+  loops: LoopStats[];
 }
 
 /** Events of a {@link Server}. */
@@ -89,32 +113,71 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
   #closing: Promise<void> | undefined;
   #drained: (() => void) | undefined;
   #primary: boolean;
+  #metrics = new Metrics();
+  #logger: Logger;
+  /** What connections write through: the engine, counting messages and bytes out. */
+  #counted: Engine;
 
   constructor(options: ServerOptions = {}) {
     super();
     this.options = resolveOptions(options);
+    this.#logger = resolveLogger(options.logger);
     this.engine = resolveEngineName(this.options.engine);
     this.#primary = this.engine === 'cluster' && cluster.isPrimary;
-    this.#dispatcher = new Dispatcher((error, connection) => this.#report(error, connection));
+    this.#dispatcher = new Dispatcher((error, connection) => this.#report(error, connection), this.#metrics, this);
     this.#engine = createEngine(this.engine, this.options, this.#sink());
+    this.#counted = countingEngine(this.#engine, this.#metrics, this.options.framing);
+  }
+
+  /** The logger in force (the `logger` option, or one line per message on stderr). */
+  get logger(): Logger {
+    return this.#logger;
+  }
+
+  /**
+   * @internal The live counters, for in-process producers: the bus increments
+   * `bus.deliveries` and `bus.drops` here. Read them through stats().
+   */
+  get metricsCounters(): Metrics {
+    return this.#metrics;
+  }
+
+  #closed(connection: Connection<M>, code: string, reason: string): void {
+    const closeReason = closeReasonOf(code);
+    this.#metrics.closed[closeReason]++;
+    if (channels.close.hasSubscribers) {
+      channels.close.publish({ server: this, connection, code, reason, closeReason });
+    }
+    if (code === 'ESLOW_CONSUMER' && channels.slowConsumer.hasSubscribers) {
+      channels.slowConsumer.publish({ server: this, connection, code });
+    }
+    connection.closedBy(code, reason);
   }
 
   #sink(): EngineSink {
     const connections = this.#connections;
     const raw = this.options.framing === 'raw';
+    const framing = this.options.framing;
+    const metrics = this.#metrics;
     return {
       open: (id, remoteAddress, remotePort) => {
-        const connection = new Connection<M>(this.#engine, id, remoteAddress, remotePort, this.options.framing);
+        const connection = new Connection<M>(this.#counted, id, remoteAddress, remotePort, this.options.framing);
         connections.set(id, connection);
+        metrics.opened++;
+        if (channels.open.hasSubscribers) channels.open.publish({ server: this, connection });
         this.emit('connection', connection);
       },
       message: (id, type, flags, seq, payload) => {
         const connection = connections.get(id);
-        if (connection) this.#dispatcher.dispatch(connection as Connection, type, flags, seq, payload);
+        if (!connection) return;
+        metrics.received(framing, payload.length);
+        this.#dispatcher.dispatch(connection as Connection, type, flags, seq, payload);
       },
       data: (id, payload) => {
         const connection = connections.get(id);
-        if (connection) connection.emit(raw ? 'data' : 'message', payload);
+        if (!connection) return;
+        metrics.received(framing, payload.length);
+        connection.emit(raw ? 'data' : 'message', payload);
       },
       drain: (id) => connections.get(id)?.emit('drain'),
       end: (id) => connections.get(id)?.peerEnded(this.options.allowHalfOpen),
@@ -122,13 +185,14 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
         const connection = connections.get(id);
         if (!connection) return;
         connections.delete(id);
-        connection.closedBy(code, reason);
+        this.#closed(connection, code, reason);
         if (connections.size === 0) this.#drained?.();
       },
       error: (error) => this.#report(error),
       batchEnd: () => this.#engine.flush(),
       broadcastDrain: () => this.emit('broadcastDrain'),
       counters: () => ({ ...this.#dispatcher.counters }),
+      metrics: () => metrics.snapshot(this.#dispatcher.counters.handlerErrors),
       requestClose: () => {
         void this.close();
       },
@@ -137,7 +201,7 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
 
   #report(error: Error, connection?: Connection): void {
     if (this.listenerCount('error') > 0) this.emit('error', error, connection as Connection<M> | undefined);
-    else process.stderr.write(`edgepoll: ${error.message}\n`);
+    else logError(this.#logger, 'error', error.message, error);
   }
 
   /**
@@ -182,6 +246,8 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
       throw error;
     }
     this.#engine.ref();
+    this.#metrics.startLagSampler();
+    this.#logger.debug(`listening on ${this.#address.path ?? `${this.#address.host}:${this.#address.port}`} (engine ${this.engine})`);
     signal?.addEventListener('abort', () => void this.close(), { once: true });
     this.emit('listening', this.#address);
     return this.#address;
@@ -220,6 +286,9 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
   /** Counters: the demo's STATS reply. On the cluster engine, summed over all workers. */
   async stats(): Promise<ServerStats> {
     const engine = await this.#engine.stats();
+    // A cluster's engine stats carry every worker's snapshot, summed; elsewhere the server's own.
+    const metrics = engine.metrics ?? this.#metrics.snapshot(this.#dispatcher.counters.handlerErrors);
+    const loops = engine.loops.map((loop) => ({ ringFull: 0, backpressure: 0, ...loop })) as LoopStats[];
     return {
       engine: engine.engine,
       connections: engine.connections,
@@ -228,7 +297,9 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
       protocolErrors: engine.protocolErrors,
       ...this.#dispatcher.counters,
       ...engine.app,
-      loops: engine.loops,
+      ...metrics,
+      closed: { ...metrics.closed, serverFull: engine.rejected },
+      loops,
     };
   }
 
@@ -258,8 +329,9 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
       }
     }
     await this.#engine.shutdown();
-    for (const connection of [...this.#connections.values()]) connection.closedBy('ESHUTDOWN', 'shutdown');
+    for (const connection of [...this.#connections.values()]) this.#closed(connection, 'ESHUTDOWN', 'shutdown');
     this.#connections.clear();
+    this.#metrics.stopLagSampler();
     this.#state = 'closed';
     this.emit('close');
   }

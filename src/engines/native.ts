@@ -125,6 +125,9 @@ class NativeEngineAdapter implements Engine {
   private flushScheduled = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** Per loop: BACKPRESSURE reports, and submits that found the inbox full (kept in `pending`). */
+  private readonly backpressure: number[];
+  private readonly inboxFull: number[];
 
   constructor(
     addon: NativeAddon,
@@ -157,6 +160,8 @@ class NativeEngineAdapter implements Engine {
       (loop, batch, records) => this.onBatch(loop, batch, records),
     );
     this.buffers = Array.from({ length: threads }, () => new CommandBuffer());
+    this.backpressure = new Array<number>(threads).fill(0);
+    this.inboxFull = new Array<number>(threads).fill(0);
   }
 
   async listen(host: string, port: number, backlog: number, path?: string): Promise<ListenAddress> {
@@ -250,6 +255,7 @@ class NativeEngineAdapter implements Engine {
           return amount;
         });
         const cost = buffer.length + PENDING_ENTRY_COST;
+        this.inboxFull[loop]++;
         const bytes = Buffer.from(buffer.bytes.subarray(0, buffer.length));
         this.pending.push({ loop, bytes, cost, states: corked, amounts });
         this.pendingBytes += cost;
@@ -268,7 +274,11 @@ class NativeEngineAdapter implements Engine {
   }
 
   async stats(): Promise<EngineStats> {
-    const loops = this.native.stats().loops;
+    const loops = this.native.stats().loops.map((loop: Record<string, number>, i: number): Record<string, number> => ({
+      ...loop,
+      backpressure: this.backpressure[i] ?? 0,
+      inboxFull: this.inboxFull[i] ?? 0,
+    }));
     const sum = (key: string): number => loops.reduce((total, loop) => total + (loop[key] ?? 0), 0);
     return {
       engine: 'native',
@@ -409,6 +419,7 @@ class NativeEngineAdapter implements Engine {
             break;
           }
           case KIND_BACKPRESSURE: {
+            this.backpressure[loop]++;
             const state = this.outbound.get(id);
             if (state) state.reported = value;
             break;

@@ -93,4 +93,8 @@ export interface NetCounters {
   accepted: number;
   rejected: number;
   protocolErrors: number;
+  /** Always 0: no batch ring between sockets and JS here (the native engine's count). */
+  ringFull: number;
+  /** Times a connection's outbound queue went above the high-water mark (reading paused). */
+  backpressure: number;
 }

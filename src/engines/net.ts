@@ -37,7 +37,7 @@ class NetEngine implements Engine {
   private server: net.Server | undefined;
   private readonly connections = new Map<number, NetConnection>();
   private readonly rejecting = new Map<net.Socket, number>();
-  private readonly counters: NetCounters = { connections: 0, accepted: 0, rejected: 0, protocolErrors: 0 };
+  private readonly counters: NetCounters = { connections: 0, accepted: 0, rejected: 0, protocolErrors: 0, ringFull: 0, backpressure: 0 };
   private readonly timer: SweepTimer;
   private readonly frameFraming: boolean;
   private readonly deadlines: Deadlines;
@@ -295,6 +295,7 @@ class NetEngine implements Engine {
       return false;
     }
     if (!below && !conn.paused) {
+      this.counters.backpressure++;
       // Stop reading a peer we cannot answer fast enough; 'drain' resumes it.
       conn.paused = true;
       socket.pause();
