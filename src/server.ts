@@ -58,7 +58,7 @@ export interface LoopStats {
   protocolErrors: number;
   /** Native: times the loop found its batch ring to JS full (it stops reading until JS catches up). 0 elsewhere. */
   ringFull: number;
-  /** Times a connection's outbound queue went above the high-water mark (native: BACKPRESSURE reports; net: reads paused). */
+  /** Times a connection's outbound queue crossed above the high-water mark (a write returned false). */
   backpressure: number;
   [key: string]: number;
 }

@@ -125,7 +125,7 @@ class NativeEngineAdapter implements Engine {
   private flushScheduled = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private stopped = false;
-  /** Per loop: BACKPRESSURE reports, and submits that found the inbox full (kept in `pending`). */
+  /** Per loop: writes that crossed the high-water mark (returned false), and submits that found the inbox full (kept in `pending`). */
   private readonly backpressure: number[];
   private readonly inboxFull: number[];
 
@@ -312,8 +312,12 @@ class NativeEngineAdapter implements Engine {
   /** Whether queuing `extra` more bytes puts the connection above the high-water mark. */
   private above(state: Outbound, extra: number): boolean {
     if (state.corked === 0) this.buffers[state.loop].corked.push(state);
+    const limit = this.options.highWaterMark;
+    const before = state.reported + state.corked + state.pending;
     state.corked += extra;
-    return state.reported + state.corked + state.pending > this.options.highWaterMark;
+    const above = before + extra > limit;
+    if (above && before <= limit) this.backpressure[state.loop]++;
+    return above;
   }
 
   /** A write past PENDING_LIMIT: dropped, and its connection closed (README "Backpressure"). */
@@ -419,7 +423,6 @@ class NativeEngineAdapter implements Engine {
             break;
           }
           case KIND_BACKPRESSURE: {
-            this.backpressure[loop]++;
             const state = this.outbound.get(id);
             if (state) state.reported = value;
             break;

@@ -95,6 +95,6 @@ export interface NetCounters {
   protocolErrors: number;
   /** Always 0: no batch ring between sockets and JS here (the native engine's count). */
   ringFull: number;
-  /** Times a connection's outbound queue went above the high-water mark (reading paused). */
+  /** Times a connection's outbound queue crossed above the high-water mark (a write returned false, reading paused). */
   backpressure: number;
 }
