@@ -70,6 +70,18 @@ async function peers(port: number, count: number): Promise<WirePeer[]> {
 }
 
 describe('registerMetrics on a prom-client Registry', () => {
+  it('is the edgepoll/prometheus entry point, from require and import (one module instance)', () => {
+    const script = [
+      "const cjs = require('edgepoll/prometheus');",
+      "import('edgepoll/prometheus').then((esm) => {",
+      "  process.stdout.write(String(typeof cjs.registerMetrics === 'function' && esm.registerMetrics === cjs.registerMetrics && esm.default === cjs));",
+      '});',
+    ].join('\n');
+    const result = spawnSync(process.execPath, ['-e', script], { cwd: root, encoding: 'utf8' });
+    expect(result.stderr).toBe('');
+    expect(result.stdout).toBe('true');
+  });
+
   it('exposes counters, gauges, labelled close reasons, per-loop series and histograms; unregister removes them', async () => {
     const server = createServer({ engine: 'net' });
     server.handle(1, (payload) => payload);
