@@ -31,7 +31,6 @@ namespace edgepoll {
   X(ESLOW_CONSUMER, "slow consumer")                                  \
   X(ESERVER_FULL, "server full")                                      \
   X(ESHUTDOWN, "shutdown")                                            \
-  X(ETOO_MANY_PINGS, "too many pings")                                \
   X(ECLOSED_BY_PEER, "")                                              \
   X(EDESTROYED, "")                                                   \
   X(EPROXY_HEADER, "")                                                \

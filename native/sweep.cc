@@ -18,8 +18,8 @@ void SweepClock::configure(uint32_t heartbeatInterval, uint32_t heartbeatTimeout
 
 void Loop::sweep() {
   const bool heartbeat = config_.framing == Framing::Frame && config_.heartbeatInterval != 0;
-  for (auto& holder : conns_) {
-    Conn& conn = *holder;
+  for (uint32_t slot : live_) {  // closing here only marks; live_ changes in freeClosed()
+    Conn& conn = *conns_[slot];
     if (conn.state == ConnState::Closing) {
       if (now_ >= conn.closeDeadline) {
         std::string reason = std::move(conn.closeReason);

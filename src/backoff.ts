@@ -3,17 +3,19 @@
  * validation of the client's `reconnect` option. Owns no timers (the client
  * schedules them with its clock). Pure functions; JS thread.
  */
-import { invalidOption } from './errors';
+import { integer, knownKeys, number } from './validate';
 
 /**
- * How the client waits between connection attempts. Attempt `n` (from 1) waits
- * `min(maxDelay, initialDelay * factor^(n-1))`, reduced by a random part of at most
- * `jitter` of it, so the wait lies in `[base * (1 - jitter), base]`.
+ * How the client waits between connection attempts. Attempt `n` (from 1) has the
+ * base `min(maxDelay, initialDelay * factor^(n-1))` and waits a uniformly random
+ * time in `[base * (1 - jitter), base]`. The default `jitter: 1` is "full
+ * jitter" (AWS Architecture Blog, "Exponential Backoff And Jitter"): the wait
+ * lies anywhere in `[0, base]`.
  *
- * Why subtract rather than add jitter: the delay never exceeds `maxDelay`, so
- * the cap is a real promise, and a fleet of clients cut off at the same moment
- * still spreads its first attempts over `initialDelay * jitter` ms instead of
- * all arriving at the restarted server in the same millisecond.
+ * Why full jitter by default: 10,000 clients cut off at the same moment spread
+ * their first attempts over the whole `initialDelay` (and later ones over the
+ * whole growing base) instead of a narrow band, and the delay never exceeds
+ * `maxDelay`, so the cap stays a real promise.
  */
 export interface ReconnectOptions {
   /** Wait before the first attempt, ms. @default 1000 (valid: 1 to 3600000) */
@@ -22,7 +24,7 @@ export interface ReconnectOptions {
   maxDelay?: number;
   /** Growth per attempt. @default 2 (valid: 1 to 100) */
   factor?: number;
-  /** Fraction of each wait that is random. @default 0.5 (valid: 0 to 1) */
+  /** Fraction of each wait that is random: 1 = full jitter, 0 = none. @default 1 (valid: 0 to 1) */
   jitter?: number;
   /**
    * Attempts in a row (since the last successful connection) before the client
@@ -38,41 +40,28 @@ export const DEFAULT_BACKOFF: Readonly<Backoff> = {
   initialDelay: 1000,
   maxDelay: 5000,
   factor: 2,
-  jitter: 0.5,
+  jitter: 1,
   maxAttempts: Infinity,
 };
 
 const MAX_DELAY = 3_600_000;
 
-function inRange(name: string, value: unknown, fallback: number, min: number, max: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || Number.isNaN(value) || value < min || value > max) {
-    throw invalidOption(name, `a number from ${min} to ${max}`, value);
-  }
-  return value;
-}
+const delayRange = { min: 1, max: MAX_DELAY };
 
 /** Validates `reconnect` (an object, `false`, or undefined) and applies defaults; `false` gives undefined. */
 export function resolveBackoff(options: ReconnectOptions | false | undefined): Backoff | undefined {
   if (options === false) return undefined;
   if (options === undefined) return { ...DEFAULT_BACKOFF };
-  if (typeof options !== 'object' || options === null) {
-    throw invalidOption('reconnect', 'an object or false', options);
-  }
-  const initialDelay = inRange('reconnect.initialDelay', options.initialDelay, DEFAULT_BACKOFF.initialDelay, 1, MAX_DELAY);
-  const maxDelay = inRange(
-    'reconnect.maxDelay',
-    options.maxDelay,
-    Math.max(initialDelay, DEFAULT_BACKOFF.maxDelay),
-    initialDelay,
-    MAX_DELAY,
-  );
-  const factor = inRange('reconnect.factor', options.factor, DEFAULT_BACKOFF.factor, 1, 100);
-  const jitter = inRange('reconnect.jitter', options.jitter, DEFAULT_BACKOFF.jitter, 0, 1);
+  knownKeys('reconnect', options, ['initialDelay', 'maxDelay', 'factor', 'jitter', 'maxAttempts'], 'an object or false');
+  const initialDelay = number('reconnect.initialDelay', options.initialDelay, DEFAULT_BACKOFF.initialDelay, delayRange);
+  const maxDelay = number('reconnect.maxDelay', options.maxDelay, Math.max(initialDelay, DEFAULT_BACKOFF.maxDelay), {
+    min: initialDelay,
+    max: MAX_DELAY,
+  });
+  const factor = number('reconnect.factor', options.factor, DEFAULT_BACKOFF.factor, { min: 1, max: 100 });
+  const jitter = number('reconnect.jitter', options.jitter, DEFAULT_BACKOFF.jitter, { min: 0, max: 1 });
   const maxAttempts = options.maxAttempts ?? Infinity;
-  if (maxAttempts !== Infinity && (!Number.isInteger(maxAttempts) || maxAttempts < 1)) {
-    throw invalidOption('reconnect.maxAttempts', 'an integer >= 1 or Infinity', maxAttempts);
-  }
+  if (maxAttempts !== Infinity) integer('reconnect.maxAttempts', maxAttempts, undefined, { min: 1, max: Number.MAX_SAFE_INTEGER });
   return { initialDelay, maxDelay, factor, jitter, maxAttempts };
 }
 

@@ -9,6 +9,7 @@
 import { parseArgs } from 'node:util';
 import { tryLoadLoadgen } from './binding';
 import { EdgepollError, invalidOption } from './errors';
+import { decimalFlag, integer as integerOption, integerFlag, limits, number as numberOption } from './validate';
 
 /** What the load does. */
 export type LoadMode = 'rr' | 'churn' | 'idle' | 'broadcast';
@@ -125,24 +126,19 @@ export interface LoadProgress {
 
 const modes: readonly LoadMode[] = ['rr', 'churn', 'idle', 'broadcast'];
 
-function checkInteger(name: string, value: number | undefined, low: number, high: number): void {
-  if (value === undefined) return;
-  if (!Number.isInteger(value) || value < low || value > high) {
-    throw invalidOption(name, `an integer from ${low} to ${high}`, value);
-  }
+function checkInteger(name: string, value: number | undefined, min: number, max: number): void {
+  integerOption(name, value, undefined, { min, max });
 }
 
-function checkNumber(name: string, value: number | undefined, low: number, high: number): void {
-  if (value === undefined) return;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < low || value > high) {
-    throw invalidOption(name, `a number from ${low} to ${high}`, value);
-  }
+function checkNumber(name: string, value: number | undefined, min: number, max: number): void {
+  numberOption(name, value, undefined, { min, max });
 }
 
 /**
- * Runs one load on the addon's threads. Rejects with EINVALID_OPTION for bad
- * options, and with a plain Error when the addon is missing or nothing could
- * connect. `onProgress` runs on the JS thread (snapshots are dropped, not
+ * Runs one load on the addon's threads. Rejects with an EdgepollError:
+ * EINVALID_OPTION for bad options, ENATIVE_UNAVAILABLE when the addon is
+ * missing, and the load generator's own failure (nothing could connect, …)
+ * with its code when it has one, the original as `cause`. `onProgress` runs on the JS thread (snapshots are dropped, not
  * queued, while the JS thread is busy).
  */
 export function runLoad(options: LoadOptions, onProgress?: (progress: LoadProgress) => void): Promise<LoadReport> {
@@ -152,8 +148,8 @@ export function runLoad(options: LoadOptions, onProgress?: (progress: LoadProgre
       throw invalidOption('framing', 'frame or raw', options.framing);
     }
     if (options.framing === 'raw' && (options.mode ?? 'rr') !== 'rr') throw invalidOption('framing', 'frame outside rr mode', 'raw');
-    checkInteger('port', options.port, 1, 65535);
-    if (options.port === undefined) throw invalidOption('port', 'an integer from 1 to 65535', undefined);
+    if (options.port === undefined) throw invalidOption('port', `an integer from ${limits.port.min} to ${limits.port.max}`, undefined);
+    integerOption('port', options.port, undefined, limits.port);
     checkInteger('connections', options.connections, 1, 1_000_000);
     checkInteger('depth', options.depth, 1, 4096);
     checkInteger('payload', options.payload, options.framing === 'raw' ? 1 : 0, 16 * 1024 * 1024);
@@ -166,17 +162,34 @@ export function runLoad(options: LoadOptions, onProgress?: (progress: LoadProgre
     checkInteger('progressInterval', options.progressInterval, 0, 3_600_000);
     checkInteger('senders', options.senders, 1, 1_000_000);
     checkInteger('rate', options.rate, 0, 10_000_000);
-    checkInteger('type', options.type, 1, 0xfeff);
+    integerOption('type', options.type, undefined, limits.type);
   } catch (error) {
     return Promise.reject(error);
   }
   const { addon, error } = tryLoadLoadgen();
-  if (!addon) return Promise.reject(new Error(`the load generator cannot load: ${error?.message}`, { cause: error }));
+  if (!addon) {
+    return Promise.reject(
+      new EdgepollError('ENATIVE_UNAVAILABLE', `the load generator cannot load: ${error?.message ?? 'unknown reason'}`, { cause: error }),
+    );
+  }
   const run = addon.runLoad as unknown as (
     options: LoadOptions,
     onProgress?: (progress: LoadProgress) => void,
   ) => Promise<LoadReport>;
-  return run({ ...options }, onProgress);
+  try {
+    return run({ ...options }, onProgress).catch((error: unknown) => {
+      throw loadError(error);
+    });
+  } catch (error) {
+    return Promise.reject(loadError(error));
+  }
+}
+
+/** The load generator's plain Error as an EdgepollError: the errno it names (`could not connect: ECONNREFUSED`) as code. */
+function loadError(error: unknown): EdgepollError {
+  const message = error instanceof Error ? error.message : String(error);
+  const code = /loopback/.test(message) ? 'EINVALID_OPTION' : (/\b(E[A-Z][A-Z0-9_]{2,})\b/.exec(message)?.[1] ?? 'EIO');
+  return new EdgepollError(code, message, { cause: error });
 }
 
 const help = `usage: edgepoll bench --target HOST:PORT [options]
@@ -194,18 +207,6 @@ const help = `usage: edgepoll bench --target HOST:PORT [options]
   --json                           print the report as JSON
   --quiet                          no progress on standard error
 Only loopback targets. Exit code 0 when every reply was right and nothing failed.`;
-
-function integer(name: string, value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  if (!/^\d+$/.test(value)) throw new EdgepollError('EINVALID_OPTION', `--${name} must be a non-negative integer, got ${JSON.stringify(value)}`);
-  return Number(value);
-}
-
-function decimal(name: string, value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  if (!/^\d+(\.\d+)?$/.test(value)) throw new EdgepollError('EINVALID_OPTION', `--${name} must be a non-negative number, got ${JSON.stringify(value)}`);
-  return Number(value);
-}
 
 function thousands(value: number): string {
   return Math.round(value).toLocaleString('en-US');
@@ -284,16 +285,16 @@ export async function runBenchCommand(argv: string[]): Promise<number> {
       port: Number(target[2]),
       mode,
       framing: values.framing as 'frame' | 'raw',
-      connections: integer('connections', values.connections) ?? (mode === 'churn' ? 50 : 100),
-      depth: integer('depth', values.depth),
-      payload: integer('payload', values.payload),
-      duration: decimal('duration', values.duration),
-      warmup: decimal('warmup', values.warmup),
-      interval: integer('interval', values.interval),
-      threads: integer('threads', values.threads),
-      senders: integer('senders', values.senders),
-      rate: integer('rate', values.rate),
-      sourceAddresses: integer('source-addresses', values['source-addresses']),
+      connections: integerFlag('connections', values.connections) ?? (mode === 'churn' ? 50 : 100),
+      depth: integerFlag('depth', values.depth),
+      payload: integerFlag('payload', values.payload),
+      duration: decimalFlag('duration', values.duration),
+      warmup: decimalFlag('warmup', values.warmup),
+      interval: integerFlag('interval', values.interval),
+      threads: integerFlag('threads', values.threads),
+      senders: integerFlag('senders', values.senders),
+      rate: integerFlag('rate', values.rate),
+      sourceAddresses: integerFlag('source-addresses', values['source-addresses']),
       progressInterval: quiet ? 0 : 1000,
     };
   } catch (error) {

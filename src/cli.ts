@@ -12,12 +12,14 @@ import { framings, type Framing } from './protocol';
 import { createServer } from './server';
 import type { ServerOptions } from './options';
 import { logLevels, stderrLogger, type Logger, type LogLevel } from './logger';
+import { integerFlag } from './validate';
 
 const usage = `usage:
   edgepoll serve [--host 127.0.0.1] [--port 7000] [--engine native|net|cluster|auto]
                  [--threads N] [--workers N] [--framing frame|length|line|raw]
                  [--max-frame BYTES] [--heartbeat-interval MS] [--heartbeat-timeout MS]
-                 [--idle-timeout MS] [--frame-timeout MS] [--drain-timeout MS]
+                 [--idle-timeout MS] [--frame-timeout MS] [--shutdown-timeout MS]
+                 [--request-timeout MS]
                  [--max-connections N] [--accept-mode reuseport|exclusive]
                  [--proxy-protocol [--proxy-trusted CIDR,...] [--proxy-timeout MS]]
                  [--metrics-port N (Prometheus /metrics on --host; needs prom-client)]
@@ -30,12 +32,6 @@ let logger: Logger = stderrLogger();
 
 function log(message: string): void {
   logger.info(message);
-}
-
-function integerFlag(name: string, value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  if (!/^\d+$/.test(value)) throw new EdgepollError('EINVALID_OPTION', `--${name} must be a non-negative integer, got ${JSON.stringify(value)}`);
-  return Number(value);
 }
 
 async function serve(argv: string[]): Promise<number> {
@@ -54,6 +50,8 @@ async function serve(argv: string[]): Promise<number> {
       'idle-timeout': { type: 'string' },
       'frame-timeout': { type: 'string' },
       'drain-timeout': { type: 'string' },
+      'shutdown-timeout': { type: 'string' },
+      'request-timeout': { type: 'string' },
       'max-connections': { type: 'string' },
       'accept-mode': { type: 'string' },
       'native-echo': { type: 'boolean' },
@@ -92,7 +90,9 @@ async function serve(argv: string[]): Promise<number> {
     maxFrame: integerFlag('max-frame', values['max-frame']),
     idleTimeout: integerFlag('idle-timeout', values['idle-timeout']),
     frameTimeout: integerFlag('frame-timeout', values['frame-timeout']),
-    drainTimeout: integerFlag('drain-timeout', values['drain-timeout']),
+    // --drain-timeout is the old name of --shutdown-timeout (PROTOCOL.md section 5 still lists it).
+    shutdownTimeout: integerFlag('shutdown-timeout', values['shutdown-timeout']) ?? integerFlag('drain-timeout', values['drain-timeout']),
+    requestTimeout: integerFlag('request-timeout', values['request-timeout']),
     maxConnections: integerFlag('max-connections', values['max-connections']),
     acceptMode: values['accept-mode'] as ServerOptions['acceptMode'],
     nativeEcho: values['native-echo'],
@@ -123,7 +123,7 @@ async function serve(argv: string[]): Promise<number> {
   const stop = (signal: string): void => {
     if (stopping) return;
     stopping = true;
-    if (!worker) log(`${signal}: draining (up to ${server.options.drainTimeout} ms)`);
+    if (!worker) log(`${signal}: draining (up to ${server.options.shutdownTimeout} ms)`);
     server.close().then(
       () => process.exit(0),
       (error: Error) => {

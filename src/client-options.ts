@@ -6,11 +6,11 @@
  */
 import type { ReconnectOptions } from './backoff';
 import type { Client } from './client';
-import type { Clock } from './clock';
-import { invalidOption } from './errors';
+import type { EdgepollError } from './errors';
+import type { HandlerResult } from './messages';
 import { checkSocketPath } from './socket-path';
-import type { Payload } from './payload';
 import { DEFAULT_MAX_FRAME, framings, type Framing } from './protocol';
+import { heartbeat as heartbeatOption, integer, invalidOption, knownKeys, limits, oneOf, requestTimeout } from './validate';
 
 /**
  * Where the client stands. Changed only by one private `setStatus()`, which
@@ -18,10 +18,10 @@ import { DEFAULT_MAX_FRAME, framings, type Framing } from './protocol';
  * - `connecting`: a TCP connection is being made (event `'connecting'` with `{ attempt }`, 0 for the first)
  * - `open`: requests go out at once (event `'open'`)
  * - `reconnecting`: waiting before the next attempt (event `'reconnecting'` with `{ attempt, delay }`)
- * - `draining`: the server sent GOAWAY; in-flight requests finish, new ones queue (event `'goaway'`)
+ * - `goaway`: the server sent GOAWAY; in-flight requests finish, new ones queue (event `'goaway'`)
  * - `closed`: final; everything pending has been rejected (event `'close'`)
  */
-export type ClientStatus = 'connecting' | 'open' | 'reconnecting' | 'draining' | 'closed';
+export type ClientStatus = 'connecting' | 'open' | 'reconnecting' | 'goaway' | 'closed';
 
 /** What a client handler learns besides the payload. Valid until the handler settles. */
 export interface ClientHandlerContext {
@@ -35,29 +35,30 @@ export interface ClientHandlerContext {
  * Answers a server request (return value → RESPONSE, throw → RESPONSE|ERROR with
  * the message) or receives a push (seq 0). `payload` stays valid as long as you hold it.
  */
-export type ClientHandler<Reply = Payload | void | null | undefined> = (
+export type ClientHandler<Reply = HandlerResult> = (
   payload: Buffer,
   context: ClientHandlerContext,
 ) => Reply | Promise<Reply>;
 
-/** Per-request options. */
-export interface RequestOptions {
-  /** ms from the call until the reply, queue time included; 0 = none. @default the client's `requestTimeout` */
-  timeout?: number;
-  /** Rejects the request with `EABORTED` (a reply arriving later is dropped). */
-  signal?: AbortSignal;
-}
 
-/** Events of {@link Client}. `'error'` is emitted only while someone listens (the client keeps reconnecting). */
+/**
+ * Events of {@link Client}. `'error'` carries an {@link EdgepollError} (the
+ * socket's own error as `cause`, its errno as `code`, e.g. `ECONNREFUSED`).
+ * Without an `'error'` listener the client does not crash (it keeps
+ * reconnecting): each new code is printed once as a process warning
+ * (`EDGEPOLL_CLIENT_ERROR`) until the next successful connection.
+ */
 export interface ClientEvents {
   connecting: [{ attempt: number }];
   open: [];
   reconnecting: [{ attempt: number; delay: number }];
   goaway: [];
   close: [];
-  error: [Error];
+  error: [EdgepollError];
   /** length/line framing: one message; raw: one chunk. Valid as long as you hold it. */
   message: [Buffer];
+  /** `bufferedAmount` fell below `highWaterMark` after a `send()`/`write()` returned false. */
+  drain: [];
 }
 
 /** Options of {@link connect}. Only `port` (or `path`) is required. */
@@ -91,10 +92,10 @@ export interface ClientOptions {
   requestTimeout?: number;
   /** Aborting it destroys the client (everything pending rejects with `EABORTED`). */
   signal?: AbortSignal;
-  /** Test hook: the time source and timers. @default the process clock */
-  clock?: Clock;
-  /** Test hook: random numbers in [0, 1) for jitter. @default Math.random */
-  random?: () => number;
+  /** Bytes waiting (queued and in the socket) above which `send()`/`write()` return false until `'drain'`. @default 65536 */
+  highWaterMark?: number;
+  /** Hard bound on waiting bytes: a message that would exceed it throws (rejects) `EQUEUE_FULL`. @default 8388608 */
+  maxBufferedAmount?: number;
 }
 
 /** Validated options with defaults. */
@@ -108,60 +109,48 @@ export interface ResolvedClientOptions {
   heartbeat: { interval: number; timeout: number } | false;
   maxPending: number;
   requestTimeout: number;
-  random: () => number;
+  highWaterMark: number;
+  maxBufferedAmount: number;
 }
 
 export const DEFAULT_CLIENT_HEARTBEAT = { interval: 15_000, timeout: 10_000 };
 export const DEFAULT_MAX_PENDING = 1000;
 export const DEFAULT_REQUEST_TIMEOUT = 30_000;
 
-const known = new Set<string>([
-  'host', 'port', 'path', 'framing', 'maxFrame', 'heartbeat', 'reconnect', 'maxPending', 'requestTimeout', 'signal', 'clock',
-  'random',
-]);
-
-function integer(name: string, value: unknown, fallback: number, min: number, max: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw invalidOption(name, `an integer from ${min} to ${max}`, value);
-  }
-  return value;
-}
+const known = [
+  'host', 'port', 'path', 'framing', 'maxFrame', 'heartbeat', 'reconnect', 'maxPending', 'requestTimeout', 'signal',
+  'highWaterMark', 'maxBufferedAmount',
+];
 
 export function resolveClientOptions(options: ClientOptions): ResolvedClientOptions {
-  if (typeof options !== 'object' || options === null) throw invalidOption('options', 'an object', options);
-  for (const key of Object.keys(options)) {
-    if (!known.has(key)) throw invalidOption(key, `one of ${[...known].join(', ')} (unknown option)`, key);
-  }
+  knownKeys('options', options, known);
   const host = options.host ?? '127.0.0.1';
   if (typeof host !== 'string' || host === '') throw invalidOption('host', 'a non-empty string', host);
   const path = options.path === undefined ? undefined : checkSocketPath(options.path);
   if (path !== undefined && (options.host !== undefined || options.port !== undefined)) {
     throw invalidOption('path', 'alone: a Unix socket path excludes host and port', path);
   }
-  const port = path !== undefined ? 0 : integer('port', options.port, NaN, 1, 65535);
-  if (Number.isNaN(port)) throw invalidOption('port', 'an integer from 1 to 65535', options.port);
-  const framing = options.framing ?? 'frame';
-  if (!framings.includes(framing)) throw invalidOption('framing', framings.join(', '), framing);
-  const maxFrame = integer('maxFrame', options.maxFrame, DEFAULT_MAX_FRAME, 0, 0xffffffff);
-  let heartbeat: ResolvedClientOptions['heartbeat'] = false;
-  if (options.heartbeat !== false) {
-    const given = options.heartbeat ?? DEFAULT_CLIENT_HEARTBEAT;
-    if (typeof given !== 'object' || given === null) throw invalidOption('heartbeat', 'an object or false', given);
-    heartbeat = {
-      interval: integer('heartbeat.interval', given.interval, DEFAULT_CLIENT_HEARTBEAT.interval, 1, 3_600_000),
-      timeout: integer('heartbeat.timeout', given.timeout, DEFAULT_CLIENT_HEARTBEAT.timeout, 1, 3_600_000),
-    };
+  if (path === undefined && options.port === undefined) {
+    throw invalidOption('port', `an integer from ${limits.port.min} to ${limits.port.max}`, undefined);
   }
-  const maxPending = integer('maxPending', options.maxPending, DEFAULT_MAX_PENDING, 0, 10_000_000);
-  const requestTimeout = integer('requestTimeout', options.requestTimeout, DEFAULT_REQUEST_TIMEOUT, 0, 2_147_483_647);
+  const port = path !== undefined ? 0 : integer('port', options.port, undefined, limits.port)!;
+  const framing = oneOf('framing', options.framing, 'frame', framings);
+  const maxFrame = integer('maxFrame', options.maxFrame, DEFAULT_MAX_FRAME, limits.maxFrame);
+  if (framing !== 'frame' && options.heartbeat !== undefined && options.heartbeat !== false) {
+    throw invalidOption('heartbeat', `false for the '${framing}' framing (it has no PING)`, JSON.stringify(options.heartbeat));
+  }
+  const heartbeat = framing === 'frame' ? heartbeatOption(options.heartbeat, DEFAULT_CLIENT_HEARTBEAT) : false;
+  const maxPending = integer('maxPending', options.maxPending, DEFAULT_MAX_PENDING, { min: 0, max: 10_000_000 });
+  const timeout = requestTimeout('requestTimeout', options.requestTimeout, DEFAULT_REQUEST_TIMEOUT);
   if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
     throw invalidOption('signal', 'an AbortSignal', options.signal);
   }
-  if (options.clock !== undefined && (typeof options.clock !== 'object' || typeof options.clock.now !== 'function')) {
-    throw invalidOption('clock', 'a Clock', options.clock);
-  }
-  const random = options.random ?? Math.random;
-  if (typeof random !== 'function') throw invalidOption('random', 'a function', random);
-  return { host, port, path, framing, maxFrame, heartbeat, maxPending, requestTimeout, random };
+  const highWaterMark = integer('highWaterMark', options.highWaterMark, 64 * 1024, limits.bytes);
+  const maxBufferedAmount = integer(
+    'maxBufferedAmount',
+    options.maxBufferedAmount,
+    Math.max(8 * 1024 * 1024, highWaterMark),
+    { min: highWaterMark, max: limits.bytes.max },
+  );
+  return { host, port, path, framing, maxFrame, heartbeat, maxPending, requestTimeout: timeout, highWaterMark, maxBufferedAmount };
 }

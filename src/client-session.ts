@@ -11,6 +11,7 @@ import type net from 'node:net';
 import type { ClientHeartbeat } from './client-heartbeat';
 import type { Decoder } from './codec';
 import { EdgepollError } from './errors';
+import type { HandlerResult } from './messages';
 import { toBytes, type Payload } from './payload';
 import { FLAG_ERROR, FLAG_RESPONSE, encodeFrame } from './protocol';
 
@@ -31,8 +32,6 @@ export interface Pending {
   seq: number;
 }
 
-/** What a handler may return: its reply (ignored for pushes). */
-export type HandlerResult = Payload | void | null | undefined;
 
 export class Session {
   readonly inflight = new Map<number, Pending>();

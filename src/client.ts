@@ -12,23 +12,58 @@ import net from 'node:net';
 import { resolveBackoff, backoffDelay, type Backoff, type ReconnectOptions } from './backoff';
 import { realClock, type Clock } from './clock';
 import { Decoder, encodeMessage } from './codec';
-import { EdgepollError, closeReasons, invalidOption, type EngineCode } from './errors';
+import { EdgepollError, closeReasons, invalidOption, toEdgepollError, type EngineCode } from './errors';
 import { ClientHeartbeat } from './client-heartbeat';
 import { Session, type Pending } from './client-session';
-import type { AnyMessages, MessageMap, ReplyOf, RequestOf, TypeOf } from './messages';
+import type { AnyMessages, MessageMap, ReplyOf, RequestOf, RequestOptions, TypeOf } from './messages';
 import { toBytes, type Payload } from './payload';
 import {
-  CONTROL_FIRST, FLAG_ERROR, FLAG_RESPONSE, TYPE_CLOSE, TYPE_GOAWAY, TYPE_PING, TYPE_PONG,
+  CONTROL_FIRST, FLAG_ERROR, FLAG_RESPONSE, HEADER_SIZE, TYPE_CLOSE, TYPE_GOAWAY, TYPE_PING, TYPE_PONG,
   encodeFrame, type Framing,
 } from './protocol';
 import {
   resolveClientOptions, type ClientEvents, type ClientHandler, type ClientOptions, type ClientStatus,
-  type RequestOptions, type ResolvedClientOptions,
+  type ResolvedClientOptions,
 } from './client-options';
+import { integer, limits, requestTimeout } from './validate';
 
-export type {
-  ClientEvents, ClientHandler, ClientHandlerContext, ClientOptions, ClientStatus, RequestOptions,
-} from './client-options';
+export type { ClientEvents, ClientHandler, ClientHandlerContext, ClientOptions, ClientStatus } from './client-options';
+export type { RequestOptions } from './messages';
+
+/** Options of {@link Client.ready}. */
+export interface ReadyOptions {
+  /** ms to wait for the connection; 0 = no limit. Rejects with `ETIMEDOUT` (the last connection error as `cause`). @default 0 */
+  timeout?: number;
+  /** Rejects with `EABORTED` (the last connection error as `cause`) when aborted. The client keeps connecting. */
+  signal?: AbortSignal;
+}
+
+/**
+ * What tests replace: the time source and timers, and the random numbers of
+ * the reconnect jitter. Not an option of {@link connect}: tests inject them
+ * with {@link connectWithHooks}, which is not exported from the package.
+ * @internal
+ */
+export interface ClientHooks {
+  clock?: Clock;
+  random?: () => number;
+}
+
+let injectedHooks: ClientHooks | undefined;
+
+/**
+ * A client whose clock and random numbers are the given ones (tests only;
+ * not exported from the package index).
+ * @internal
+ */
+export function connectWithHooks<M extends MessageMap = AnyMessages>(options: ClientOptions, hooks: ClientHooks): Client<M> {
+  injectedHooks = hooks;
+  try {
+    return new Client<M>(options);
+  } finally {
+    injectedHooks = undefined;
+  }
+}
 
 /** How long a closing socket may take to flush before it is destroyed. */
 const LINGER_MS = 2000;
@@ -60,9 +95,16 @@ export class Client<M extends MessageMap = AnyMessages> extends EventEmitter<Cli
   private readonly options: ResolvedClientOptions;
   private readonly backoff: Backoff | undefined;
   private readonly clock: Clock;
+  private readonly random: () => number;
   private readonly handlers = new Map<number, ClientHandler>();
   /** Requests, pushes and writes made while no connection could take them; insertion-ordered. */
   private readonly queue = new Set<Pending>();
+  /** Bytes of the messages in {@link queue} (framed as they will be sent). */
+  private queuedBytes = 0;
+  /** A send()/write() returned false: emit 'drain' once bufferedAmount is below highWaterMark. */
+  private needDrain = false;
+  /** Error codes already printed as a warning (no 'error' listener) since the last successful connection. */
+  private readonly warned = new Set<string>();
   private session: Session | undefined;
   private attempt = 0;
   /** The last socket error, named in the error a client that gives up rejects with. */
@@ -70,7 +112,7 @@ export class Client<M extends MessageMap = AnyMessages> extends EventEmitter<Cli
   private reconnectTimer: unknown;
   private closing = false;
   private closeError: EdgepollError | undefined;
-  private readonly readyWaiters: Array<{ resolve: () => void; reject: (error: Error) => void }> = [];
+  private readonly readyWaiters = new Set<{ resolve: () => void; reject: (error: Error) => void }>();
   private readonly closeWaiters: Array<() => void> = [];
   private removeSignalListener: (() => void) | undefined;
 
@@ -79,7 +121,8 @@ export class Client<M extends MessageMap = AnyMessages> extends EventEmitter<Cli
     super();
     this.options = resolveClientOptions(options);
     this.backoff = resolveBackoff(options.reconnect);
-    this.clock = options.clock ?? realClock;
+    this.clock = injectedHooks?.clock ?? realClock;
+    this.random = injectedHooks?.random ?? Math.random;
     const signal = options.signal;
     if (signal) {
       if (signal.aborted) {
@@ -106,11 +149,68 @@ export class Client<M extends MessageMap = AnyMessages> extends EventEmitter<Cli
     return this.queue.size;
   }
 
-  /** Resolves once the client is open; rejects if it closes (gave up, `close()`, abort) first. */
-  ready(): Promise<void> {
+  /**
+   * Bytes waiting to go out: queued while not connected plus what the socket
+   * still holds. Above `highWaterMark` `send()`/`write()` return false. 0 once closed.
+   */
+  get bufferedAmount(): number {
+    if (this.statusValue === 'closed') return 0;
+    return this.queuedBytes + (this.session?.socket.writableLength ?? 0);
+  }
+
+  /**
+   * Resolves once the client is open; rejects if it closes (gave up, `close()`,
+   * abort) first, with `ETIMEDOUT` after `timeout` ms, or with `EABORTED` when
+   * `signal` aborts. The last connection error (e.g. `ECONNREFUSED`) is the
+   * `cause` of a timeout or abort; the client itself keeps connecting.
+   */
+  ready(options: ReadyOptions = {}): Promise<void> {
+    if (options === null || typeof options !== 'object') return Promise.reject(invalidOption('ready options', 'an object', options));
+    let timeout: number;
+    try {
+      timeout = integer('timeout', options.timeout, 0, limits.msOrZero);
+      if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw invalidOption('signal', 'an AbortSignal', options.signal);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     if (this.statusValue === 'open') return Promise.resolve();
     if (this.statusValue === 'closed') return Promise.reject(this.closedError());
-    return new Promise((resolve, reject) => this.readyWaiters.push({ resolve, reject }));
+    const { signal } = options;
+    if (signal?.aborted) return Promise.reject(this.notReady('EABORTED', 'ready() was aborted'));
+    return new Promise((resolve, reject) => {
+      let timer: unknown;
+      const cleanup = (): void => {
+        this.readyWaiters.delete(waiter);
+        if (timer !== undefined) this.clock.clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      const waiter = {
+        resolve: () => {
+          cleanup();
+          resolve();
+        },
+        reject: (error: Error) => {
+          cleanup();
+          reject(error);
+        },
+      };
+      const onAbort = (): void => waiter.reject(this.notReady('EABORTED', 'ready() was aborted'));
+      this.readyWaiters.add(waiter);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      if (timeout > 0) {
+        timer = this.clock.setTimeout(() => {
+          timer = undefined;
+          waiter.reject(this.notReady('ETIMEDOUT', `not connected to ${this.options.host}:${this.options.port} within ${timeout} ms`));
+        }, timeout);
+      }
+    });
+  }
+
+  /** An error for something that waited for a connection, the last connection error as cause. */
+  private notReady(code: 'EABORTED' | 'ETIMEDOUT' | 'EREQUEST_TIMEOUT', message: string): EdgepollError {
+    const last = this.lastError as (Error & { code?: string }) | undefined;
+    const detail = last ? ` (last connection error: ${last.code ?? last.message})` : '';
+    return new EdgepollError(code, `${message}${detail}`, last ? { cause: last } : undefined);
   }
 
   /**
@@ -135,22 +235,41 @@ export class Client<M extends MessageMap = AnyMessages> extends EventEmitter<Cli
     }
   }
 
-  /** Sends a push (seq 0, no reply); queued while not open. Throws `EQUEUE_FULL` / `ECONNECTION_CLOSED`. frame framing only. */
-  send<T extends TypeOf<M>>(type: T, payload?: RequestOf<M, T>): void {
+  /**
+   * Sends a push (seq 0, no reply); queued while not open. Returns false when
+   * `bufferedAmount` is above `highWaterMark`: wait for `'drain'`. Throws
+   * `EQUEUE_FULL` (over `maxPending` or `maxBufferedAmount`) / `ECONNECTION_CLOSED`. frame framing only.
+   */
+  send<T extends TypeOf<M>>(type: T, payload?: RequestOf<M, T>): boolean {
     this.checkType(type, 'send');
     this.submit({ type, payload: toBytes(payload as Payload | undefined), seq: 0 });
+    return this.belowHighWater();
   }
 
-  /** length/line/raw framings: sends one message (encoded with the framing); queued while not open. */
-  write(payload: Payload): void {
+  /** length/line/raw framings: sends one message (encoded with the framing); queued while not open. Returns false like `send()`. */
+  write(payload: Payload): boolean {
     if (this.options.framing === 'frame') {
       throw invalidOption('framing', 'length, line or raw for write() (use send() or request())', 'frame');
     }
     const bytes = toBytes(payload);
     this.submit({ type: 0, payload: bytes, encoded: encodeMessage(this.options.framing, bytes), seq: 0 });
+    return this.belowHighWater();
   }
 
-  /** Registers the handler of one message type (replacing any earlier one); `undefined` removes it. */
+  private belowHighWater(): boolean {
+    if (this.bufferedAmount < this.options.highWaterMark) return true;
+    this.needDrain = true;
+    return false;
+  }
+
+  /** After the socket drained or the queue emptied: 'drain' if a caller waits for it. */
+  private maybeDrain(): void {
+    if (!this.needDrain || this.statusValue === 'closed' || this.bufferedAmount >= this.options.highWaterMark) return;
+    this.needDrain = false;
+    this.emit('drain');
+  }
+
+  /** Registers the handler of one message type (replacing any earlier one); `undefined` removes it (as on the server). */
   handle<T extends TypeOf<M>>(type: T, handler: ClientHandler<ReplyOf<M, T>> | undefined): this {
     if (!validType(type)) throw invalidOption('type', `an integer from 1 to ${CONTROL_FIRST - 1}`, type);
     if (handler === undefined) this.handlers.delete(type);
@@ -181,19 +300,20 @@ export class Client<M extends MessageMap = AnyMessages> extends EventEmitter<Cli
         this.emit('connecting', { attempt: detail?.attempt ?? 0 });
         break;
       case 'open':
-        for (const waiter of this.readyWaiters.splice(0)) waiter.resolve();
+        this.warned.clear();
+        for (const waiter of [...this.readyWaiters]) waiter.resolve();
         this.emit('open');
         break;
       case 'reconnecting':
         this.emit('reconnecting', { attempt: detail?.attempt ?? 0, delay: detail?.delay ?? 0 });
         break;
-      case 'draining':
+      case 'goaway':
         this.emit('goaway');
         break;
       case 'closed': {
         this.removeSignalListener?.();
         const error = this.closedError();
-        for (const waiter of this.readyWaiters.splice(0)) waiter.reject(error);
+        for (const waiter of [...this.readyWaiters]) waiter.reject(error);
         for (const waiter of this.closeWaiters.splice(0)) waiter();
         this.emit('close');
         break;
@@ -201,9 +321,23 @@ export class Client<M extends MessageMap = AnyMessages> extends EventEmitter<Cli
     }
   }
 
-  /** 'error' only reaches listeners: a client without one must not crash while it reconnects. */
+  /**
+   * Every error reaches 'error' listeners as an EdgepollError. Without one the
+   * client must not crash while it reconnects, and must not be silent either:
+   * each code is printed once (a process warning) until the next connection.
+   */
   private report(error: Error): void {
-    if (this.listenerCount('error') > 0) this.emit('error', error);
+    const reported = toEdgepollError(error);
+    if (this.listenerCount('error') > 0) {
+      this.emit('error', reported);
+      return;
+    }
+    if (this.warned.has(reported.code)) return;
+    this.warned.add(reported.code);
+    process.emitWarning(
+      `edgepoll client ${this.options.host}:${this.options.port}: ${reported.code}: ${reported.message} (listen for 'error' to handle it)`,
+      { code: 'EDGEPOLL_CLIENT_ERROR' },
+    );
   }
 
   private closedError(): EdgepollError {
@@ -222,15 +356,18 @@ export class Client<M extends MessageMap = AnyMessages> extends EventEmitter<Cli
   private startRequest(pending: Pending, options: RequestOptions): void {
     const signal = options.signal;
     if (signal?.aborted) throw new EdgepollError('EABORTED', 'the request was aborted before it was sent');
-    const timeout = options.timeout ?? this.options.requestTimeout;
-    if (typeof timeout !== 'number' || !Number.isInteger(timeout) || timeout < 0) {
-      throw invalidOption('timeout', 'an integer >= 0 (ms; 0 = none)', timeout);
-    }
+    if (options === null || typeof options !== 'object') throw invalidOption('request options', 'an object', options);
+    const timeout = requestTimeout('timeout', options.timeout, this.options.requestTimeout);
     this.submit(pending);
     if (timeout > 0) {
       pending.timer = this.clock.setTimeout(() => {
         pending.timer = undefined;
-        this.fail(pending, new EdgepollError('EREQUEST_TIMEOUT', `request of type ${pending.type} got no reply within ${timeout} ms`));
+        const message = `request of type ${pending.type} got no reply within ${timeout} ms`;
+        // Never sent (still queued): the reason is the connection, so name its last error.
+        const error = this.queue.has(pending)
+          ? this.notReady('EREQUEST_TIMEOUT', `${message}; it waited for a connection`)
+          : new EdgepollError('EREQUEST_TIMEOUT', message);
+        this.fail(pending, error);
       }, timeout);
     }
     if (signal) {
@@ -243,6 +380,14 @@ export class Client<M extends MessageMap = AnyMessages> extends EventEmitter<Cli
   /** Sends now if a connection can take it, else queues (bounded). Throws when neither is possible. */
   private submit(pending: Pending): void {
     if (this.closing || this.statusValue === 'closed') throw this.closedError();
+    const size = pendingSize(pending);
+    const buffered = this.bufferedAmount;
+    if (buffered > 0 && buffered + size > this.options.maxBufferedAmount) {
+      throw new EdgepollError(
+        'EQUEUE_FULL',
+        `${buffered} bytes already wait to be sent; ${size} more would exceed maxBufferedAmount (${this.options.maxBufferedAmount})`,
+      );
+    }
     const session = this.session;
     if (session && session.connected && !session.draining && this.queue.size === 0) {
       session.transmit(pending);
@@ -252,20 +397,27 @@ export class Client<M extends MessageMap = AnyMessages> extends EventEmitter<Cli
       throw new EdgepollError('EQUEUE_FULL', `${this.queue.size} messages already wait for a connection (maxPending)`);
     }
     this.queue.add(pending);
+    this.queuedBytes += size;
+  }
+
+  private unqueue(pending: Pending): void {
+    if (this.queue.delete(pending)) this.queuedBytes -= pendingSize(pending);
   }
 
   private flushQueue(session: Session): void {
     if (this.queue.size === 0) return;
     const items = [...this.queue];
     this.queue.clear();
+    this.queuedBytes = 0;
     session.socket.cork();
     for (const pending of items) session.transmit(pending);
     session.socket.uncork();
+    this.maybeDrain();
   }
 
   /** Settles a request's bookkeeping: out of the queue and in-flight map, timer and abort listener gone. */
   private detach(pending: Pending): void {
-    this.queue.delete(pending);
+    this.unqueue(pending);
     if (pending.session && pending.session.inflight.get(pending.seq) === pending) pending.session.inflight.delete(pending.seq);
     pending.session = undefined;
     if (pending.timer !== undefined) this.clock.clearTimeout(pending.timer);
@@ -314,6 +466,9 @@ export class Client<M extends MessageMap = AnyMessages> extends EventEmitter<Cli
       this.setStatus('open');
     });
     socket.on('data', (chunk: Buffer) => this.receive(session, chunk));
+    socket.on('drain', () => {
+      if (!session.dead) this.maybeDrain();
+    });
     socket.on('error', (error) => {
       if (session.dead) return;
       this.lastError = error;
@@ -375,7 +530,7 @@ export class Client<M extends MessageMap = AnyMessages> extends EventEmitter<Cli
       case TYPE_GOAWAY:
         if (!session.draining) {
           session.draining = true;
-          if (!this.closing) this.setStatus('draining');
+          if (!this.closing) this.setStatus('goaway');
           this.maybeFinishDrain(session);
         }
         return !session.dead;
@@ -421,6 +576,8 @@ export class Client<M extends MessageMap = AnyMessages> extends EventEmitter<Cli
       this.setStatus('closed');
       return;
     }
+    // What the dead socket held is gone (requests rejected above): writers waiting for 'drain' may go on.
+    this.maybeDrain();
     this.scheduleReconnect();
   }
 
@@ -434,7 +591,7 @@ export class Client<M extends MessageMap = AnyMessages> extends EventEmitter<Cli
       return;
     }
     this.attempt++;
-    const delay = backoffDelay(this.attempt, backoff, this.options.random);
+    const delay = backoffDelay(this.attempt, backoff, this.random);
     this.setStatus('reconnecting', { attempt: this.attempt, delay });
     this.reconnectTimer = this.clock.setTimeout(() => {
       this.reconnectTimer = undefined;
@@ -474,10 +631,21 @@ export class Client<M extends MessageMap = AnyMessages> extends EventEmitter<Cli
 /**
  * Connects to an edgepoll server and returns the {@link Client} at once; it
  * connects in the background (`await client.ready()` to wait for it).
- * Throws `EINVALID_OPTION` for a bad option.
+ * `connect(port, host?)` is `connect({ port, host })`, as in node:net.
+ * Throws `EINVALID_OPTION` for a bad option (or anything that is neither a
+ * port nor an options object).
  */
-export function connect<M extends MessageMap = AnyMessages>(options: ClientOptions): Client<M> {
+export function connect<M extends MessageMap = AnyMessages>(options: ClientOptions): Client<M>;
+export function connect<M extends MessageMap = AnyMessages>(port: number, host?: string): Client<M>;
+export function connect<M extends MessageMap = AnyMessages>(options: ClientOptions | number, host?: string): Client<M> {
+  if (typeof options === 'number') return new Client<M>(host === undefined ? { port: options } : { port: options, host });
+  if (host !== undefined) throw invalidOption('host', 'given inside the options object (connect(options) takes one argument)', host);
   return new Client<M>(options);
+}
+
+/** What a message adds to `bufferedAmount`: its bytes as they go on the wire. */
+function pendingSize(pending: Pending): number {
+  return pending.encoded ? pending.encoded.length : HEADER_SIZE + pending.payload.length;
 }
 
 export type { Framing, ReconnectOptions };

@@ -1,21 +1,44 @@
 /**
  * One connection as the application sees it. A Connection is valid until its
- * `'close'` event; after that every method throws ECONNECTION_CLOSED instead
- * of touching a socket that may belong to someone else by now.
+ * `'close'` event. After it, the methods that would send (`send`, `request`,
+ * `write`) throw ECONNECTION_CLOSED instead of touching a socket that may
+ * belong to someone else by now; the ones that end it (`end`, `close`,
+ * `destroy`) do nothing, as on a node:net socket, so cleanup code may call
+ * them without checking; `bufferedAmount` is 0 (nothing will be sent).
+ *
+ * What the server and dispatcher need beyond the public API (the close
+ * report, replies, in-flight counting) goes through {@link connectionInternals},
+ * not through public members, so the .d.ts shows only what users may call.
  */
 import { EventEmitter } from 'node:events';
 import { EdgepollError } from './errors';
 import type { Engine } from './engines/engine';
 import { FLAG_ERROR, type Framing } from './protocol';
-import type { AnyMessages, MessageMap, RequestOf, TypeOf } from './messages';
+import type { AnyMessages, MessageMap, RequestOf, RequestOptions, TypeOf } from './messages';
 import { toBytes, type Payload } from './payload';
+import { requestTimeout } from './validate';
 
-/** Per-request options of {@link Connection.request} and the client's request. */
-export interface RequestOptions {
-  /** Milliseconds to wait for the reply; 0 = forever. @default 30000 */
-  timeout?: number;
-  /** Aborting rejects the request with EABORTED. */
-  signal?: AbortSignal;
+export type { RequestOptions } from './messages';
+
+/**
+ * The server's and dispatcher's handle on connections (not part of the
+ * package API). One shared object of functions, so the hot path (a reply per
+ * request) allocates nothing.
+ * @internal
+ */
+export interface ConnectionInternals {
+  /** A handler returned a promise: half-close waits for it. */
+  handlerStarted(connection: Connection<any>): void;
+  /** That handler settled (its reply is queued). */
+  handlerSettled(connection: Connection<any>): void;
+  /** The peer half-closed. */
+  peerEnded(connection: Connection<any>, allowHalfOpen: boolean): void;
+  /** Sends a reply frame (RESPONSE, maybe ERROR); dropped on a closed connection. */
+  reply(connection: Connection<any>, type: number, seq: number, flags: number, payload: Uint8Array): void;
+  /** A RESPONSE frame arrived; false when no request of ours waits for it. */
+  response(connection: Connection<any>, flags: number, seq: number, payload: Buffer): boolean;
+  /** The engine reported the close. */
+  closedBy(connection: Connection<any>, code: string, reason: string): void;
 }
 
 interface PendingRequest {
@@ -24,6 +47,10 @@ interface PendingRequest {
   timer: NodeJS.Timeout | undefined;
   cleanup: (() => void) | undefined;
 }
+
+// Set by Connection's static block: the only code with access to its private members.
+let construct: (engine: Engine, id: number, remoteAddress: string, remotePort: number, framing: Framing, requestTimeout: number) => Connection<any>;
+let internals: ConnectionInternals;
 
 /** Events of a {@link Connection}. */
 export interface ConnectionEvents {
@@ -49,9 +76,10 @@ export class Connection<M extends MessageMap = AnyMessages> extends EventEmitter
   /** Arbitrary per-connection state for the application. */
   data: Record<string, unknown> = {};
 
-  /** @internal Requests from the peer being handled now (graceful shutdown waits for them). */
-  inFlight = 0;
+  /** Requests from the peer being handled now (half-close waits for them). */
+  #inFlight = 0;
   #engine: Engine;
+  #requestTimeout: number;
   #closed = false;
   /** The peer sent FIN and we end our side once no handler is in flight. */
   #endWhenIdle = false;
@@ -59,10 +87,31 @@ export class Connection<M extends MessageMap = AnyMessages> extends EventEmitter
   #nextSeq = 1;
   #pending = new Map<number, PendingRequest>();
 
-  /** @internal */
-  constructor(engine: Engine, id: number, remoteAddress: string, remotePort: number, framing: Framing) {
+  static {
+    construct = (engine, id, remoteAddress, remotePort, framing, timeout) =>
+      new Connection(engine, id, remoteAddress, remotePort, framing, timeout);
+    internals = {
+      handlerStarted: (c) => {
+        c.#inFlight++;
+      },
+      handlerSettled: (c) => {
+        c.#inFlight--;
+        c.#endIfIdle();
+      },
+      peerEnded: (c, allowHalfOpen) => c.#peerEnded(allowHalfOpen),
+      reply: (c, type, seq, flags, payload) => {
+        if (!c.#closed) c.#engine.sendFrame(c.id, flags, type, seq, payload);
+      },
+      response: (c, flags, seq, payload) => c.#response(flags, seq, payload),
+      closedBy: (c, code, reason) => c.#closedBy(code, reason),
+    };
+  }
+
+  /** Connections are made by the server (its `'connection'` event). */
+  private constructor(engine: Engine, id: number, remoteAddress: string, remotePort: number, framing: Framing, timeout: number) {
     super();
     this.#engine = engine;
+    this.#requestTimeout = timeout;
     this.id = id;
     this.remoteAddress = remoteAddress;
     this.remotePort = remotePort;
@@ -74,7 +123,7 @@ export class Connection<M extends MessageMap = AnyMessages> extends EventEmitter
     return this.#closed;
   }
 
-  /** Outbound bytes queued and not yet handed to the kernel. */
+  /** Outbound bytes queued and not yet handed to the kernel; 0 after `'close'`. */
   get bufferedAmount(): number {
     return this.#closed ? 0 : this.#engine.bufferedAmount(this.id);
   }
@@ -105,11 +154,17 @@ export class Connection<M extends MessageMap = AnyMessages> extends EventEmitter
     return this.#engine.sendFrame(this.id, 0, type, 0, toBytes(payload as Payload | undefined));
   }
 
-  /** Asks the peer (a client's handler) and resolves with its reply payload. */
+  /**
+   * Asks the peer (a client's handler) and resolves with its reply payload.
+   * `timeout` defaults to the server's `requestTimeout`; -1, NaN or a
+   * fraction throws `EINVALID_OPTION`.
+   */
   request<T extends TypeOf<M>>(type: T, payload?: RequestOf<M, T>, options: RequestOptions = {}): Promise<Buffer> {
     this.#assertOpen();
     this.#assertFraming(true, 'request');
     checkType(type);
+    if (options === null || typeof options !== 'object') throw new EdgepollError('EINVALID_OPTION', 'request options must be an object');
+    const timeout = requestTimeout('timeout', options.timeout, this.#requestTimeout);
     const bytes = toBytes(payload as Payload | undefined);
     const seq = this.#nextSeq;
     this.#nextSeq = this.#nextSeq >= 0xffffffff ? 1 : this.#nextSeq + 1;
@@ -120,7 +175,6 @@ export class Connection<M extends MessageMap = AnyMessages> extends EventEmitter
         return;
       }
       const entry: PendingRequest = { resolve, reject, timer: undefined, cleanup: undefined };
-      const timeout = options.timeout ?? 30_000;
       if (timeout > 0) {
         entry.timer = setTimeout(() => {
           this.#settle(seq)?.reject(new EdgepollError('EREQUEST_TIMEOUT', `no reply to request ${seq} within ${timeout} ms`));
@@ -163,7 +217,7 @@ export class Connection<M extends MessageMap = AnyMessages> extends EventEmitter
     return this.#engine.write(this.id, newline);
   }
 
-  /** Flushes what is queued, then half-closes (FIN). */
+  /** Flushes what is queued, then half-closes (FIN). Does nothing after `'close'`. */
   end(): void {
     if (this.#closed) return;
     this.#engine.end(this.id);
@@ -171,51 +225,38 @@ export class Connection<M extends MessageMap = AnyMessages> extends EventEmitter
 
   /**
    * Closes gracefully: in frame framing sends CLOSE with `reason`, flushes,
-   * then closes. `'close'` follows.
+   * then closes. `'close'` follows. Does nothing after `'close'`.
    */
   close(reason = ''): void {
     if (this.#closed) return;
     this.#engine.close(this.id, 'OK', reason);
   }
 
-  /** Closes at once, dropping queued output. `'close'` follows. */
+  /** Closes at once, dropping queued output. `'close'` follows. Does nothing after `'close'`. */
   destroy(): void {
     if (this.#closed) return;
     this.#engine.destroy(this.id);
   }
 
   /**
-   * @internal The peer half-closed. Without allowHalfOpen our side ends once
-   * every request that arrived before the FIN has been answered (T26, T29).
+   * The peer half-closed. Without allowHalfOpen our side ends once every
+   * request that arrived before the FIN has been answered (T26, T29).
    */
-  peerEnded(allowHalfOpen: boolean): void {
+  #peerEnded(allowHalfOpen: boolean): void {
     this.emit('end');
     if (allowHalfOpen) return;
     this.#endWhenIdle = true;
     this.#endIfIdle();
   }
 
-  /** @internal A handler that returned a promise has settled (its reply is queued). */
-  handlerSettled(): void {
-    this.inFlight--;
-    this.#endIfIdle();
-  }
-
   #endIfIdle(): void {
-    if (this.#endWhenIdle && this.inFlight === 0 && !this.#closed) {
+    if (this.#endWhenIdle && this.#inFlight === 0 && !this.#closed) {
       this.#endWhenIdle = false;
       this.#engine.end(this.id);
     }
   }
 
-  /** @internal Sends a reply frame (RESPONSE, maybe ERROR). A reply to a closed connection is dropped. */
-  reply(type: number, seq: number, flags: number, payload: Uint8Array): void {
-    if (this.#closed) return;
-    this.#engine.sendFrame(this.id, flags, type, seq, payload);
-  }
-
-  /** @internal A RESPONSE frame arrived; false when no request of ours waits for it. */
-  response(flags: number, seq: number, payload: Buffer): boolean {
+  #response(flags: number, seq: number, payload: Buffer): boolean {
     const entry = this.#settle(seq);
     if (!entry) return false;
     if (flags & FLAG_ERROR) entry.reject(new EdgepollError('EREMOTE', payload.toString('utf8')));
@@ -223,8 +264,7 @@ export class Connection<M extends MessageMap = AnyMessages> extends EventEmitter
     return true;
   }
 
-  /** @internal The engine reported the close. */
-  closedBy(code: string, reason: string): void {
+  #closedBy(code: string, reason: string): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#closeCode = code;
@@ -236,6 +276,19 @@ export class Connection<M extends MessageMap = AnyMessages> extends EventEmitter
 }
 
 const newline = Buffer.from('\n');
+
+
+/** The server makes its connections here (the constructor is private). @internal */
+export function createConnection<M extends MessageMap = AnyMessages>(
+  engine: Engine, id: number, remoteAddress: string, remotePort: number, framing: Framing, requestTimeout: number,
+): Connection<M> {
+  return construct(engine, id, remoteAddress, remotePort, framing, requestTimeout) as Connection<M>;
+}
+
+/** The internal operations on connections, for the server and the dispatcher. @internal */
+export function connectionInternals(): ConnectionInternals {
+  return internals;
+}
 
 /** Application types are 0x0001-0xFEFF. */
 export function checkType(type: number): void {

@@ -4,8 +4,10 @@
  * A handler that throws becomes a RESPONSE|ERROR reply (message only, never
  * the stack) plus an `'error'` report; it never stops anything else.
  */
-import type { Connection } from './connection';
-import type { AnyMessages, MessageMap } from './messages';
+import { connectionInternals, type Connection } from './connection';
+import type { AnyMessages, HandlerResult, MessageMap } from './messages';
+
+export type { HandlerResult } from './messages';
 import { EdgepollError } from './errors';
 import { FLAG_ERROR, FLAG_RESPONSE } from './protocol';
 import { toBytes, type Payload } from './payload';
@@ -20,8 +22,6 @@ export interface HandlerContext<M extends MessageMap = AnyMessages> {
   seq: number;
 }
 
-/** What a handler may return: its reply (ignored for pushes). */
-export type HandlerResult = Payload | void | null | undefined;
 
 /**
  * Handles one message type. `payload` is the frame's payload; it stays valid
@@ -56,13 +56,13 @@ export class Dispatcher {
 
   dispatch(connection: Connection, type: number, flags: number, seq: number, payload: Buffer): void {
     if (flags & FLAG_RESPONSE) {
-      if (!connection.response(flags, seq, payload)) this.counters.unmatched++;
+      if (!connectionInternals().response(connection, flags, seq, payload)) this.counters.unmatched++;
       return;
     }
     const handler = this.handlers.get(type);
     if (handler === undefined) {
       if (seq === 0) this.counters.unhandled++;
-      else connection.reply(type, seq, FLAG_RESPONSE | FLAG_ERROR, Buffer.from(`unknown type ${type}`));
+      else connectionInternals().reply(connection, type, seq, FLAG_RESPONSE | FLAG_ERROR, Buffer.from(`unknown type ${type}`));
       return;
     }
     const metrics = this.metrics;
@@ -76,7 +76,7 @@ export class Dispatcher {
       return;
     }
     if (result !== null && typeof result === 'object' && typeof (result as Promise<HandlerResult>).then === 'function') {
-      connection.inFlight++;
+      connectionInternals().handlerStarted(connection);
       if (metrics) metrics.requestsInFlight++;
       const settled = (): void => {
         if (!metrics) return;
@@ -87,12 +87,12 @@ export class Dispatcher {
         (value) => {
           settled();
           this.succeed(connection, type, seq, value);
-          connection.handlerSettled();
+          connectionInternals().handlerSettled(connection);
         },
         (error: unknown) => {
           settled();
           this.fail(connection, type, seq, error);
-          connection.handlerSettled();
+          connectionInternals().handlerSettled(connection);
         },
       );
       return;
@@ -110,16 +110,16 @@ export class Dispatcher {
       this.fail(connection, type, seq, error);
       return;
     }
-    connection.reply(type, seq, FLAG_RESPONSE, bytes);
+    connectionInternals().reply(connection, type, seq, FLAG_RESPONSE, bytes);
   }
 
   private fail(connection: Connection, type: number, seq: number, error: unknown): void {
     this.counters.handlerErrors++;
     if (channels.handlerError.hasSubscribers) channels.handlerError.publish({ server: this.owner, connection, error, type, seq });
     const message = error instanceof Error ? error.message : String(error);
-    if (seq !== 0) connection.reply(type, seq, FLAG_RESPONSE | FLAG_ERROR, Buffer.from(message, 'utf8'));
-    const reported =
-      error instanceof Error ? error : new EdgepollError('EHANDLER', `handler for type ${type} threw ${message}`);
+    if (seq !== 0) connectionInternals().reply(connection, type, seq, FLAG_RESPONSE | FLAG_ERROR, Buffer.from(message, 'utf8'));
+    // The same report as the client's: EHANDLER, the thrown value as cause.
+    const reported = new EdgepollError('EHANDLER', `handler for type ${type} failed: ${message}`, { cause: error });
     this.report(reported, connection);
   }
 }

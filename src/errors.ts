@@ -31,7 +31,6 @@ export const engineCodes = [
   'ESLOW_CONSUMER',
   'ESERVER_FULL',
   'ESHUTDOWN',
-  'ETOO_MANY_PINGS',
   'ECLOSED_BY_PEER',
   'EDESTROYED',
   'EPROXY_HEADER',
@@ -54,7 +53,6 @@ export const closeReasons: Partial<Record<EngineCode, string>> = {
   ESLOW_CONSUMER: 'slow consumer',
   ESERVER_FULL: 'server full',
   ESHUTDOWN: 'shutdown',
-  ETOO_MANY_PINGS: 'too many pings',
 };
 
 /** Codes raised only by the JavaScript layers (server API and client). */
@@ -68,9 +66,7 @@ export const apiCodes = [
   'EINVALID_OPTION', // an option or argument has the wrong type or range
   'ENATIVE_UNAVAILABLE', // engine 'native' was asked for and the addon did not load
   'ESERVER_ALREADY_LISTENING',
-  'ESERVER_NOT_LISTENING',
-  'EHANDLER', // a handler threw on a push (reported through 'error')
-  'EGOAWAY', // the client got GOAWAY and will not send new requests on that connection
+  'EHANDLER', // a handler threw or rejected (reported through 'error', the thrown value as cause)
   'EWORKER_EXIT', // a cluster worker exited unexpectedly (it is replaced)
 ] as const;
 
@@ -125,4 +121,18 @@ export function invalidOption(name: string, expected: string, got: unknown): Edg
     shown = typeof got;
   }
   return new EdgepollError('EINVALID_OPTION', `option \`${name}\` must be ${expected}, got ${shown}`);
+}
+
+/**
+ * `error` as an EdgepollError: an EdgepollError as is; anything else (a socket's
+ * errno error, a thrown value) wrapped, its errno `code` kept when it has one
+ * (`ECONNREFUSED`), `fallback` otherwise, and the original as `cause`.
+ */
+export function toEdgepollError(error: unknown, fallback: ErrorCode = 'EIO', context?: string): EdgepollError {
+  if (error instanceof EdgepollError) return error;
+  const code = (error as { code?: unknown } | null)?.code;
+  const message = error instanceof Error ? error.message : String(error);
+  return new EdgepollError(typeof code === 'string' && /^E[A-Z0-9_]+$/.test(code) ? code : fallback, context ? `${context}: ${message}` : message, {
+    cause: error,
+  });
 }

@@ -1,6 +1,7 @@
 /**
  * edgepoll: high-concurrency TCP servers for Node.js.
- * Public exports only; see README.md.
+ * Public exports only; see README.md. Every type a public signature uses is
+ * exported here; wire helpers (frame encoders, constants) are not API.
  */
 export { createServer, Server } from './server';
 export type { ListenOptions, ServerAddress, ServerStats, ServerEvents, LoopStats } from './server';
@@ -14,16 +15,21 @@ export {
 } from './diagnostics';
 export type { ConnectionOpenMessage, ConnectionCloseMessage, HandlerErrorMessage, SlowConsumerMessage } from './diagnostics';
 export { Connection } from './connection';
-export type { ConnectionEvents, RequestOptions } from './connection';
-export type { Handler, HandlerContext, HandlerResult } from './dispatcher';
-export type { ServerOptions, EngineName } from './options';
+export type { ConnectionEvents } from './connection';
+export type { Handler, HandlerContext, DispatchCounters } from './dispatcher';
+export type { ServerOptions, ResolvedOptions, EngineName } from './options';
+export type { EngineOptions } from './engines/engine';
 export type { Payload } from './payload';
-export type { MessageMap, MessageSpec, AnyMessages, RequestOf, ReplyOf } from './messages';
+export type {
+  MessageMap, MessageSpec, AnyMessages, TypeOf, RequestOf, ReplyOf, HandlerResult, RequestOptions,
+} from './messages';
 export type { Framing } from './protocol';
 export { connect, Client } from './client';
-export type { ClientOptions, ClientStatus, ClientEvents, ClientHandler, ReconnectOptions } from './client';
-export type { RequestOptions as ClientRequestOptions } from './client';
+export type {
+  ClientOptions, ClientStatus, ClientEvents, ClientHandler, ClientHandlerContext, ReadyOptions, ReconnectOptions,
+} from './client';
+/** @deprecated The client and the server share one {@link RequestOptions}. */
+export type { RequestOptions as ClientRequestOptions } from './messages';
 export { EdgepollError } from './errors';
-export type { ErrorCode } from './errors';
+export type { ErrorCode, EngineCode, ApiCode } from './errors';
 export { nativeLoadError } from './binding';
-export * as protocol from './protocol';

@@ -22,7 +22,11 @@ import type { Payload } from './payload';
 export interface MessageSpec {
   /** What a request or push of this type carries. */
   request?: Payload | void;
-  /** What the reply to a request of this type carries (`void`: no reply payload). */
+  /**
+   * What the handler of this type returns as its reply (`void`: no reply
+   * payload). It is sent as bytes: the requester's `request()` resolves with a
+   * Buffer whatever this says (decode it yourself), and its type says so.
+   */
   reply?: Payload | void | null;
 }
 
@@ -44,3 +48,18 @@ export type RequestOf<M extends MessageMap, T extends TypeOf<M>> = M[T] extends 
 
 /** What the reply to type T carries. */
 export type ReplyOf<M extends MessageMap, T extends TypeOf<M>> = M[T] extends { reply: infer R } ? R : Payload;
+
+/** What a handler may return: its reply (ignored for pushes). Server and client handlers alike. */
+export type HandlerResult = Payload | void | null | undefined;
+
+/** Per-request options of `client.request()` and `connection.request()`. */
+export interface RequestOptions {
+  /**
+   * ms from the call until the reply (on the client, queue time included); 0 = none.
+   * An integer from 0 to 86400000; anything else (-1, NaN, 1.5) throws `EINVALID_OPTION`.
+   * @default the client's or server's `requestTimeout` (30000)
+   */
+  timeout?: number;
+  /** Rejects the request with `EABORTED` (a reply arriving later is dropped). */
+  signal?: AbortSignal;
+}

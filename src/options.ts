@@ -4,6 +4,7 @@
  */
 import os from 'node:os';
 import { invalidOption } from './errors';
+import { flag, heartbeat as heartbeatOption, integer, knownKeys, limits, oneOf, requestTimeout } from './validate';
 import { PROXY_TRUST_UNIX, parseProxyNetwork } from './proxy';
 import type { EngineOptions } from './engines/engine';
 import type { Logger } from './logger';
@@ -17,7 +18,10 @@ export interface ServerOptions {
   /**
    * `native` (the addon), `net` (node:net, one process), `cluster` (node:cluster
    * workers), or `auto`: native when the addon loads, else net with one warning.
-   * The environment variable `EDGEPOLL_ENGINE` overrides it.
+   * An explicit engine wins over the environment variable `EDGEPOLL_ENGINE`,
+   * which only replaces `auto` (code that names an engine depends on it;
+   * the variable picks the default for code that does not). When both are set
+   * and differ, one warning says the variable was ignored.
    * @default 'auto'
    */
   engine?: EngineName;
@@ -36,7 +40,9 @@ export interface ServerOptions {
   /**
    * frame framing: PING a connection silent for `interval` ms; close it with
    * CLOSE `heartbeat timeout` if it stays silent `timeout` ms more. `false` turns it off.
-   * @default { interval: 30000, timeout: 10000 }
+   * Other framings have no PING: giving a heartbeat object there is an error
+   * (use `idleTimeout`). Each value 1 to 86400000.
+   * @default { interval: 30000, timeout: 10000 } (frame), false (other framings)
    */
   heartbeat?: { interval: number; timeout: number } | false;
   /** Close a connection silent this long (ms); 0 = never. For raw, line and length framings. @default 0 */
@@ -44,7 +50,11 @@ export interface ServerOptions {
   /** Time (ms) a started message has to arrive completely. @default 30000 */
   frameTimeout?: number;
   /** Graceful close: time (ms) connections get to finish after GOAWAY. @default 5000 */
+  shutdownTimeout?: number;
+  /** @deprecated The old name of `shutdownTimeout` ("drain" now only means the backpressure event). */
   drainTimeout?: number;
+  /** Default timeout (ms) of `connection.request()`; 0 = none. @default 30000 */
+  requestTimeout?: number;
   /** Open connections allowed; over it a connection gets CLOSE `server full`. 0 = no limit. @default 0 */
   maxConnections?: number;
   /**
@@ -90,49 +100,33 @@ export interface ServerOptions {
 /** Resolved server options. */
 export interface ResolvedOptions extends EngineOptions {
   engine: EngineName;
+  /** Why `engine` is what it is: the option, the `EDGEPOLL_ENGINE` variable, or the default. */
+  engineSource: 'option' | 'environment' | 'default';
+  shutdownTimeout: number;
+  /** @deprecated Same as `shutdownTimeout`. */
   drainTimeout: number;
+  requestTimeout: number;
 }
 
 export const DEFAULT_THREADS = 1;
 
-const known = new Set<string>([
+const known = [
   'engine', 'threads', 'workers', 'framing', 'maxFrame', 'highWaterMark', 'maxBufferedAmount', 'maxPartialBytes', 'heartbeat',
-  'idleTimeout', 'frameTimeout', 'drainTimeout', 'maxConnections', 'allowHalfOpen', 'acceptMode', 'nativeEcho',
-  'triggerMode', 'proxyProtocol', 'logger',
-]);
+  'idleTimeout', 'frameTimeout', 'shutdownTimeout', 'drainTimeout', 'requestTimeout', 'maxConnections',
+  'allowHalfOpen', 'acceptMode', 'nativeEcho', 'triggerMode', 'proxyProtocol', 'logger',
+];
 
-function integer(name: string, value: unknown, fallback: number, min: number, max: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw invalidOption(name, `an integer from ${min} to ${max}`, value);
-  }
-  return value;
-}
-
-function oneOf<T extends string>(name: string, value: unknown, fallback: T, allowed: readonly T[]): T {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
-    throw invalidOption(name, `one of ${allowed.map((a) => `'${a}'`).join(', ')}`, value);
-  }
-  return value as T;
-}
-
-function flag(name: string, value: unknown, fallback: boolean): boolean {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'boolean') throw invalidOption(name, 'a boolean', value);
-  return value;
-}
-
-const DAY = 86_400_000;
+const engineNames = ['auto', 'native', 'net', 'cluster'] as const;
 
 /** The PROXY header timeout when none is given: the spec asks for at least 3 s. */
 export const DEFAULT_PROXY_TIMEOUT = 3000;
 
+export const DEFAULT_SERVER_HEARTBEAT = { interval: 30_000, timeout: 10_000 };
+export const DEFAULT_SERVER_REQUEST_TIMEOUT = 30_000;
+
 function proxyProtocol(value: unknown): { trusted: string[]; timeout: number } | false {
   if (value === undefined || value === false) return false;
-  const expected = 'false or { trusted: [IP or CIDR, …], timeout?: ms }';
-  if (value === null || typeof value !== 'object') throw invalidOption('proxyProtocol', expected, value);
-  const { trusted, timeout } = value as { trusted?: unknown; timeout?: unknown };
+  const { trusted, timeout } = knownKeys('proxyProtocol', value, ['trusted', 'timeout'], 'false or { trusted: [IP or CIDR, …], timeout?: ms }');
   const valid =
     Array.isArray(trusted) &&
     trusted.length > 0 &&
@@ -140,59 +134,84 @@ function proxyProtocol(value: unknown): { trusted: string[]; timeout: number } |
   if (!valid) {
     throw invalidOption('proxyProtocol.trusted', 'a non-empty array of IP addresses or CIDRs (e.g. "127.0.0.1/8", "::1") or "unix"', Array.isArray(trusted) ? trusted.join(',') : trusted);
   }
-  return { trusted: [...(trusted as string[])], timeout: integer('proxyProtocol.timeout', timeout, DEFAULT_PROXY_TIMEOUT, 1, DAY) };
+  return { trusted: [...(trusted as string[])], timeout: integer('proxyProtocol.timeout', timeout, DEFAULT_PROXY_TIMEOUT, limits.ms) };
+}
+
+let warnedEngine = false;
+
+/**
+ * The engine option against `EDGEPOLL_ENGINE`: an explicit option wins; the
+ * variable replaces `auto` or an absent option. A bad variable is reported as
+ * the variable, not as the option.
+ */
+function chooseEngine(option: unknown): { engine: EngineName; source: ResolvedOptions['engineSource'] } {
+  const explicit = oneOf('engine', option, 'auto', engineNames);
+  const fromEnv = process.env.EDGEPOLL_ENGINE;
+  let env: EngineName | undefined;
+  if (fromEnv !== undefined && fromEnv !== '') {
+    if (!(engineNames as readonly string[]).includes(fromEnv)) {
+      throw invalidOption('EDGEPOLL_ENGINE (environment variable)', `one of ${engineNames.map((a) => `'${a}'`).join(', ')}`, fromEnv);
+    }
+    env = fromEnv as EngineName;
+  }
+  if (explicit !== 'auto') {
+    if (env !== undefined && env !== 'auto' && env !== explicit && !warnedEngine) {
+      warnedEngine = true;
+      process.emitWarning(`EDGEPOLL_ENGINE=${env} is ignored: the engine option asks for '${explicit}' explicitly`, {
+        code: 'EDGEPOLL_ENGINE_IGNORED',
+      });
+    }
+    return { engine: explicit, source: 'option' };
+  }
+  if (env !== undefined && env !== 'auto') return { engine: env, source: 'environment' };
+  return { engine: 'auto', source: option === undefined ? 'default' : 'option' };
 }
 
 /** Validates options and fills in defaults; throws EdgepollError EINVALID_OPTION. */
 export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
-  if (options === null || typeof options !== 'object') throw invalidOption('options', 'an object', options);
-  for (const key of Object.keys(options)) {
-    if (!known.has(key)) throw invalidOption(key, `one of the known options (${[...known].join(', ')})`, 'an unknown option');
-  }
-  const fromEnv = process.env.EDGEPOLL_ENGINE;
-  const engine = oneOf('engine', fromEnv || options.engine, 'auto', ['auto', 'native', 'net', 'cluster'] as const);
+  knownKeys('options', options, known);
+  const { engine, source: engineSource } = chooseEngine(options.engine);
   const framing = oneOf('framing', options.framing, 'frame', framings);
-  const maxFrame = integer('maxFrame', options.maxFrame, DEFAULT_MAX_FRAME, 1, 0x7fffffff);
-  const highWaterMark = integer('highWaterMark', options.highWaterMark, 64 * 1024, 1, 0x7fffffff);
+  const maxFrame = integer('maxFrame', options.maxFrame, DEFAULT_MAX_FRAME, limits.maxFrame);
+  const highWaterMark = integer('highWaterMark', options.highWaterMark, 64 * 1024, limits.bytes);
   const maxBufferedAmount = integer(
     'maxBufferedAmount',
     options.maxBufferedAmount,
     Math.max(8 * 1024 * 1024, 2 * (maxFrame + 12)),
-    highWaterMark,
-    0x7fffffff,
+    { min: highWaterMark, max: limits.bytes.max },
   );
-  let heartbeatInterval = 0;
-  let heartbeatTimeout = 0;
-  const heartbeat = options.heartbeat === undefined ? { interval: 30_000, timeout: 10_000 } : options.heartbeat;
-  if (heartbeat !== false) {
-    if (heartbeat === null || typeof heartbeat !== 'object') {
-      throw invalidOption('heartbeat', 'false or { interval, timeout } in ms', heartbeat);
-    }
-    heartbeatInterval = integer('heartbeat.interval', heartbeat.interval, 30_000, 1, DAY);
-    heartbeatTimeout = integer('heartbeat.timeout', heartbeat.timeout, 10_000, 1, DAY);
+  if (framing !== 'frame' && options.heartbeat !== undefined && options.heartbeat !== false) {
+    throw invalidOption('heartbeat', `false for the '${framing}' framing (it has no PING; use idleTimeout)`, JSON.stringify(options.heartbeat));
   }
-  if (framing !== 'frame') {
-    heartbeatInterval = 0;
-    heartbeatTimeout = 0;
+  const heartbeat = framing === 'frame' ? heartbeatOption(options.heartbeat, DEFAULT_SERVER_HEARTBEAT) : false;
+  if (options.shutdownTimeout !== undefined && options.drainTimeout !== undefined) {
+    throw invalidOption('drainTimeout', 'absent when shutdownTimeout is given (it is its old name)', options.drainTimeout);
   }
+  const shutdownTimeout =
+    options.shutdownTimeout !== undefined
+      ? integer('shutdownTimeout', options.shutdownTimeout, DEFAULT_DRAIN_TIMEOUT, limits.msOrZero)
+      : integer('drainTimeout', options.drainTimeout, DEFAULT_DRAIN_TIMEOUT, limits.msOrZero);
   const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
-  const threads = integer('threads', options.threads, DEFAULT_THREADS, 1, 64);
+  const threads = integer('threads', options.threads, DEFAULT_THREADS, { min: 1, max: 64 });
   const partialDefault = Math.max(2 * (maxFrame + 12), Math.min(2 ** 30, Math.floor(os.totalmem() / 8 / threads)));
   return {
     engine,
+    engineSource,
     framing,
     maxFrame,
     threads,
-    maxPartialBytes: integer('maxPartialBytes', options.maxPartialBytes, partialDefault, 1, Number.MAX_SAFE_INTEGER),
-    workers: integer('workers', options.workers, Math.max(1, cores), 1, 256),
+    maxPartialBytes: integer('maxPartialBytes', options.maxPartialBytes, partialDefault, { min: 1, max: Number.MAX_SAFE_INTEGER }),
+    workers: integer('workers', options.workers, Math.max(1, cores), { min: 1, max: 256 }),
     highWaterMark,
     maxBufferedAmount,
-    heartbeatInterval,
-    heartbeatTimeout,
-    idleTimeout: integer('idleTimeout', options.idleTimeout, 0, 0, DAY),
-    frameTimeout: integer('frameTimeout', options.frameTimeout, DEFAULT_FRAME_TIMEOUT, 1, DAY),
-    drainTimeout: integer('drainTimeout', options.drainTimeout, DEFAULT_DRAIN_TIMEOUT, 0, DAY),
-    maxConnections: integer('maxConnections', options.maxConnections, 0, 0, 0x7fffffff),
+    heartbeatInterval: heartbeat ? heartbeat.interval : 0,
+    heartbeatTimeout: heartbeat ? heartbeat.timeout : 0,
+    idleTimeout: integer('idleTimeout', options.idleTimeout, 0, limits.msOrZero),
+    frameTimeout: integer('frameTimeout', options.frameTimeout, DEFAULT_FRAME_TIMEOUT, limits.ms),
+    shutdownTimeout,
+    drainTimeout: shutdownTimeout,
+    requestTimeout: requestTimeout('requestTimeout', options.requestTimeout, DEFAULT_SERVER_REQUEST_TIMEOUT),
+    maxConnections: integer('maxConnections', options.maxConnections, 0, { min: 0, max: 0x7fffffff }),
     allowHalfOpen: flag('allowHalfOpen', options.allowHalfOpen, false),
     acceptMode: oneOf('acceptMode', options.acceptMode, 'reuseport', ['reuseport', 'exclusive'] as const),
     nativeEcho: flag('nativeEcho', options.nativeEcho, false),

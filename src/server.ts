@@ -4,9 +4,9 @@
  */
 import cluster from 'node:cluster';
 import { EventEmitter } from 'node:events';
-import { Connection } from './connection';
+import { Connection, createConnection, connectionInternals, checkType } from './connection';
 import { Dispatcher, type DispatchCounters, type Handler } from './dispatcher';
-import { EdgepollError, invalidOption } from './errors';
+import { EdgepollError, invalidOption, toEdgepollError } from './errors';
 import { checkSocketPath } from './socket-path';
 import type { Engine, EngineSink } from './engines/engine';
 import { createEngine, resolveEngineName } from './engines/select';
@@ -14,10 +14,13 @@ import { resolveOptions, type ResolvedOptions, type ServerOptions } from './opti
 import { encodeFrame, encodeLength, TYPE_GOAWAY } from './protocol';
 import type { AnyMessages, MessageMap, ReplyOf, RequestOf, TypeOf } from './messages';
 import { toBytes, type Payload } from './payload';
-import { checkType } from './connection';
 import { Metrics, closeReasonOf, countingEngine, type MetricsSnapshot } from './metrics';
 import { channels } from './diagnostics';
 import { logError, resolveLogger, type Logger } from './logger';
+import { integer, limits } from './validate';
+
+/** After drainTimeout: how long CLOSE `shutdown` may take to flush before sockets are destroyed. */
+const CLOSE_FLUSH_MS = 250;
 
 /** Options of {@link Server.listen}. */
 export interface ListenOptions {
@@ -75,8 +78,12 @@ export interface ServerStats extends DispatchCounters, MetricsSnapshot {
   accepted: number;
   /** Refused because of maxConnections. */
   rejected: number;
-  /** Closed for a protocol error, timeout or slow consumer (engine count, PROXY header failures included). */
+  /** Closed for breaking the protocol: a bad frame or line, a bad, untrusted or late PROXY header. */
   protocolErrors: number;
+  /** Closed for silence: frame timeout, heartbeat timeout, idle timeout. */
+  timeouts: number;
+  /** Closed because the peer did not read (outbound queue over maxBufferedAmount). */
+  slowConsumers: number;
   /** One entry per loop (native), process (net) or worker (cluster). */
   loops: LoopStats[];
 }
@@ -86,8 +93,8 @@ export interface ServerEvents<M extends MessageMap = AnyMessages> {
   /** A new connection; it is valid until its 'close'. */
   connection: [connection: Connection<M>];
   listening: [address: ServerAddress];
-  /** A handler threw, or the engine reports a problem (EMFILE, …). */
-  error: [error: Error, connection?: Connection<M>];
+  /** A handler threw (`EHANDLER`, the thrown value as cause), or the engine reports a problem (EMFILE, …). */
+  error: [error: EdgepollError, connection?: Connection<M>];
   /** The server finished closing. */
   close: [];
   /**
@@ -98,6 +105,8 @@ export interface ServerEvents<M extends MessageMap = AnyMessages> {
 }
 
 type State = 'idle' | 'listening' | 'closing' | 'closed';
+
+const timeoutCodes = new Set(['EFRAME_TIMEOUT', 'EHEARTBEAT_TIMEOUT', 'EIDLE_TIMEOUT']);
 
 /** A server; `M` optionally types message ids and payloads (see src/messages.ts). */
 export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<ServerEvents<M>> implements AsyncDisposable {
@@ -117,6 +126,8 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
   #logger: Logger;
   /** What connections write through: the engine, counting messages and bytes out. */
   #counted: Engine;
+  /** Closes the engines count as protocolErrors that are not protocol errors (summed over workers as app counters). */
+  #closes = { timeouts: 0, slowConsumers: 0 };
 
   constructor(options: ServerOptions = {}) {
     super();
@@ -151,7 +162,7 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
     if (code === 'ESLOW_CONSUMER' && channels.slowConsumer.hasSubscribers) {
       channels.slowConsumer.publish({ server: this, connection, code });
     }
-    connection.closedBy(code, reason);
+    connectionInternals().closedBy(connection, code, reason);
   }
 
   #sink(): EngineSink {
@@ -161,7 +172,7 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
     const metrics = this.#metrics;
     return {
       open: (id, remoteAddress, remotePort) => {
-        const connection = new Connection<M>(this.#counted, id, remoteAddress, remotePort, this.options.framing);
+        const connection = createConnection<M>(this.#counted, id, remoteAddress, remotePort, this.options.framing, this.options.requestTimeout);
         connections.set(id, connection);
         metrics.opened++;
         if (channels.open.hasSubscribers) channels.open.publish({ server: this, connection });
@@ -177,21 +188,28 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
         const connection = connections.get(id);
         if (!connection) return;
         metrics.received(framing, payload.length);
-        connection.emit(raw ? 'data' : 'message', payload);
+        connection.emit('message', payload);
+        // The old name of a raw chunk, kept because it costs one emit nobody listens to.
+        if (raw) connection.emit('data', payload);
       },
       drain: (id) => connections.get(id)?.emit('drain'),
-      end: (id) => connections.get(id)?.peerEnded(this.options.allowHalfOpen),
+      end: (id) => {
+        const connection = connections.get(id);
+        if (connection) connectionInternals().peerEnded(connection, this.options.allowHalfOpen);
+      },
       close: (id, code, reason) => {
         const connection = connections.get(id);
         if (!connection) return;
         connections.delete(id);
+        if (code === 'ESLOW_CONSUMER') this.#closes.slowConsumers++;
+        else if (timeoutCodes.has(code)) this.#closes.timeouts++;
         this.#closed(connection, code, reason);
         if (connections.size === 0) this.#drained?.();
       },
       error: (error) => this.#report(error),
       batchEnd: () => this.#engine.flush(),
       broadcastDrain: () => this.emit('broadcastDrain'),
-      counters: () => ({ ...this.#dispatcher.counters }),
+      counters: () => ({ ...this.#dispatcher.counters, ...this.#closes }),
       metrics: () => metrics.snapshot(this.#dispatcher.counters.handlerErrors),
       requestClose: () => {
         void this.close();
@@ -200,38 +218,56 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
   }
 
   #report(error: Error, connection?: Connection): void {
-    if (this.listenerCount('error') > 0) this.emit('error', error, connection as Connection<M> | undefined);
-    else logError(this.#logger, 'error', error.message, error);
+    const reported = toEdgepollError(error);
+    if (this.listenerCount('error') > 0) this.emit('error', reported, connection as Connection<M> | undefined);
+    else logError(this.#logger, 'error', `${reported.code}: ${reported.message}`, reported);
   }
 
   /**
    * Registers the handler of one message type (1 … 0xFEFF), replacing any
-   * earlier one. Its return value (Buffer, Uint8Array, string, nothing, or a
-   * Promise of one) is the reply when the frame was a request.
+   * earlier one; `undefined` removes it (as on the client). Its return value
+   * (Buffer, Uint8Array, string, nothing, or a Promise of one) is the reply
+   * when the frame was a request.
    */
-  handle<T extends TypeOf<M>>(type: T, handler: Handler<ReplyOf<M, T>, M>): this {
+  handle<T extends TypeOf<M>>(type: T, handler: Handler<ReplyOf<M, T>, M> | undefined): this {
     checkType(type);
-    if (typeof handler !== 'function') throw invalidOption('handler', 'a function', handler);
-    this.#dispatcher.handlers.set(type, handler as unknown as Handler);
+    if (handler === undefined) this.#dispatcher.handlers.delete(type);
+    else if (typeof handler !== 'function') throw invalidOption('handler', 'a function', handler);
+    else this.#dispatcher.handlers.set(type, handler as unknown as Handler);
     return this;
   }
 
-  /** Starts listening; resolves with the real address (the real port when 0 was asked). */
-  async listen(options: ListenOptions = {}): Promise<ServerAddress> {
+  /**
+   * Starts listening; resolves with the real address (the real port when 0 was
+   * asked). `listen(port, host?)` is `listen({ port, host })`, as in node:net;
+   * anything else that is not an options object rejects with `EINVALID_OPTION`.
+   */
+  listen(options?: ListenOptions): Promise<ServerAddress>;
+  listen(port: number, host?: string): Promise<ServerAddress>;
+  async listen(portOrOptions: ListenOptions | number = {}, hostArgument?: string): Promise<ServerAddress> {
     if (this.#state !== 'idle') {
       throw new EdgepollError('ESERVER_ALREADY_LISTENING', `the server is ${this.#state}; a server listens once`);
     }
-    const port = options.port ?? 0;
+    let options: ListenOptions;
+    if (typeof portOrOptions === 'number') {
+      options = hostArgument === undefined ? { port: portOrOptions } : { port: portOrOptions, host: hostArgument };
+    } else {
+      if (hostArgument !== undefined) throw invalidOption('host', 'given inside the options object (listen(options) takes one argument)', hostArgument);
+      if (portOrOptions === null || typeof portOrOptions !== 'object') {
+        throw invalidOption('listen options', 'a port number or { port, host, backlog, signal }', portOrOptions);
+      }
+      options = portOrOptions;
+    }
+    const port = integer('port', options.port, 0, { min: 0, max: limits.port.max });
     const host = options.host ?? '127.0.0.1';
-    const backlog = options.backlog ?? 511;
-    if (!Number.isInteger(port) || port < 0 || port > 65535) throw invalidOption('port', 'an integer from 0 to 65535', port);
     if (typeof host !== 'string' || host === '') throw invalidOption('host', 'a non-empty string', host);
-    if (!Number.isInteger(backlog) || backlog < 1) throw invalidOption('backlog', 'a positive integer', backlog);
+    const backlog = integer('backlog', options.backlog, 511, { min: 1, max: 0x7fffffff });
     const path = options.path === undefined ? undefined : checkSocketPath(options.path);
     if (path !== undefined && (options.host !== undefined || options.port !== undefined)) {
       throw invalidOption('path', 'alone: a Unix socket path excludes host and port', path);
     }
     const { signal } = options;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidOption('signal', 'an AbortSignal', signal);
     if (signal?.aborted) {
       this.#state = 'closed';
       await this.#engine.shutdown();
@@ -243,7 +279,7 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
     } catch (error) {
       this.#state = 'closed';
       await this.#engine.shutdown();
-      throw error;
+      throw toEdgepollError(error);
     }
     this.#engine.ref();
     this.#metrics.startLagSampler();
@@ -286,6 +322,7 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
   /** Counters: the demo's STATS reply. On the cluster engine, summed over all workers. */
   async stats(): Promise<ServerStats> {
     const engine = await this.#engine.stats();
+    const app = { ...this.#dispatcher.counters, ...this.#closes, ...engine.app } as DispatchCounters & { timeouts: number; slowConsumers: number };
     // A cluster's engine stats carry every worker's snapshot, summed; elsewhere the server's own.
     const metrics = engine.metrics ?? this.#metrics.snapshot(this.#dispatcher.counters.handlerErrors);
     const loops = engine.loops.map((loop) => ({ ringFull: 0, backpressure: 0, ...loop })) as LoopStats[];
@@ -294,10 +331,10 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
       connections: engine.connections,
       accepted: engine.accepted,
       rejected: engine.rejected,
-      protocolErrors: engine.protocolErrors,
-      ...this.#dispatcher.counters,
-      ...engine.app,
+      ...app,
       ...metrics,
+      // The engines count every close they cause; the vocabulary separates what was not a protocol error.
+      protocolErrors: Math.max(0, engine.protocolErrors - app.timeouts - app.slowConsumers),
       closed: { ...metrics.closed, serverFull: engine.rejected },
       loops,
     };
@@ -322,10 +359,13 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
       if (!this.#primary && this.#connections.size > 0) {
         if (this.options.framing === 'frame') this.#engine.broadcast(encodeFrame(0, TYPE_GOAWAY, 0, new Uint8Array(0)));
         this.#engine.flush();
-        await this.#waitDrained(this.options.drainTimeout);
+        await this.#waitDrained(this.options.shutdownTimeout);
         for (const id of [...this.#connections.keys()]) this.#engine.close(id, 'ESHUTDOWN');
         this.#engine.flush();
-        await this.#waitDrained(2_000);
+        // CLOSE reaches a peer that reads within this; one that does not read
+        // or never closes its side must not hold the shutdown past
+        // drainTimeout + 1 s (engine.shutdown() below destroys what is left).
+        await this.#waitDrained(CLOSE_FLUSH_MS);
       }
     }
     await this.#engine.shutdown();

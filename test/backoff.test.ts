@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_BACKOFF, backoffDelay, baseDelay, resolveBackoff } from '../src/backoff';
-import { FakeClock } from '../src/clock';
+import { FakeClock } from './helpers/fake-clock';
 
 describe('backoff', () => {
   it('grows by factor from initialDelay and stops at maxDelay', () => {
@@ -9,9 +9,9 @@ describe('backoff', () => {
     expect(delays).toEqual([100, 200, 400, 800, 1000, 1000, 1000, 1000]);
   });
 
-  it('has socket.io/ioredis-like defaults: 1 s start, cap 5 s, factor 2, jitter 0.5, unlimited attempts', () => {
+  it('has socket.io/ioredis-like defaults: 1 s start, cap 5 s, factor 2, full jitter, unlimited attempts', () => {
     expect(resolveBackoff(undefined)).toEqual(DEFAULT_BACKOFF);
-    expect(DEFAULT_BACKOFF).toEqual({ initialDelay: 1000, maxDelay: 5000, factor: 2, jitter: 0.5, maxAttempts: Infinity });
+    expect(DEFAULT_BACKOFF).toEqual({ initialDelay: 1000, maxDelay: 5000, factor: 2, jitter: 1, maxAttempts: Infinity });
     expect(resolveBackoff(false)).toBeUndefined();
   });
 
@@ -37,6 +37,25 @@ describe('backoff', () => {
     const buckets = new Array(5).fill(0);
     for (const delay of delays) buckets[Math.min(4, Math.floor((delay - 500) / 100))]++;
     for (const count of buckets) expect(count).toBeGreaterThan(100); // roughly uniform (200 each)
+  });
+
+  it('by default spreads the first retries of 10,000 clients over the whole initialDelay (full jitter)', () => {
+    const backoff = resolveBackoff(undefined)!;
+    const delays = Array.from({ length: 10_000 }, () => backoffDelay(1, backoff));
+    // Subtracted jitter 0.5 put them all in [500, 1000] ms: a 500 ms window.
+    expect(Math.max(...delays) - Math.min(...delays)).toBeGreaterThan(950);
+    const buckets = new Array(10).fill(0);
+    for (const delay of delays) buckets[Math.min(9, Math.floor(delay / 100))]++;
+    for (const count of buckets) expect(count).toBeGreaterThan(700); // ~1000 each: uniform over [0, 1000]
+    for (let attempt = 1; attempt <= 6; attempt++) {
+      for (let i = 0; i < 200; i++) expect(backoffDelay(attempt, backoff)).toBeLessThanOrEqual(baseDelay(attempt, backoff));
+    }
+  });
+
+  it('rejects unknown keys inside reconnect', () => {
+    expect(() => resolveBackoff({ initialDelay: 10, maxDelays: 100 } as never)).toThrow(
+      /option `reconnect\.maxDelays` must be one of the known options/,
+    );
   });
 
   it('does not overflow for huge attempt numbers', () => {

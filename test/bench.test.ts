@@ -7,6 +7,7 @@
 import net from 'node:net';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { runBenchCommand, runLoad, type LoadReport } from '../src/bench';
+import { EdgepollError } from '../src/errors';
 import { tryLoadLoadgen, tryLoadNative } from '../src/binding';
 
 interface EchoServer {
@@ -196,12 +197,16 @@ describe('runLoad refuses', () => {
     await expect(runLoad({ port: 0 })).rejects.toMatchObject({ code: 'EINVALID_OPTION' });
     await expect(runLoad({ port: 1, depth: 0 })).rejects.toMatchObject({ code: 'EINVALID_OPTION' });
     await expect(runLoad({ port: 1, mode: 'idle', framing: 'raw' })).rejects.toMatchObject({ code: 'EINVALID_OPTION' });
-    await expect(runLoad({ port: 1, host: '10.1.2.3' })).rejects.toThrow(/loopback/);
+    await expect(runLoad({ port: 1, host: '10.1.2.3' })).rejects.toMatchObject({ code: 'EINVALID_OPTION', message: expect.stringMatching(/loopback/) });
     const closed = net.createServer();
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
     const port = (closed.address() as net.AddressInfo).port;
     await new Promise<void>((resolve) => closed.close(() => resolve()));
-    await expect(runLoad({ port, connections: 2, duration: 0.2, progressInterval: 0 })).rejects.toThrow(/could not connect.*ECONNREFUSED/);
+    const refused = await runLoad({ port, connections: 2, duration: 0.2, progressInterval: 0 }).catch((error: unknown) => error);
+    // Every error is an EdgepollError with a code, the load generator's own as cause.
+    expect(refused).toBeInstanceOf(EdgepollError);
+    expect(refused).toMatchObject({ code: 'ECONNREFUSED', message: expect.stringMatching(/could not connect.*ECONNREFUSED/) });
+    expect((refused as EdgepollError).cause).toBeInstanceOf(Error);
   });
 });
 

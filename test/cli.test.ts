@@ -48,6 +48,18 @@ describe('edgepoll serve errors', () => {
     expect(result.stderr).toMatch(/framing/);
   });
 
+  it('checks flags with the options\' rules: a heartbeat in line framing and a day-plus timeout are refused', () => {
+    const run = (...flags: string[]) =>
+      spawnSync(process.execPath, [cli, 'serve', '--port', '0', '--engine', 'net', ...flags], { encoding: 'utf8', timeout: 10_000 });
+    const heartbeat = run('--framing', 'line', '--heartbeat-interval', '1000');
+    expect(heartbeat.stdout).toBe('');
+    expect(heartbeat.stderr).toMatch(/EINVALID_OPTION: option `heartbeat` must be false for the 'line' framing/);
+    expect(heartbeat.status).toBe(1);
+    const longTimeout = run('--shutdown-timeout', '86400001');
+    expect(longTimeout.stderr).toMatch(/option `shutdownTimeout` must be an integer from 0 to 86400000/);
+    expect(longTimeout.status).toBe(1);
+  });
+
   it('exits non-zero when the port is taken', async () => {
     const first = await startFixture({}, cli, ['serve', '--port', '0', '--engine', 'net']);
     const result = spawnSync(process.execPath, [cli, 'serve', '--port', String(first.port), '--engine', 'net'], {

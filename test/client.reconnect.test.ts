@@ -119,7 +119,7 @@ describe('GOAWAY', () => {
     const goaway = nextEvent(c, 'goaway');
     fixture.goaway();
     await goaway;
-    expect(c.status).toBe('draining');
+    expect(c.status).toBe('goaway');
     const queued = c.request(1, 'queued');
     expect(c.queued).toBe(1);
     expect((await slow).subarray(4).toString()).toBe('slow');

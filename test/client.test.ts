@@ -8,8 +8,8 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { client, nextEvent, codeOf } from './helpers/client-fixtures/clients';
 import { connect } from '../src/client';
 import { ClientHeartbeat } from '../src/client-heartbeat';
-import { FakeClock } from '../src/clock';
-import { WirePeer } from './helpers/wire';
+import { FakeClock } from './helpers/fake-clock';
+import { WirePeer, deadPort } from './helpers/wire';
 import { createFrameServer, frame } from './helpers/client-fixtures/frame-server.cjs';
 
 async function frameServer() {
@@ -37,14 +37,6 @@ async function rawServer(): Promise<{ port: number; next: () => Promise<WirePeer
   return { port, next };
 }
 
-/** A port with nothing listening (bound, then released). */
-async function deadPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 describe('heartbeat timing (fake clock)', () => {
   function setup(interval = 200, timeout = 200) {
@@ -109,10 +101,10 @@ describe('client on a fake clock', () => {
   it('reconnects with exponential, capped delays and gives up after maxAttempts', async () => {
     const clock = new FakeClock();
     const port = await deadPort();
-    const c = client({
-      port, clock, random: () => 0, heartbeat: false,
-      reconnect: { initialDelay: 100, maxDelay: 300, factor: 2, maxAttempts: 4 },
-    });
+    const c = client(
+      { port, heartbeat: false, reconnect: { initialDelay: 100, maxDelay: 300, factor: 2, maxAttempts: 4 } },
+      { clock, random: () => 0 },
+    );
     const ready = codeOf(c.ready());
     const seen: Array<{ attempt: number; delay: number }> = [];
     for (let i = 0; i < 4; i++) {
@@ -141,7 +133,7 @@ describe('client on a fake clock', () => {
   it('pings a silent server, then destroys the socket and reconnects', async () => {
     const clock = new FakeClock();
     const { port, next } = await rawServer();
-    const c = client({ port, clock, heartbeat: { interval: 1000, timeout: 500 }, reconnect: { initialDelay: 50 } });
+    const c = client({ port, heartbeat: { interval: 1000, timeout: 500 }, reconnect: { initialDelay: 50 } }, { clock });
     await c.ready();
     const peer = await next();
     clock.advance(999);

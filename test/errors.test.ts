@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tryLoadNative } from '../src/binding';
-import { closeReasons, EdgepollError, engineCodes, invalidOption } from '../src/errors';
+import { apiCodes, closeReasons, EdgepollError, engineCodes, invalidOption } from '../src/errors';
 
 describe('error codes', () => {
   it('native/errors.h and src/errors.ts list the same codes in the same order', () => {
@@ -31,5 +31,32 @@ describe('error codes', () => {
     expect(invalidOption('threads', 'an integer from 1 to 64', 0).message).toBe(
       'option `threads` must be an integer from 1 to 64, got 0',
     );
+  });
+});
+
+describe('no dead codes', () => {
+  it('every code edgepoll lists is raised somewhere (src/ outside errors.ts, or native/ as kCODE)', () => {
+    const read = (dir: string, ext: RegExp): string =>
+      fs
+        .readdirSync(dir, { recursive: true, encoding: 'utf8' })
+        .filter((file) => ext.test(file) && !/^errors\.(ts|h)$/.test(file))
+        .map((file) => fs.readFileSync(path.join(dir, file), 'utf8'))
+        .join('\n');
+    const ts = read(path.join(__dirname, '..', 'src'), /\.ts$/);
+    const native = read(path.join(__dirname, '..', 'native'), /\.(cc|h)$/);
+    const unused = [...engineCodes.filter((code) => code !== 'OK'), ...apiCodes].filter(
+      (code) => !ts.includes(`'${code}'`) && !native.includes(`k${code}`),
+    );
+    expect(unused).toEqual([]);
+  });
+
+  it('the cluster engine sets no environment variable nothing reads', () => {
+    const src = path.join(__dirname, '..', 'src');
+    const text = fs
+      .readdirSync(src, { recursive: true, encoding: 'utf8' })
+      .filter((file) => file.endsWith('.ts'))
+      .map((file) => fs.readFileSync(path.join(src, file), 'utf8'))
+      .join('\n');
+    expect(text).not.toMatch(/EDGEPOLL_CLUSTER_WORKER/);
   });
 });

@@ -39,7 +39,11 @@ describe.each(engineCases({ cluster: false }))('logger option on $name', ({ opti
     peer.write(frame(0, 17, 0, 'x'));
     for (let i = 0; i < 100 && !lines.some((l) => l.level === 50); i++) await sleep(20);
     const error = lines.find((l) => l.level === 50);
-    expect(error).toMatchObject({ msg: 'push boom', err: { message: 'push boom', type: 'Error' } });
+    expect(error).toMatchObject({
+      msg: 'EHANDLER: handler for type 17 failed: push boom',
+      // pino's serializer appends the cause's message.
+      err: { code: 'EHANDLER', message: expect.stringContaining('handler for type 17 failed: push boom'), type: 'EdgepollError' },
+    });
     peer.destroy();
   });
 });
@@ -56,7 +60,7 @@ describe('logger option', () => {
     const peer = await connectPeer(fixture.port);
     peer.write(frame(0, 17, 0, 'x'));
     for (let i = 0; i < 100 && !fixture.stderr().includes('push boom'); i++) await sleep(20);
-    expect(fixture.stderr()).toBe('edgepoll: push boom\n');
+    expect(fixture.stderr()).toBe('edgepoll: EHANDLER: handler for type 17 failed: push boom\n');
     peer.destroy();
   });
 });

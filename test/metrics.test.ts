@@ -109,7 +109,7 @@ describe.each(engineCases())('stats() on $name', ({ options }) => {
 
 describe.each(engineCases({ cluster: false }))('close reasons in process on $name', ({ options }) => {
   it('counts shutdown, server full and slow consumer closes', async () => {
-    const server = createServer({ ...options, maxConnections: 2, maxFrame: 32 * 1024 * 1024, maxBufferedAmount: 1024 * 1024, highWaterMark: 1024, drainTimeout: 100 });
+    const server = createServer({ ...options, maxConnections: 2, maxFrame: 32 * 1024 * 1024, maxBufferedAmount: 1024 * 1024, highWaterMark: 1024, shutdownTimeout: 100 });
     server.handle(15, (payload) => Buffer.alloc(Number(payload.toString()), 0x61));
     const { port } = await server.listen();
     onTestFinished(() => server.close());

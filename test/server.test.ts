@@ -34,17 +34,44 @@ describe('options', () => {
 });
 
 describe('engine selection', () => {
-  it('EDGEPOLL_ENGINE overrides the engine option', () => {
+  function withEngineEnv(value: string, body: () => void): void {
     const previous = process.env.EDGEPOLL_ENGINE;
-    process.env.EDGEPOLL_ENGINE = 'net';
+    process.env.EDGEPOLL_ENGINE = value;
     try {
-      expect(createServer({ engine: 'native' }).engine).toBe('net');
-      process.env.EDGEPOLL_ENGINE = 'bogus';
-      expect(() => createServer()).toThrow(/option `engine` must be one of/);
+      body();
     } finally {
       if (previous === undefined) delete process.env.EDGEPOLL_ENGINE;
       else process.env.EDGEPOLL_ENGINE = previous;
     }
+  }
+
+  it('an explicit engine option wins over EDGEPOLL_ENGINE, with one warning naming both', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error): void => void warnings.push(warning);
+    process.on('warning', onWarning);
+    onTestFinished(() => void process.off('warning', onWarning));
+    withEngineEnv('net', () => {
+      const server = createServer({ engine: 'native' });
+      expect(server.engine).toBe('native');
+      expect(server.options.engineSource).toBe('option');
+      void server.close();
+    });
+    await new Promise((resolve) => setImmediate(resolve));
+    const ignored = warnings.filter((w) => (w as { code?: string }).code === 'EDGEPOLL_ENGINE_IGNORED');
+    expect(ignored.map((w) => w.message)).toEqual(["EDGEPOLL_ENGINE=net is ignored: the engine option asks for 'native' explicitly"]);
+  });
+
+  it('EDGEPOLL_ENGINE replaces auto (an absent option), and a bad value is reported as the variable', () => {
+    withEngineEnv('net', () => {
+      const server = createServer();
+      expect(server.engine).toBe('net');
+      expect(server.options.engineSource).toBe('environment');
+      void server.close();
+    });
+    withEngineEnv('bogus', () => {
+      expect(() => createServer()).toThrow(/option `EDGEPOLL_ENGINE \(environment variable\)` must be one of .*got "bogus"/);
+      expect(() => createServer({ engine: 'net' })).toThrow(/EDGEPOLL_ENGINE/);
+    });
   });
 });
 
@@ -125,7 +152,10 @@ describe.each(engineCases({ cluster: false }))('Server API on $name', ({ options
     peer.write(frame(0, 1, 1));
     const reply = await peer.readFrame();
     expect(reply).toMatchObject({ flags: 3, payload: Buffer.from('kaput') });
-    expect(errors.map((e) => e.message)).toEqual(['kaput']);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toBeInstanceOf(EdgepollError);
+    expect(errors[0]).toMatchObject({ code: 'EHANDLER', message: 'handler for type 1 failed: kaput' });
+    expect((errors[0]!.cause as Error).message).toBe('kaput');
   });
 
   it('raw framing: write/data, backpressure with drain, end', async () => {

@@ -18,6 +18,8 @@ export const STATS_TIMEOUT = 2000;
 export const STOP_TIMEOUT = 1000;
 /** Beyond the drain timeout, how long the primary waits before killing a worker that does not exit (ms). */
 export const EXIT_GRACE = 5000;
+/** A draining worker that disconnected gets this long (ms) to exit by itself before SIGTERM. */
+export const DISCONNECT_GRACE = 200;
 /** Re-fork delay after an unexpected exit, doubled per consecutive crash up to the cap (ms). */
 export const REFORK_DELAY = 100;
 export const REFORK_DELAY_MAX = 5000;

@@ -10,6 +10,7 @@ import os from 'node:os';
 import { EdgepollError } from '../errors';
 import type { Engine, EngineOptions, EngineSink, EngineStats, ListenAddress } from './engine';
 import {
+  DISCONNECT_GRACE,
   EXIT_GRACE,
   REFORK_DELAY,
   REFORK_DELAY_MAX,
@@ -59,6 +60,7 @@ export class PrimaryEngine implements Engine {
     cluster.setupPrimary({ serialization: 'advanced' });
     cluster.on('message', this.onMessage);
     cluster.on('exit', this.onExit);
+    cluster.on('disconnect', this.onDisconnect);
     return new Promise((resolve, reject) => {
       this.starting = { resolve, reject };
       const asked = this.options.workers;
@@ -68,7 +70,7 @@ export class PrimaryEngine implements Engine {
   }
 
   private fork(): void {
-    const worker = cluster.fork({ EDGEPOLL_CLUSTER_WORKER: '1' });
+    const worker = cluster.fork();
     this.workers.set(worker.id, { worker, listening: false, connections: 0, admitted: 0, stopped: false });
     if (!this.referenced) this.unrefWorker(worker);
   }
@@ -141,6 +143,20 @@ export class PrimaryEngine implements Engine {
       default:
         break;
     }
+  };
+
+  /**
+   * A draining worker disconnects once its server has closed every
+   * connection; a timer or socket of the application must not keep it (and
+   * the shutdown) alive past drainTimeout + 1 s: SIGTERM after a short grace
+   * (the CLI and fixtures exit 0 on it), SIGKILL later (killTimer).
+   */
+  private readonly onDisconnect = (worker: Worker): void => {
+    if (!this.draining && !this.stopping) return;
+    if (!this.workers.has(worker.id)) return;
+    setTimeout(() => {
+      if (worker.process.exitCode === null && worker.process.signalCode === null) worker.process.kill('SIGTERM');
+    }, DISCONNECT_GRACE).unref();
   };
 
   private readonly onExit = (worker: Worker, code: number | null, signal: string | null): void => {
@@ -276,6 +292,7 @@ export class PrimaryEngine implements Engine {
     await this.allExited();
     cluster.off('message', this.onMessage);
     cluster.off('exit', this.onExit);
+    cluster.off('disconnect', this.onDisconnect);
   }
 
   private unrefWorker(worker: Worker): void {

@@ -4,8 +4,8 @@
  *
  * **How it works.** Your script runs in every process, exactly as with
  * `node:cluster`. In the primary, `listen()` forks `workers` workers (default:
- * the available cores) running the same script with the same arguments and
- * `EDGEPOLL_CLUSTER_WORKER=1`; each worker creates the same server, whose
+ * the available cores) running the same script with the same arguments
+ * (`cluster.isWorker` tells them apart); each worker creates the same server, whose
  * `listen()` goes through `node:cluster`'s shared listening handle (so every
  * worker gets the same port, `port: 0` included). The primary resolves once
  * every worker reports that it listens, and holds no connection itself: the

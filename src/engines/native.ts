@@ -99,6 +99,8 @@ interface Outbound {
   corked: number;
   /** Bytes in `pending` blocks: still JS's, counted until a loop takes the block. */
   pending: number;
+  /** end(), close() or destroy() was called: later writes are refused (false), as on the net engine. */
+  closing?: boolean;
 }
 
 /** A submit that found its inbox full, kept in issue order (loop -1 = broadcast). */
@@ -148,7 +150,6 @@ class NativeEngineAdapter implements Engine {
         idleTimeout: options.idleTimeout,
         frameTimeout: options.frameTimeout,
         maxConnections: options.maxConnections,
-        allowHalfOpen: options.allowHalfOpen,
         acceptMode: options.acceptMode,
         nativeEcho: options.nativeEcho,
         triggerMode: options.triggerMode,
@@ -156,6 +157,9 @@ class NativeEngineAdapter implements Engine {
         proxyTrusted: options.proxyProtocol ? options.proxyProtocol.trusted : [],
         proxyTimeout: options.proxyProtocol ? options.proxyProtocol.timeout : 0,
         maxPartialBytes: options.maxPartialBytes,
+        // Test suites only (never documented): every native bound shrunk, so
+        // that reads pause all the time (native/loop.h LoopBounds::tiny).
+        debugTinyBounds: process.env.EDGEPOLL_DEBUG_TINY_BOUNDS === '1',
       },
       (loop, batch, records) => this.onBatch(loop, batch, records),
     );
@@ -180,7 +184,8 @@ class NativeEngineAdapter implements Engine {
 
   write(id: number, bytes: Uint8Array): boolean {
     const state = this.outbound.get(id);
-    if (!state) return true; // closed: dropped, and no 'drain' would ever follow a false
+    // Closed or closing: dropped. false as on node:net and the net engine; 'close', not 'drain', follows.
+    if (!state || state.closing) return false;
     if (this.pendingBytes >= PENDING_LIMIT) return this.overflow(id);
     const above = this.above(state, bytes.length);
     const buffer = this.command(id, OP_WRITE, above ? 1 : 0, 0, bytes.length);
@@ -190,7 +195,7 @@ class NativeEngineAdapter implements Engine {
 
   sendFrame(id: number, flags: number, type: number, seq: number, payload: Uint8Array): boolean {
     const state = this.outbound.get(id);
-    if (!state) return true;
+    if (!state || state.closing) return false;
     if (this.pendingBytes >= PENDING_LIMIT) return this.overflow(id);
     const size = HEADER_SIZE + payload.length;
     const above = this.above(state, size);
@@ -207,15 +212,23 @@ class NativeEngineAdapter implements Engine {
   }
 
   end(id: number): void {
-    if (this.outbound.has(id)) this.command(id, OP_END, 0, 0, 0);
+    const state = this.outbound.get(id);
+    if (!state) return;
+    state.closing = true;
+    this.command(id, OP_END, 0, 0, 0);
   }
 
   destroy(id: number): void {
-    if (this.outbound.has(id)) this.command(id, OP_DESTROY, 0, 0, 0);
+    const state = this.outbound.get(id);
+    if (!state) return;
+    state.closing = true;
+    this.command(id, OP_DESTROY, 0, 0, 0);
   }
 
   close(id: number, code: EngineCode, reason?: string): void {
-    if (!this.outbound.has(id)) return;
+    const state = this.outbound.get(id);
+    if (!state) return;
+    state.closing = true;
     let index = this.codeNames.indexOf(code);
     if (index < 0) index = this.codeNames.indexOf('EIO');
     const text = reason ? Buffer.from(reason, 'utf8') : undefined;

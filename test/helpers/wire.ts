@@ -186,3 +186,12 @@ export function nonReader(port: number, host = '127.0.0.1'): Promise<net.Socket 
     socket.once('error', reject);
   });
 }
+
+/** A port with nothing listening (bound, then released). */
+export async function deadPort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}

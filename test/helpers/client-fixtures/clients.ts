@@ -1,11 +1,14 @@
 /** Shared scaffolding of the client suites: clients cleaned up per test, events and outcomes as values. */
 import { onTestFinished } from 'vitest';
-import { connect, type Client } from '../../../src/client';
+import { connect, connectWithHooks, type Client, type ClientHooks } from '../../../src/client';
 import type { ClientOptions } from '../../../src/client-options';
 
-/** A client destroyed when the current test ends. */
-export function client(options: ClientOptions): Client {
-  const created = connect(options);
+/**
+ * A client destroyed when the current test ends. `hooks` (a FakeClock, a fixed
+ * random) are injected through the internal connectWithHooks, never as options.
+ */
+export function client(options: ClientOptions, hooks?: ClientHooks): Client {
+  const created = hooks ? connectWithHooks(options, hooks) : connect(options);
   onTestFinished(() => void created.destroy());
   return created;
 }
