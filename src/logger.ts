@@ -45,6 +45,16 @@ export function resolveLogger(logger: unknown): Logger {
 }
 
 /**
+ * A warning: to `logger.warn` when the application gave a logger, else a
+ * process warning with `code` (Node prints it once on stderr; tools listen
+ * for 'warning').
+ */
+export function warn(logger: Logger | undefined, message: string, code: string): void {
+  if (logger) logger.warn(message);
+  else process.emitWarning(message, { code });
+}
+
+/**
  * Logs an error the pino way when the logger looks like pino (an object first:
  * `{ err }`, then the message), else console's way (message, then the error).
  */

@@ -133,7 +133,7 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
     super();
     this.options = resolveOptions(options);
     this.#logger = resolveLogger(options.logger);
-    this.engine = resolveEngineName(this.options.engine);
+    this.engine = resolveEngineName(this.options.engine, options.logger === undefined ? undefined : this.#logger);
     this.#primary = this.engine === 'cluster' && cluster.isPrimary;
     this.#dispatcher = new Dispatcher((error, connection) => this.#report(error, connection), this.#metrics, this);
     this.#engine = createEngine(this.engine, this.options, this.#sink());

@@ -2,6 +2,7 @@
  * The `logger` option (README "Logs"): pino receives what edgepoll writes, the
  * default stays one line on stderr, and `edgepoll serve --log-level` filters.
  */
+import { spawnSync } from 'node:child_process';
 import { Writable } from 'node:stream';
 import path from 'node:path';
 import pino from 'pino';
@@ -81,4 +82,27 @@ describe('edgepoll serve --log-level', () => {
     const bad = await startFixture({}, cli, ['serve', '--port', '0', '--log-level', 'loud']).catch((error: Error) => error);
     expect(String(bad)).toContain('--log-level must be one of debug, info, warn, error, silent');
   }, 20_000);
+});
+
+describe('warnings', () => {
+  const script = path.join(root, 'test', 'helpers', 'logger-fixtures', 'warnings.js');
+  const run = (args: string[], env: Record<string, string>): { logged: string[]; warnings: string[] } => {
+    const result = spawnSync(process.execPath, [script, ...args], { env: { ...process.env, ...env }, encoding: 'utf8' });
+    expect(result.status, result.stderr).toBe(0);
+    return JSON.parse(result.stdout) as { logged: string[]; warnings: string[] };
+  };
+
+  it('go to logger.warn instead of process warnings when a logger is given', () => {
+    const fallback = run(['logger', 'auto'], { EDGEPOLL_FORCE_NO_NATIVE: '1' });
+    expect(fallback.warnings).toEqual([]);
+    expect(fallback.logged).toHaveLength(1);
+    expect(fallback.logged[0]).toMatch(/^the native engine is unavailable \(.*\); using the node:net engine$/);
+    const ignored = run(['logger', 'net'], { EDGEPOLL_ENGINE: 'cluster' });
+    expect(ignored).toEqual({ logged: ["EDGEPOLL_ENGINE=cluster is ignored: the engine option asks for 'net' explicitly"], warnings: [] });
+  });
+
+  it('stay process warnings without a logger', () => {
+    expect(run(['none', 'auto'], { EDGEPOLL_FORCE_NO_NATIVE: '1' })).toEqual({ logged: [], warnings: ['EDGEPOLL_NATIVE_UNAVAILABLE'] });
+    expect(run(['none', 'net'], { EDGEPOLL_ENGINE: 'cluster' })).toEqual({ logged: [], warnings: ['EDGEPOLL_ENGINE_IGNORED'] });
+  });
 });
