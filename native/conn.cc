@@ -334,18 +334,23 @@ void Loop::deliverProxy(Conn& conn, const uint8_t* data, size_t length) {
   if (result.status == ProxyStatus::Error) return abortProxy(conn, kEPROXY_HEADER);
   std::unique_ptr<ProxyPending> pending = std::move(conn.proxy);
   const ProxyParser& parser = pending->parser;
-  if (parser.hasAddress()) announce(conn, parser.sourceAddress(), parser.sourcePort());
-  else announce(conn, pending->peerAddress, pending->peerPort);
+  if (parser.hasAddress()) announce(conn, parser.sourceAddress(), parser.sourcePort(), parser.tls());
+  else announce(conn, pending->peerAddress, pending->peerPort, parser.tls());
   conn.lastRead = now_;  // heartbeat and idle time start with the application's first byte
   // Bytes after the header in the same read are protocol data.
   if (result.consumed < length && conn.state == ConnState::Open) deliver(conn, data + result.consumed, length - result.consumed);
 }
 
-void Loop::announce(Conn& conn, const std::string& address, uint32_t port) {
+void Loop::announce(Conn& conn, const std::string& address, uint32_t port, const ProxyTls* tls) {
   conn.announced = true;
   Record open = recordFor(conn, kRecordOpen);
   open.value = port;
-  record(open, reinterpret_cast<const uint8_t*>(address.data()), address.size());
+  if (tls == nullptr) return record(open, reinterpret_cast<const uint8_t*>(address.data()), address.size());
+  open.flags = 1;
+  open.seq = uint32_t(address.size());  // where the address ends and the TLS details begin
+  std::string slab = address;
+  appendProxyTls(*tls, &slab);
+  record(open, reinterpret_cast<const uint8_t*>(slab.data()), slab.size());
 }
 
 void Loop::abortProxy(Conn& conn, uint16_t code) {
@@ -388,6 +393,7 @@ void Loop::applyCommands(const uint8_t* bytes, size_t length) {
         closeAfterFlush(*conn, code, reasonFor(code, payload, size), config_.framing == Framing::Frame);
         break;
       default:
+        applyTopicCommand(*conn, op, payload, size);  // fanout.cc
         break;
     }
   }

@@ -66,7 +66,7 @@ bool bytesOf(const Napi::Value& value, const uint8_t** data, size_t* length) {
 Napi::Function Engine::define(Napi::Env env) {
   return DefineClass(env, "Engine",
                      {InstanceMethod<&Engine::listen>("listen"), InstanceMethod<&Engine::submit>("submit"),
-                      InstanceMethod<&Engine::broadcast>("broadcast"),
+                      InstanceMethod<&Engine::broadcast>("broadcast"), InstanceMethod<&Engine::publish>("publish"),
                       InstanceMethod<&Engine::stopAccepting>("stopAccepting"), InstanceMethod<&Engine::stats>("stats"),
                       InstanceMethod<&Engine::stop>("stop"), InstanceMethod<&Engine::ref>("ref"),
                       InstanceMethod<&Engine::unref>("unref")});
@@ -210,6 +210,25 @@ Napi::Value Engine::broadcast(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, pool_->broadcast(data, length));
 }
 
+// publish(topic: Uint8Array, frame: Uint8Array, exceptLoop, exceptSlot, exceptGeneration): boolean
+Napi::Value Engine::publish(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const uint8_t* topic;
+  size_t topicLength;
+  const uint8_t* frame;
+  size_t frameLength;
+  if (info.Length() < 5 || !bytesOf(info[0], &topic, &topicLength) || !bytesOf(info[1], &frame, &frameLength) ||
+      !info[2].IsNumber() || !info[3].IsNumber() || !info[4].IsNumber()) {
+    Napi::TypeError::New(env, "publish(topic, frame, exceptLoop, exceptSlot, exceptGeneration)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  if (stopped_) return Napi::Boolean::New(env, true);
+  std::string name(reinterpret_cast<const char*>(topic), topicLength);
+  return Napi::Boolean::New(env, pool_->publish(name, frame, frameLength, info[2].As<Napi::Number>().Uint32Value(),
+                                                info[3].As<Napi::Number>().Uint32Value(),
+                                                info[4].As<Napi::Number>().Uint32Value()));
+}
+
 Napi::Value Engine::stopAccepting(const Napi::CallbackInfo& info) {
   if (!stopped_) pool_->stopAccepting();
   return info.Env().Undefined();
@@ -233,6 +252,7 @@ Napi::Value Engine::stats(const Napi::CallbackInfo& info) {
     loop.Set("acceptErrors", double(s.acceptErrors.load()));
     loop.Set("proxyErrors", double(s.proxyErrors.load()));
     loop.Set("slots", double(s.slots.load()));
+    loop.Set("sweepDeferred", double(s.sweepDeferred.load()));
     loops.Set(uint32_t(i), loop);
   }
   result.Set("loops", loops);

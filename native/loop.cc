@@ -188,10 +188,7 @@ void Loop::run() {
     if ((listenerAgain_ && !outputBlocked_) || (acceptRetryAt_ != 0 && now_ >= acceptRetryAt_)) onListener();
     serveAgain();
     applyInbox();
-    if (sweepClock_.due(now_)) {
-      sweep();
-      sweepClock_.done(now_);
-    }
+    if (sweepClock_.due(now_)) sweep();  // a slice; the rest of a pass after the next I/O
     retryWrites();
     flushDirty();  // after everything that writes, before the batch is sealed (DRAIN records)
     flushBatch();
@@ -373,8 +370,10 @@ void Loop::applyInbox() {
   size_t fanout = 0;
   InboxBlock* block;
   while (fanout < config_.bounds.broadcastFanout && inbox_.pop(block)) {
-    if (block->broadcast) {
-      fanout += block->broadcast->size() * (size_t(stats_.connections.load()) + 1);
+    if (block->broadcast) fanout += block->broadcast->size() * (size_t(stats_.connections.load()) + 1);
+    if (block->publish) {
+      applyPublish(*block);  // at most every connection here, counted as a broadcast
+    } else if (block->broadcast) {
       inboxBytes_ -= block->broadcast->size();
       // sendShared may close a slow consumer; live_ only changes in freeClosed().
       for (uint32_t slot : live_) {
@@ -399,6 +398,7 @@ void Loop::serveAgain() {
     Conn& conn = *queued;
     conn.queued = false;
     if (conn.state != ConnState::Open) continue;
+    resumeClock(conn);  // held back by us, not silent (sweep.cc)
     setInterest(conn);
     readConn(conn);
   }
@@ -407,6 +407,7 @@ void Loop::serveAgain() {
 
 void Loop::freeClosed() {
   for (uint32_t slot : closed_) {
+    topics_.leaveAll(slot);
     if (conns_[slot]->creditPaused) creditPaused_--;
     releaseSlot(slot);
   }

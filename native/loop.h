@@ -1,6 +1,7 @@
 // One epoll loop on its own thread: wait → dispatch (accept, read, write) →
 // again list → inbox commands → sweep → hand the batch to JS → free closed slots.
 // Owns: the epoll fd, its eventfd, its listener fd (a dup in exclusive mode),
+// its topic table (fanout.cc, topics.h),
 // its connections, one receive buffer (LoopBounds), the batch being filled, the
 // outgoing batch ring and the inbox ring.
 // Does not own: the bridge (reached through Doorbell), the connection counter
@@ -24,6 +25,7 @@
 #include "conn.h"
 #include "ring.h"
 #include "sweep.h"
+#include "topics.h"
 
 namespace edgepoll {
 
@@ -95,13 +97,26 @@ struct LoopShared {
 struct InboxBlock {
   std::vector<uint8_t> commands;
   SharedBytes broadcast;
+  // A publish (fanout.cc): `broadcast` holds the frame, sent only to the
+  // topic's members, except the connection exceptSlot/exceptGeneration.
+  bool publish = false;
+  std::string topic;
+  uint32_t exceptSlot = UINT32_MAX;
+  uint32_t exceptGeneration = 0;
 };
+
+// Topic commands in a command block (after kOpWrite … kOpClose of conn.cc);
+// the payload is the topic name.
+constexpr uint8_t kOpSubscribe = 5;
+constexpr uint8_t kOpUnsubscribe = 6;
 
 struct LoopStats {
   std::atomic<uint64_t> connections{0}, accepted{0}, rejected{0}, protocolErrors{0};
   std::atomic<uint64_t> bytesIn{0}, bytesOut{0}, batches{0}, ringFull{0}, acceptErrors{0};
-  std::atomic<uint64_t> proxyErrors{0};
-  std::atomic<uint64_t> slots{0};  // Conn objects held now (live + closing): back down after a burst  // PROXY header malformed, late or untrusted (also in protocolErrors)
+  std::atomic<uint64_t> proxyErrors{0};  // PROXY header malformed, late or untrusted (also in protocolErrors)
+  std::atomic<uint64_t> slots{0};  // Conn objects held now (live + closing): back down after a burst
+  // Sweep slices that stopped at their budget, the pass continuing after the next I/O (sweep.cc).
+  std::atomic<uint64_t> sweepDeferred{0};
 };
 
 class Loop {
@@ -125,6 +140,8 @@ class Loop {
   bool submit(const uint8_t* bytes, size_t length);
   bool hasRoom() const;
   void pushBroadcast(const SharedBytes& bytes);  // call only after hasRoom()
+  // fanout.cc; call only after hasRoom(). exceptSlot UINT32_MAX = nobody excepted.
+  void pushPublish(const SharedBytes& frame, const std::string& topic, uint32_t exceptSlot, uint32_t exceptGeneration);
   void stopAccepting();
   bool accepting() const { return accepting_.load(); }
   void wake();
@@ -187,10 +204,16 @@ class Loop {
   // PROXY protocol (conn.cc): header first, then OPEN.
   bool trustedPeer(const sockaddr_storage& address) const;
   void deliverProxy(Conn& conn, const uint8_t* data, size_t length);
-  void announce(Conn& conn, const std::string& address, uint32_t port);
+  // OPEN; `tls`: the PROXY header's TLS details, after the address in the slab (flags bit 0).
+  void announce(Conn& conn, const std::string& address, uint32_t port, const ProxyTls* tls = nullptr);
   void abortProxy(Conn& conn, uint16_t code);
   // sweep.cc
   void sweep();
+  bool visit(Conn& conn);
+  void resumeClock(Conn& conn);
+  // fanout.cc
+  void applyPublish(const InboxBlock& block);
+  void applyTopicCommand(Conn& conn, uint8_t op, const uint8_t* payload, size_t size);
 
   // batch hand-off
   void record(const Record& record, const uint8_t* payload, size_t length);
@@ -241,6 +264,7 @@ class Loop {
   uint64_t readWindow_ = 0;       // payload bytes one connection may have with JS before its reads pause
   std::vector<uint8_t> readBuffer_;
   SweepClock sweepClock_;
+  TopicTable topics_;  // fanout.cc; a slot's memberships go when freeClosed frees it
 
   Batch* batch_ = nullptr;
   bool outputBlocked_ = false;  // out ring full: reads wait for the bridge

@@ -178,4 +178,18 @@ bool Pool::broadcast(const uint8_t* bytes, size_t length) {
   return true;
 }
 
+bool Pool::publish(const std::string& topic, const uint8_t* frame, size_t length, uint32_t exceptLoop, uint32_t exceptSlot,
+                   uint32_t exceptGeneration) {
+  if (!started_ || stopped_ || length == 0) return true;
+  for (auto& loop : loops_) {
+    if (!loop->hasRoom()) return false;
+  }
+  auto shared = std::make_shared<const std::vector<uint8_t>>(frame, frame + length);
+  for (auto& loop : loops_) {
+    bool mine = loop->index() == exceptLoop;
+    loop->pushPublish(shared, topic, mine ? exceptSlot : UINT32_MAX, mine ? exceptGeneration : 0);
+  }
+  return true;
+}
+
 }  // namespace edgepoll

@@ -46,6 +46,11 @@ class Pool {
   bool submit(size_t loop, const uint8_t* bytes, size_t length);
   // One shared copy to every loop; false (nothing queued) when any inbox is full.
   bool broadcast(const uint8_t* bytes, size_t length);
+  // One shared copy of `frame` to every loop, each sending it to its members of
+  // `topic` except connection (exceptLoop, exceptSlot, exceptGeneration);
+  // exceptLoop UINT32_MAX = nobody. false (nothing queued) when any inbox is full.
+  bool publish(const std::string& topic, const uint8_t* frame, size_t length, uint32_t exceptLoop, uint32_t exceptSlot,
+               uint32_t exceptGeneration);
 
  private:
   // Gives every loop its listener (fds[i], owned from here on) and starts the threads.

@@ -7,6 +7,7 @@
 import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
 import { installDemo } from './demo';
+import { busFromUrl } from './bus/url';
 import { EdgepollError } from './errors';
 import { framings, type Framing } from './protocol';
 import { createServer } from './server';
@@ -24,7 +25,10 @@ const usage = `usage:
                  [--proxy-protocol [--proxy-trusted CIDR,...] [--proxy-timeout MS]]
                  [--metrics-port N (Prometheus /metrics on --host; needs prom-client)]
                  [--log-level debug|info|warn|error|silent]
+                 [--bus redis://HOST:PORT|nats://HOST:PORT] [--node-id NAME]
   edgepoll bench --target HOST:PORT [options]   (edgepoll bench --help)
+  edgepoll request [--host 127.0.0.1] [--port 7000] [--type 1] [--timeout MS]
+                   [--tls] [--ca FILE] [--cert FILE --key FILE] [--servername NAME] PAYLOAD...
 `;
 
 /** The CLI's logger: one line on stderr per message (`--log-level` filters it). */
@@ -61,6 +65,8 @@ async function serve(argv: string[]): Promise<number> {
       'proxy-timeout': { type: 'string' },
       'metrics-port': { type: 'string' },
       'log-level': { type: 'string' },
+      bus: { type: 'string' },
+      'node-id': { type: 'string' },
       hint: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -111,6 +117,8 @@ async function serve(argv: string[]): Promise<number> {
   else if (interval !== undefined || timeout !== undefined) {
     options.heartbeat = { interval: interval ?? 30_000, timeout: timeout ?? 10_000 };
   }
+  if (values.bus !== undefined) options.bus = busFromUrl(values.bus);
+  if (values['node-id'] !== undefined) options.nodeId = values['node-id'];
   for (const key of Object.keys(options) as Array<keyof ServerOptions>) {
     if (options[key] === undefined) delete options[key];
   }
@@ -118,6 +126,9 @@ async function serve(argv: string[]): Promise<number> {
   const server = createServer(options);
   installDemo(server);
   server.on('error', (error) => logger.error(error.message));
+  server.on('busgap', (gap) =>
+    logger.warn(`bus back after ${gap.to - gap.from} ms (${gap.error.message}); ${gap.sendDropped} message(s) could not be sent meanwhile`),
+  );
   const worker = cluster.isWorker;
   let stopping = false;
   const stop = (signal: string): void => {

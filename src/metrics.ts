@@ -52,14 +52,6 @@ export interface HistogramSnapshot {
   count: number;
 }
 
-/** Bus deliveries and drops, incremented by the bus (src/bus/) through {@link Metrics.bus}. */
-export interface BusCounts {
-  /** Messages handed to a subscriber connection. */
-  deliveries: number;
-  /** Messages a subscriber did not get (its queue was full, it was closing). */
-  drops: number;
-}
-
 /** Everything the server layer counts; the part of `stats()` that is the same on every engine. */
 export interface MetricsSnapshot {
   /** Connections opened (handed to the server) since start. */
@@ -84,7 +76,6 @@ export interface MetricsSnapshot {
    * before JS reads it.
    */
   batchWait: HistogramSnapshot;
-  bus: BusCounts;
 }
 
 /** Handler duration buckets (s): 100 µs … 10 s. */
@@ -148,11 +139,6 @@ export class Metrics {
   requestsInFlight = 0;
   readonly handlerDuration = new Histogram(HANDLER_BUCKETS);
   readonly batchWait = new Histogram(LAG_BUCKETS);
-  /**
-   * The bus's hook: it increments `deliveries` and `drops` here directly
-   * (`server[metricsOf]`… see {@link metricsOf}); stats() and Prometheus read them.
-   */
-  readonly bus: BusCounts = { deliveries: 0, drops: 0 };
   #lagTimer: NodeJS.Timeout | undefined;
 
   /** Samples the JS thread's lag while the server listens (the timer never keeps the process alive). */
@@ -190,7 +176,6 @@ export class Metrics {
       requestsInFlight: this.requestsInFlight,
       handlerDuration: this.handlerDuration.snapshot(),
       batchWait: this.batchWait.snapshot(),
-      bus: { ...this.bus },
     };
   }
 }
@@ -224,8 +209,6 @@ export function mergeSnapshots(snapshots: MetricsSnapshot[]): MetricsSnapshot {
     total.requestsInFlight += s.requestsInFlight;
     addHistogram(total.handlerDuration, s.handlerDuration);
     addHistogram(total.batchWait, s.batchWait);
-    total.bus.deliveries += s.bus.deliveries;
-    total.bus.drops += s.bus.drops;
   }
   return total;
 }
@@ -237,20 +220,25 @@ export function mergeSnapshots(snapshots: MetricsSnapshot[]): MetricsSnapshot {
  */
 export function countingEngine(engine: Engine, metrics: Metrics, framing: Framing): Engine {
   let half = false;
-  const facade: Engine = Object.create(engine) as Engine;
-  facade.write = (id, bytes) => {
+  // Every other method bound to the engine itself (engines keep state on `this`).
+  const facade = { kind: engine.kind } as Record<string, unknown>;
+  for (let proto: object | null = engine; proto && proto !== Object.prototype; proto = Object.getPrototypeOf(proto) as object | null) {
+    for (const name of Object.getOwnPropertyNames(proto)) {
+      const value = (engine as unknown as Record<string, unknown>)[name];
+      if (name !== 'constructor' && !(name in facade) && typeof value === 'function') facade[name] = value.bind(engine);
+    }
+  }
+  const counted = facade as unknown as Engine;
+  counted.write = (id, bytes) => {
     metrics.bytesOut += bytes.length;
     if (framing === 'raw') metrics.messagesOut++;
     else if ((half = !half) === false) metrics.messagesOut++;
     return engine.write(id, bytes);
   };
-  facade.sendFrame = (id, flags, type, seq, payload) => {
+  counted.sendFrame = (id, flags, type, seq, payload) => {
     metrics.messagesOut++;
     metrics.bytesOut += HEADER_SIZE + payload.length;
     return engine.sendFrame(id, flags, type, seq, payload);
   };
-  for (const name of ['bufferedAmount', 'end', 'destroy', 'close'] as const) {
-    (facade as unknown as Record<string, unknown>)[name] = (engine[name] as (...args: unknown[]) => unknown).bind(engine);
-  }
-  return facade;
+  return counted;
 }

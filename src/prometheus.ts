@@ -62,8 +62,15 @@ const definitions: Array<[string, Kind, string, (s: ServerStats) => Sample[] | H
   ['loop_connections', 'gauge', 'Open connections per loop (native), process (net) or worker (cluster).', (s) => s.loops.map((l, i) => ({ value: l.connections, labels: { loop: i } }))],
   ['loop_ring_full_total', 'counter', 'Times a native loop found its batch ring to JS full.', (s) => s.loops.map((l, i) => ({ value: l.ringFull, labels: { loop: i } }))],
   ['loop_backpressure_total', 'counter', 'Times a connection of the loop went above its high-water mark.', (s) => s.loops.map((l, i) => ({ value: l.backpressure, labels: { loop: i } }))],
-  ['bus_deliveries_total', 'counter', 'Bus messages delivered to subscribers.', (s) => [{ value: s.bus.deliveries }]],
-  ['bus_drops_total', 'counter', 'Bus messages subscribers did not get.', (s) => [{ value: s.bus.drops }]],
+  ['topics', 'gauge', 'Topics with at least one local subscriber.', (s) => [{ value: s.topics ?? 0 }]],
+  ['subscriptions', 'gauge', 'Connection-topic subscriptions.', (s) => [{ value: s.subscriptions ?? 0 }]],
+  // The bus link's own counters (src/bus/link.ts); no samples when the server is on no bus.
+  ['bus_up', 'gauge', '1 while the bus is connected.', (s) => (s.bus ? [{ value: s.bus.up ? 1 : 0 }] : [])],
+  ['bus_sent_total', 'counter', 'Messages handed to the bus.', (s) => (s.bus ? [{ value: s.bus.sent }] : [])],
+  ['bus_send_dropped_total', 'counter', 'Messages that could not be handed to the bus (it was down).', (s) => (s.bus ? [{ value: s.bus.sendDropped }] : [])],
+  ['bus_received_total', 'counter', 'Messages received from other nodes and delivered locally.', (s) => (s.bus ? [{ value: s.bus.received }] : [])],
+  ['bus_receive_dropped_total', 'counter', 'Bus messages dropped on receipt (invalid, or no subscriber any more).', (s) => (s.bus ? [{ value: s.bus.receiveDropped }] : [])],
+  ['bus_gaps_total', 'counter', 'Bus outages so far.', (s) => (s.bus ? [{ value: s.bus.gaps }] : [])],
 ];
 
 function histogramSamples(name: string, h: HistogramSnapshot): Sample[] {

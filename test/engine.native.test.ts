@@ -10,7 +10,7 @@ import { tryLoadNative } from '../src/binding';
 import type { Engine, EngineOptions, EngineSink } from '../src/engines/engine';
 import { createNativeEngine } from '../src/engines/native';
 import { FLAG_RESPONSE, TYPE_CLOSE, TYPE_PING, TYPE_PONG } from '../src/protocol';
-import { connectPeer, frame } from './helpers/wire';
+import { connectPeer, frame, type WirePeer } from './helpers/wire';
 
 const addon = tryLoadNative();
 if (!addon) throw new Error('the native addon must be built for this suite (npx node-gyp build)');
@@ -504,6 +504,21 @@ describe('native engine, frame framing', () => {
     expect(close.payload.toString()).toBe('heartbeat timeout');
     await server.until(() => server.closes.size === 1, 'close');
     expect([...server.closes.values()][0].code).toBe('EHEARTBEAT_TIMEOUT');
+  });
+
+  it('PINGs 600 connections due together in slices of at most 64 per loop iteration (issue 17)', async () => {
+    const server = await start({ ...framed, threads: 1, heartbeatInterval: 1000, heartbeatTimeout: 10_000 });
+    const peers: WirePeer[] = [];
+    for (let i = 0; i < 600; i++) peers.push(await connectPeer(server.port));
+    onTestFinished(() => {
+      for (const peer of peers) peer.destroy();
+    });
+    const pings = await Promise.all(peers.map((peer) => peer.readFrame(10_000)));
+    for (const ping of pings) expect(ping.type).toBe(TYPE_PING);
+    // All connected within about one sweep period, so at most a few passes
+    // carried the 600 PINGs: each pass stops at the budget ⌊due / 64⌋ times.
+    const loops = (await server.engine.stats()).loops;
+    expect(loops[0]!.sweepDeferred).toBeGreaterThanOrEqual(5);
   });
 
   it('closes a message left incomplete past frameTimeout', async () => {

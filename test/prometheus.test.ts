@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Registry } from 'prom-client';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { createServer } from '../src/index';
+import { createServer, memoryBus } from '../src/index';
 import { registerMetrics } from '../src/prometheus';
 import { engineCases, root, startFixture, type Fixture } from './helpers/fixture';
 import { connectPeer, frame, type WirePeer } from './helpers/wire';
@@ -100,10 +100,33 @@ describe('registerMetrics on a prom-client Registry', () => {
     expect(text).toContain('edgepoll_handler_duration_seconds_bucket{le="+Inf",service="gw"} 2\n');
     expect(text).toContain('edgepoll_handler_duration_seconds_count{service="gw"} 2\n');
     expect(text).toMatch(/edgepoll_batch_wait_seconds_count\{service="gw"\} \d+/);
-    expect(registration.names).toContain('edgepoll_bus_drops_total');
+    expect(registration.names).toContain('edgepoll_bus_sent_total');
+    expect(text).toContain('# TYPE edgepoll_bus_sent_total counter\n'); // no samples: no bus
     if (!missing) expect(promtoolCheck(text)).toEqual({ status: 0, output: '' });
     registration.unregister();
     expect(await registry.metrics()).toBe('\n');
+  });
+});
+
+describe('bus metrics', () => {
+  it('exports the bus link counters of a server on a bus', async () => {
+    const bus = memoryBus();
+    const server = createServer({ engine: 'net', bus, nodeId: 'metrics-a' });
+    const other = createServer({ engine: 'net', bus, nodeId: 'metrics-b' });
+    await server.listen();
+    await other.listen();
+    onTestFinished(async () => {
+      await server.close();
+      await other.close();
+    });
+    server.publish('room', 1, 'hello');
+    server.publish('room', 1, 'again');
+    const registry = new Registry();
+    registerMetrics(server, { registry });
+    const text = await registry.metrics();
+    expect(text).toContain('\nedgepoll_bus_up 1\n');
+    expect(text).toContain('\nedgepoll_bus_sent_total 2\n');
+    if (!missing) expect(promtoolCheck(text)).toEqual({ status: 0, output: '' });
   });
 });
 

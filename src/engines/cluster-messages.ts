@@ -52,9 +52,16 @@ export function sumStats(entries: Array<{ worker: number; pid: number; counts: W
   const total: EngineStats = { engine: 'cluster', connections: 0, accepted: 0, rejected: 0, protocolErrors: 0, loops: [] };
   const app: Record<string, number> = {};
   const snapshots: MetricsSnapshot[] = [];
+  // Topics are counted once however many workers have subscribers to them (one space, PROTOCOL.md section 6).
+  const topics = new Set<string>();
+  let named = false;
   for (const { worker, pid, counts: all } of entries) {
-    const { metrics, ...counts } = all;
+    const { topicNames, metrics, ...counts } = all as WorkerCounts & { topicNames?: unknown };
     if (metrics) snapshots.push(metrics);
+    if (Array.isArray(topicNames)) {
+      named = true;
+      for (const name of topicNames) topics.add(String(name));
+    }
     for (const [key, value] of Object.entries(counts)) {
       if (!(key in total) && !perLoopOnly.has(key) && typeof value === 'number') app[key] = (app[key] ?? 0) + value;
     }
@@ -64,6 +71,7 @@ export function sumStats(entries: Array<{ worker: number; pid: number; counts: W
     total.protocolErrors += counts.protocolErrors;
     total.loops.push({ worker, pid, ...(counts as Record<string, number>) });
   }
+  if (named) app.topics = topics.size;
   total.app = app;
   total.metrics = mergeSnapshots(snapshots);
   return total;

@@ -32,6 +32,8 @@ interface WorkerState {
 }
 
 /** The primary: forks, relays, aggregates; holds no connection. */
+const noIds: ReadonlySet<number> = new Set();
+
 export class PrimaryEngine implements Engine {
   readonly kind = 'cluster' as const;
   private readonly workers = new Map<number, WorkerState>();
@@ -230,6 +232,14 @@ export class PrimaryEngine implements Engine {
   destroy(): void {}
   close(): void {}
   flush(): void {}
+  subscribe(): void {}
+  unsubscribe(): void {}
+  publish(): boolean {
+    return true;
+  }
+  backlogged(): ReadonlySet<number> {
+    return noIds;
+  }
 
   broadcast(bytes: Uint8Array): boolean {
     const message: ClusterMessage = { edgepoll: 'broadcast', bytes };
