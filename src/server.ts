@@ -383,7 +383,8 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
     const bytes = toBytes(typeof typeOrPayload === 'number' ? (payload as Payload | undefined) : typeOrPayload);
     if (this.options.framing === 'length') return encodeLength(bytes);
     if (this.options.framing === 'line') return Buffer.concat([bytes, Buffer.from('\n')]);
-    return Buffer.from(bytes);
+    // A view, not a copy: the engines copy what they keep, and a broadcast storm must not double its garbage.
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
 
   /**
