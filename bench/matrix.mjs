@@ -12,8 +12,11 @@
 // (default 1), BENCH_NO_WRITE=1 (print only), BENCH_BASE (another built
 // checkout to compare with, side by side), BENCH_BUN (a Bun executable, or 0
 // to skip Bun; see bench/bun.mjs). The heartbeat scenario H1
-// (bench/heartbeats.mjs: 19,000 idle connections, a latency probe) runs last
-// unless BENCH_SCENARIOS leaves it out.
+// (bench/heartbeats.mjs: 19,000 idle connections, a latency probe) and then
+// the topic scenarios T1 and T2 (bench/topics.mjs: two servers on a Redis and
+// a NATS bus, native and net engine; TOPICS_* variables there) run last,
+// each unless BENCH_SCENARIOS leaves it out; a section left out keeps its
+// last figures in RESULTS.md.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -24,6 +27,7 @@ import { findBun } from './bun.mjs';
 import { bunLine, renderHeadline, renderResults } from './report.mjs';
 import { bunBaseline, nodeNetBaseline, sleep, startServer, stopServer, usage } from './server.mjs';
 import { keepSection, runHeartbeats } from './heartbeats.mjs';
+import { TOPIC_SCENARIOS, keepTopicsSection, runTopics } from './topics.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.join(here, '..');
@@ -166,13 +170,32 @@ async function main() {
     scenarios: scenarios.map(({ id, title, metric, load }) => ({ id, title, metric, load })),
     results,
   };
-  let markdown = renderResults(run);
+  // Only H1 and/or T1, T2 chosen: no matrix ran, and its last tables stay as they are.
+  const matrixRan = scenarios.some((sc) => !onlyScenarios || onlyScenarios.has(sc.id));
+  let markdown = matrixRan ? renderResults(run) : '';
+  const sections = [];
   if (!onlyScenarios || onlyScenarios.has('H1')) {
     process.stderr.write('bench: H1 heartbeats, 19,000 idle connections\n');
-    markdown = `${markdown.trimEnd()}\n\n${await runHeartbeats()}\n`;
+    sections.push(await runHeartbeats());
   }
+  const topicIds = TOPIC_SCENARIOS.map((s) => s.id).filter((id) => !onlyScenarios || onlyScenarios.has(id));
+  if (topicIds.length) {
+    process.stderr.write(`bench: ${topicIds.join(', ')} topics over a bus (Redis, NATS; native, net)\n`);
+    sections.push(await runTopics(topicIds));
+  }
+  for (const section of sections) markdown = `${markdown.trimEnd()}\n\n${section}\n`;
   process.stdout.write(`${markdown}\n`);
-  if (process.env.BENCH_NO_WRITE !== '1') {
+  if (process.env.BENCH_NO_WRITE !== '1' && !matrixRan) {
+    const resultsFile = path.join(here, 'RESULTS.md');
+    let text = fs.existsSync(resultsFile) ? fs.readFileSync(resultsFile, 'utf8') : '# edgepoll benchmark results\n';
+    for (const section of sections) {
+      const name = /<!-- (\w+):start/.exec(section)[1];
+      const marked = new RegExp(`<!-- ${name}:start[\\s\\S]*?<!-- ${name}:end -->`);
+      text = marked.test(text) ? text.replace(marked, () => section) : `${text.trimEnd()}\n\n${section}\n`;
+    }
+    fs.writeFileSync(resultsFile, text);
+    process.stderr.write('bench: wrote the chosen sections of bench/RESULTS.md (the matrix tables are left as they were)\n');
+  } else if (process.env.BENCH_NO_WRITE !== '1') {
     fs.mkdirSync(path.join(here, 'results'), { recursive: true });
     fs.writeFileSync(path.join(here, 'results', 'latest.json'), `${JSON.stringify(run, null, 2)}\n`);
     // The resources section comes from `npm run bench:resources`: keep it.
@@ -180,7 +203,9 @@ async function main() {
     const previous = fs.existsSync(resultsFile) ? fs.readFileSync(resultsFile, 'utf8') : '';
     const resources = /<!-- resources:start[\s\S]*?<!-- resources:end -->/.exec(previous)?.[0];
     // H1 left out of this run: keep its last section too.
-    const body = markdown.includes('<!-- heartbeats:start') ? markdown : keepSection(previous, markdown);
+    let body = markdown.includes('<!-- heartbeats:start') ? markdown : keepSection(previous, markdown);
+    // T1/T2 left out: keep their last section too.
+    body = keepTopicsSection(previous, body);
     fs.writeFileSync(resultsFile, resources ? `${body.trimEnd()}\n\n${resources}\n` : body);
     fs.writeFileSync(path.join(here, 'chart.svg'), await renderChart(run));
     process.stderr.write('bench: wrote bench/RESULTS.md, bench/chart.svg, bench/results/latest.json\n');

@@ -165,9 +165,12 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
     this.#dispatcher = new Dispatcher((error, connection) => this.#report(error, connection), this.#metrics, this);
     this.#engine = createEngine(this.engine, this.options, this.#sink());
     this.#counted = countingEngine(this.#engine, this.#metrics, this.options.framing);
-    // Cluster: every worker is a node of its own; the primary only joins the workers' IPC bus.
+    // Cluster: every worker is a node of its own. Without an external bus they
+    // share node:cluster's IPC bus; with one, every process joins it, the
+    // primary too (as a node with no connection): the user's script runs in
+    // the primary as well, and its publish/sendTo/broadcast must reach the workers.
     const worker = this.engine === 'cluster' && !cluster.isPrimary ? cluster.worker : undefined;
-    const external = this.options.bus !== undefined && !this.#primary;
+    const external = this.options.bus !== undefined;
     this.#bus = external ? this.options.bus : this.engine === 'cluster' ? clusterIpcBus() : undefined;
     this.#hub = new TopicHub(
       this.#engine,
@@ -366,7 +369,8 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
   broadcast(typeOrPayload: number | Payload, payload?: unknown): boolean {
     const bytes = this.#encode(typeOrPayload, payload);
     let sent = true;
-    // On a bus the other processes are reached through it, not through the cluster relay as well.
+    // On a bus the other processes are reached through it, not through the cluster relay as well
+    // (a cluster primary's broadcastLocal reaches nobody: its workers take it from the bus).
     if (this.#hub.busStats && this.options.bus && this.#engine.broadcastLocal) this.#engine.broadcastLocal(bytes);
     else sent = this.#engine.broadcast(bytes);
     this.#hub.broadcast(bytes);

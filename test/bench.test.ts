@@ -17,6 +17,8 @@ import { findBun } from '../bench/bun.mjs';
 // @ts-expect-error plain ESM scripts of bench/, no type declarations
 import { renderHeadline, renderResults } from '../bench/report.mjs';
 // @ts-expect-error plain ESM scripts of bench/, no type declarations
+import { keepTopicsSection, TOPIC_SCENARIOS } from '../bench/topics.mjs';
+// @ts-expect-error plain ESM scripts of bench/, no type declarations
 import { bunBaseline, nodeNetBaseline, startServer, stopServer } from '../bench/server.mjs';
 import { connectPeer, frame } from './helpers/wire';
 
@@ -389,5 +391,17 @@ describe('bench report', () => {
     expect(findBun({ install: false })).toEqual({ skipped: 'BENCH_BUN=0' });
     vi.stubEnv('BENCH_BUN', '/nonexistent/bun');
     expect(findBun({ install: false })).toEqual({ skipped: 'BENCH_BUN=/nonexistent/bun does not run' });
+  });
+});
+
+describe('bench/topics.mjs in the matrix (T1, T2)', () => {
+  it('keeps the last topics section of RESULTS.md when a run leaves T1/T2 out, and replaces it when it has one', () => {
+    expect(TOPIC_SCENARIOS.map((s: { id: string }) => s.id)).toEqual(['T1', 'T2']);
+    const old = '<!-- topics:start (x) -->\n## Topics\nold figures\n<!-- topics:end -->';
+    const previous = `# results\n\nmatrix\n\n${old}\n`;
+    expect(keepTopicsSection(previous, '# results\n\nnew matrix\n')).toBe(`# results\n\nnew matrix\n\n${old}\n`);
+    const fresh = '# results\n\nnew matrix\n\n<!-- topics:start (x) -->\nnew figures\n<!-- topics:end -->\n';
+    expect(keepTopicsSection(previous, fresh)).toBe(fresh);
+    expect(keepTopicsSection('# results\n', '# new\n')).toBe('# new\n');
   });
 });

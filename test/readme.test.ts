@@ -6,7 +6,8 @@ import readline from 'node:readline';
 import { expect, it, onTestFinished } from 'vitest';
 import { connect } from '../src/index';
 import { root } from './helpers/fixture';
-import { have, startBroker } from './helpers/brokers';
+import { freePort, have, startBroker } from './helpers/brokers';
+import { installProxies, readmeConfig, run, substitute, tempDir, waitListening } from './helpers/proxies';
 
 function example(name: string): string {
   const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
@@ -90,3 +91,31 @@ it.skipIf(!have('redis-server') && !process.env.CI)('the README bus example on a
   onTestFinished(() => broker.kill());
   expect(await runBusExample({ REDIS_URL: broker.url })).toBe('bob heard: hello from a\n');
 });
+
+const noHaproxy = have('redis-server') || process.env.CI ? installProxies() : 'redis-server is not installed';
+it.skipIf(Boolean(noHaproxy))('the README load-balancer example: HAProxy in front of two `edgepoll serve --bus redis://`', async () => {
+  const broker = await startBroker('redis');
+  onTestFinished(() => broker.kill());
+  const [front, gw1, gw2] = [await freePort(), await freePort(), await freePort()];
+  const cli = path.join(root, 'dist', 'cli.js');
+  for (const [nodeId, port] of [['gw1', gw1], ['gw2', gw2]] as const) {
+    // As the README's commands, on free ports (`npx edgepoll` is dist/cli.js).
+    const serve = run(process.execPath, [cli, 'serve', '--port', String(port), '--bus', broker.url, '--node-id', nodeId]);
+    await waitListening(port, serve, `edgepoll serve --node-id ${nodeId}`);
+  }
+  const dir = tempDir();
+  const config = substitute(readmeConfig('haproxy-bus'), [
+    ['127.0.0.1:7000', `127.0.0.1:${front}`],
+    ['127.0.0.1:7001', `127.0.0.1:${gw1}`],
+    ['127.0.0.1:7002', `127.0.0.1:${gw2}`],
+  ]);
+  fs.writeFileSync(path.join(dir, 'haproxy.cfg'), config);
+  const haproxy = run('haproxy', ['-db', '-f', path.join(dir, 'haproxy.cfg')]);
+  await waitListening(front, haproxy, 'haproxy');
+  const client = spawn(process.execPath, [writeExample('bus-lb')], { env: { ...process.env, PORT: String(front) }, stdio: ['ignore', 'pipe', 'inherit'] });
+  onTestFinished(() => void client.kill('SIGKILL'));
+  let output = '';
+  client.stdout!.on('data', (chunk) => (output += chunk));
+  expect(await new Promise<number | null>((resolve) => client.on('exit', resolve))).toBe(0);
+  expect(output).toBe('instances: gw1, gw2\nbob heard: hello from alice\n');
+}, 60_000);

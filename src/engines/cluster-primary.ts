@@ -241,6 +241,13 @@ export class PrimaryEngine implements Engine {
     return noIds;
   }
 
+  /**
+   * On an external bus the primary is a node of its own with no connection:
+   * a broadcast it makes or takes from the bus reaches the workers through
+   * the bus (each worker is a node), never through the relay as well.
+   */
+  broadcastLocal(): void {}
+
   broadcast(bytes: Uint8Array): boolean {
     const message: ClusterMessage = { edgepoll: 'broadcast', bytes };
     for (const state of this.workers.values()) if (state.listening) this.send(state.worker, message);

@@ -15,6 +15,9 @@
  * - `broadcast()` in a worker reaches that worker's connections and, relayed
  *   by the primary, every other worker's: every connection gets it once.
  *   `broadcast()` in the primary reaches every worker's connections.
+ * - With an external `bus` (server.ts), every worker and the primary are
+ *   nodes of it: a publish, sendTo or broadcast made in the primary (the
+ *   user's script runs there too) reaches the workers through the bus.
  * - `stats()` anywhere returns the sum over all workers (one `loops` entry per
  *   worker); `connectionCount()` in the primary is the sum of what workers
  *   report (coalesced, at most every 50 ms).
