@@ -2,7 +2,7 @@
 // due, and how far the pass in progress has got. One pass every ~1/4 of the
 // smallest configured timeout (clamped to 10..1000 ms) instead of a timer per
 // connection; a read only stores a stamp. A pass is walked a bounded slice per
-// loop iteration (Loop::sweep), so 19,000 heartbeats due at once become many
+// loop iteration (Sweeper::sweep), so 19,000 heartbeats due at once become many
 // short iterations interleaved with I/O, never one long stall.
 // SweepClock owns the schedule and the pass cursor; Sweeper owns the clock and
 // the PING sequence, and walks the loop's live list judging each connection's
