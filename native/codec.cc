@@ -1,5 +1,5 @@
 // Splits one connection's byte stream into messages (frame, length, line, raw)
-// and validates frame headers byte by byte (../shared/PROTOCOL.md sections 1-2).
+// and validates frame headers byte by byte (docs/PROTOCOL.md sections 1-2).
 // Owns: the partial-message state of one connection. Does not own: the socket,
 // PONG replies, close reasons (the connection acts on what it is given).
 // Runs on: the loop thread that owns the connection; also in fuzz targets and
@@ -36,6 +36,9 @@ void Decoder::release() {
 // (the announced length, or the line limit): memory follows what the peer
 // sent, not what its header promised. false = out of memory or budget.
 bool Decoder::append(const uint8_t* data, size_t length, size_t ceiling) {
+  // A header that ends exactly at the end of a read appends nothing, maybe
+  // before any buffer exists: memcpy from/to null is undefined even for 0 bytes.
+  if (length == 0) return true;
   size_t want = size_ + length;
   if (want > capacity_) {
     size_t grown = std::max(capacity_ * 2, kFirstPartial);

@@ -1,5 +1,5 @@
 // Splits a connection's byte stream into messages for one framing and
-// validates them (../shared/PROTOCOL.md sections 1-2).
+// validates them (docs/PROTOCOL.md sections 1-2).
 // Owns: the partial-message buffer of one connection and its share of the
 // loop's input budget. Does not own: the socket, the reply to PING (the
 // connection does that with what it is given), the budget itself (the loop).

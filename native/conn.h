@@ -4,7 +4,8 @@
 // buffer, the outbox. Does not own: the read buffer (one per loop), the batch.
 // Runs on: the loop thread that accepted it; other threads never touch it
 // (JS reaches it through commands carrying slot + generation).
-// The read/write/close paths that act on a Conn are Loop methods in conn.cc.
+// The paths that act on a Conn: Reader (reader.cc), Writer (writer.cc),
+// closing in loop.cc, the slot table (slots.cc).
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -30,14 +31,14 @@ struct ProxyPending {
   ProxyParser parser;
   std::string peerAddress;  // the real peer, used for v2 LOCAL / v1 UNKNOWN
   uint32_t peerPort = 0;
-  int64_t deadline = 0;     // ms; the header must be complete by then (Loop::sweep)
+  int64_t deadline = 0;     // ms; the header must be complete by then (Sweeper::sweep)
 };
 
 struct Conn {
   int fd = -1;
   uint32_t slot = 0;
-  uint32_t generation = 0;  // the slot's generation (Loop::generations_), bumped when it is freed
-  uint32_t liveIndex = 0;   // position in Loop::live_
+  uint32_t generation = 0;  // the slot's generation (SlotTable), bumped when it is freed
+  uint32_t liveIndex = 0;   // position in the slot table's live list
   ConnState state = ConnState::Free;
   bool peerEnded = false;      // FIN received
   // RDHUP/HUP/ERR was reported: a FIN (or an error) waits behind the unread

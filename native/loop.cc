@@ -1,5 +1,6 @@
-// The loop thread's iteration, accepting, the inbox and the batch hand-off
-// (see loop.h). Per-connection paths are in conn.cc, the sweep in sweep.cc.
+// The loop thread's iteration, which wires the parts together, and the
+// closing of a connection (see loop.h). The parts: acceptor.cc, reader.cc,
+// writer.cc, handoff.cc, inbox.cc + fanout.cc, sweep.cc, slots.cc.
 #include "loop.h"
 
 #include <unistd.h>
@@ -9,68 +10,53 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstring>
-#include <new>
 
 #include "sys.h"
 
 namespace edgepoll {
 
 namespace {
-constexpr uint32_t kListenerToken = 0xFFFFFFFFu;
 constexpr uint32_t kWakeToken = 0xFFFFFFFEu;
-constexpr int kAcceptBudget = 256;
-constexpr int64_t kAcceptBackoffMs = 100;  // out of fds or memory: retry accepting this often, never spin
 constexpr int kMaxEvents = 256;
-constexpr uint32_t kMaxSlots = 1u << 22;
-constexpr int kWriteRetryMs = 5;
+constexpr int64_t kCloseFlushMs = 1000;  // a closing connection gets this long to flush
 // After this many bytes moved, an idle loop hands freed heap back to the OS
 // (at most once per kTrimIntervalMs): glibc keeps freed arena memory, so one
 // burst would otherwise stay in RSS for the process's lifetime.
 constexpr uint64_t kTrimAfterBytes = 16 * 1024 * 1024;
-constexpr int64_t kTrimIntervalMs = 1000;  // ENOBUFS: the kernel is short of memory; do not spin on it
+constexpr int64_t kTrimIntervalMs = 1000;
 
-constexpr size_t kSlotQuarantine = 1024;  // free slots that wait before one is reused (loop.h)
-
-bool ignorableAcceptError(int err) {
-  switch (err) {
-    case ECONNABORTED: case EPROTO: case ENETDOWN: case ENOPROTOOPT: case EHOSTDOWN:
-    case ENONET: case EHOSTUNREACH: case EOPNOTSUPP: case ENETUNREACH: case EPERM:
-      return true;
-    default:
-      return false;
-  }
+// A quarter of the hard limit leaves room for the answers (and the high-water
+// slack) below it; 64 KiB..1 MiB keeps one JS round trip from capping throughput.
+uint64_t readWindowFor(const LoopConfig& config) {
+  if (config.bounds.readWindow != 0) return config.bounds.readWindow;
+  return std::min<uint64_t>(std::max<uint64_t>(config.maxBufferedAmount / 4, config.bounds.readBuffer), 1u << 20);
 }
 }  // namespace
 
+std::string reasonFor(uint16_t code, const uint8_t* reason, size_t length) {
+  if (length > 0) return std::string(reinterpret_cast<const char*>(reason), length);
+  return closeReason(code);
+}
+
 Loop::Loop(uint32_t index, const LoopConfig& config, LoopShared& shared)
-    : index_(index), config_(config), shared_(shared), out_(config.bounds.outRingBatches),
-      returns_(config.bounds.outRingBatches + 8),
-      inbox_(config.bounds.inboxBlocks) {
-  sweepClock_.configure(config.heartbeatInterval, config.heartbeatTimeout, config.idleTimeout, config.frameTimeout,
-                        config.proxyProtocol ? config.proxyTimeout : 0);
-  // A quarter of the hard limit leaves room for the answers (and the high-water
-  // slack) below it; 64 KiB..1 MiB keeps one JS round trip from capping throughput.
-  readWindow_ = std::min<uint64_t>(std::max<uint64_t>(config.maxBufferedAmount / 4, config.bounds.readBuffer), 1u << 20);
-  if (config.bounds.readWindow != 0) readWindow_ = config.bounds.readWindow;
+    : index_(index),
+      config_(config),
+      shared_(shared),
+      slots_(config.generationBits, stats_.slots),
+      acceptor_(*this),
+      reader_(*this),
+      writer_(*this),
+      handoff_(*this, config.bounds.outRingBatches, readWindowFor(config)),
+      inbox_(*this, config.bounds.inboxBlocks, config.bounds.inboxBytes),
+      sweeper_(*this) {
+  sweeper_.clock().configure(config.heartbeatInterval, config.heartbeatTimeout, config.idleTimeout, config.frameTimeout,
+                             config.proxyProtocol ? config.proxyTimeout : 0);
   inputBudget_.limit = size_t(config.maxPartialBytes);
 }
 
 Loop::~Loop() {
-  for (auto& conn : conns_) {
-    if (conn && conn->fd >= 0) close(conn->fd);
-  }
-  if (listenFd_ >= 0) close(listenFd_);
-  if (reserveFd_ >= 0) close(reserveFd_);
   if (wakeFd_ >= 0) close(wakeFd_);
   if (epollFd_ >= 0) close(epollFd_);
-  delete batch_;
-  Batch* batch;
-  while (out_.pop(batch)) delete batch;
-  while (returns_.pop(batch)) delete batch;
-  for (Batch* spare : spare_) delete spare;
-  InboxBlock* block;
-  while (inbox_.pop(block)) delete block;
 }
 
 int Loop::init() {
@@ -82,31 +68,9 @@ int Loop::init() {
   event.events = EPOLLIN;  // level: drained on every wake-up
   event.data.u64 = kWakeToken;
   if (epoll_ctl(epollFd_, EPOLL_CTL_ADD, wakeFd_, &event) != 0) return errno;
-  reserveFd_ = openReserveFd();
-  readBuffer_.resize(config_.bounds.readBuffer);
+  acceptor_.init();
+  reader_.init(config_.bounds.readBuffer);
   return 0;
-}
-
-int Loop::setListener(int fd) {
-  epoll_event event;
-  // Edge-triggered: accept until EAGAIN (or budget → again), so an fd
-  // shortage never turns into a busy loop on a listener that stays readable.
-  event.events = EPOLLIN | (config_.levelTriggered ? 0u : uint32_t(EPOLLET));
-  if (shared_.exclusive) event.events |= EPOLLEXCLUSIVE;
-  event.data.u64 = kListenerToken;
-  // ENOMEM/ENOSPC here would leave a server that listens and never accepts.
-  if (epoll_ctl(epollFd_, EPOLL_CTL_ADD, fd, &event) != 0) return errno;
-  listenFd_ = fd;
-  accepting_ = true;
-  return 0;
-}
-
-void Loop::dropListener() {
-  if (listenFd_ < 0) return;
-  epoll_ctl(epollFd_, EPOLL_CTL_DEL, listenFd_, nullptr);
-  close(listenFd_);
-  listenFd_ = -1;
-  accepting_ = false;
 }
 
 void Loop::start() { thread_ = std::thread([this] { run(); }); }
@@ -125,20 +89,8 @@ void Loop::wake() {
 }
 
 void Loop::stopAccepting() {
-  acceptStop_ = true;
+  acceptor_.requestStop();
   wake();
-}
-
-bool Loop::hasRoom() const { return inbox_.hasRoom() && inboxBytes_.load() < config_.bounds.inboxBytes; }
-
-bool Loop::submit(const uint8_t* bytes, size_t length) {
-  if (!hasRoom()) return false;
-  auto* block = new InboxBlock();
-  block->commands.assign(bytes, bytes + length);
-  inboxBytes_ += length;
-  inbox_.push(block);  // cannot fail: hasRoom() and we are the only producer
-  wakeIfSleeping();
-  return true;
 }
 
 // A loop that is awake applies its inbox before it next waits, so a submit
@@ -150,26 +102,19 @@ void Loop::wakeIfSleeping() {
   if (sleeping_.load(std::memory_order_relaxed)) wake();
 }
 
-void Loop::pushBroadcast(const SharedBytes& bytes) {
-  auto* block = new InboxBlock();
-  block->broadcast = bytes;
-  inboxBytes_ += bytes->size();
-  inbox_.push(block);
-  wakeIfSleeping();
-}
-
 void Loop::run() {
   epoll_event events[kMaxEvents];
+  SweepClock& clock = sweeper_.clock();
   now_ = nowMs();
-  sweepClock_.done(now_);
+  clock.done(now_);
   while (!stop_.load(std::memory_order_relaxed)) {
-    reclaim();
-    if (outputBlocked_) flushBatch();
+    handoff_.reclaim();
+    if (handoff_.blocked()) handoff_.flush();
     // A full ring holds back reads and accepts alike: the bridge wakes us.
-    bool more = !outputBlocked_ && (listenerAgain_ || !again_.empty());
-    int timeout = more ? 0 : sweepClock_.waitMs(now_);
-    if (acceptRetryAt_ != 0) timeout = std::max(0, std::min(timeout, int(acceptRetryAt_ - now_)));
-    if (!writeRetry_.empty() && (timeout < 0 || timeout > kWriteRetryMs)) timeout = kWriteRetryMs;
+    bool more = !handoff_.blocked() && (acceptor_.again() || reader_.hasAgain());
+    int timeout = more ? 0 : clock.waitMs(now_);
+    timeout = acceptor_.clampTimeout(timeout, now_);
+    if (writer_.retrying() && (timeout < 0 || timeout > Writer::kRetryMs)) timeout = Writer::kRetryMs;
     if (timeout != 0) timeout = trimWhenIdle(timeout);
     if (timeout != 0) {
       sleeping_.store(true, std::memory_order_relaxed);
@@ -177,35 +122,33 @@ void Loop::run() {
       if (!inbox_.empty()) timeout = 0;  // a submit raced with going to sleep
       // Pairs with the bridge's fence after it returns a batch: either it
       // sees creditWanted (set before this fence) and wakes us, or we see the return.
-      if (creditPaused_ != 0 && !returns_.empty()) timeout = 0;
+      if (handoff_.creditPaused() && handoff_.returnsPending()) timeout = 0;
     }
     int n = epoll_wait(epollFd_, events, kMaxEvents, timeout);
     sleeping_.store(false, std::memory_order_relaxed);
     now_ = nowMs();
     if (n < 0 && errno != EINTR) break;  // EBADF/EINVAL: nothing sane left to do
     for (int i = 0; i < n; i++) dispatch(events[i]);
-    if (outputBlocked_) flushBatch();  // the bridge may have drained and woken us
-    if ((listenerAgain_ && !outputBlocked_) || (acceptRetryAt_ != 0 && now_ >= acceptRetryAt_)) onListener();
-    serveAgain();
-    applyInbox();
-    if (sweepClock_.due(now_)) sweep();  // a slice; the rest of a pass after the next I/O
-    retryWrites();
-    flushDirty();  // after everything that writes, before the batch is sealed (DRAIN records)
-    flushBatch();
+    if (handoff_.blocked()) handoff_.flush();  // the bridge may have drained and woken us
+    if (acceptor_.due(now_, handoff_.blocked())) acceptor_.onReadable();
+    reader_.serveAgain();
+    inbox_.apply();
+    if (clock.due(now_)) sweeper_.sweep();  // a slice; the rest of a pass after the next I/O
+    writer_.retry();
+    writer_.flushDirty();  // after everything that writes, before the batch is sealed (DRAIN records)
+    handoff_.flush();
     freeClosed();
   }
   // Stopping: close everything without reporting (JS is going away).
-  for (uint32_t slot : live_) {
-    Conn& conn = *conns_[slot];
+  for (uint32_t slot : slots_.live()) {
+    Conn& conn = slots_[slot];
     if (conn.fd >= 0) {
       close(conn.fd);
       conn.fd = -1;
       shared_.connections--;
     }
   }
-  if (listenFd_ >= 0) close(listenFd_);
-  listenFd_ = -1;
-  accepting_ = false;
+  acceptor_.closeListener();
 }
 
 void Loop::dispatch(const epoll_event& event) {
@@ -213,250 +156,38 @@ void Loop::dispatch(const epoll_event& event) {
   uint32_t generation = uint32_t(event.data.u64 >> 32);
   if (slot == kWakeToken) {
     drainEventFd(wakeFd_);
-    if (acceptStop_ && listenFd_ >= 0) {
-      epoll_ctl(epollFd_, EPOLL_CTL_DEL, listenFd_, nullptr);
-      close(listenFd_);
-      listenFd_ = -1;
-      listenerAgain_ = false;
-      accepting_ = false;
-    }
+    acceptor_.onWake();
     return;
   }
-  if (slot == kListenerToken) return onListener();
+  if (slot == Acceptor::kToken) return acceptor_.onReadable();
   // Events collected for a connection closed earlier in this iteration (or a
   // slot reused since) are skipped: the generation or the state tells.
-  Conn* conn = lookup(slot, generation);
+  Conn* conn = slots_.lookup(slot, generation);
   if (!conn) return;
-  if (event.events & EPOLLOUT) onWritable(*conn);
-  if (conn->state == ConnState::Closing && (event.events & EPOLLIN)) {
-    // Read and drop what a closing peer still sends: closing a socket with
-    // unread bytes sends RST, and RST makes the peer discard our CLOSE frame.
-    for (int i = 0; i < 4 && readSome(conn->fd, readBuffer_.data(), readBuffer_.size()) > 0; i++) {
-    }
-  }
+  if (event.events & EPOLLOUT) writer_.onWritable(*conn);
+  if (conn->state == ConnState::Closing && (event.events & EPOLLIN)) reader_.drainClosing(*conn);
   // Noted before anything can pause this connection's reads: the edge that
   // reported the hang-up is consumed now, and none follows it.
   if (event.events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) conn->peerHungUp = true;
   if (conn->state != ConnState::Open) return;
-  if (event.events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) readConn(*conn);
+  if (event.events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) reader_.read(*conn);
   if (conn->state == ConnState::Open && (event.events & EPOLLERR)) {
     int err = socketError(conn->fd);
     if (err != 0) closeNow(*conn, errnoCode(err), "");
   }
 }
 
-void Loop::onListener() {
-  listenerAgain_ = false;
-  acceptRetryAt_ = 0;
-  if (listenFd_ < 0) return;
-  for (int i = 0; i < kAcceptBudget; i++) {
-    if (outputBlocked_) {
-      // JS is behind: an accept would only add an OPEN (and soon a CLOSE)
-      // record to a batch nobody takes. The backlog keeps the connections;
-      // flushBatch()'s success lets run() come back here.
-      listenerAgain_ = true;
-      return;
-    }
-    sockaddr_storage address;
-    int fd = acceptOne(listenFd_, &address);
-    if (fd >= 0) {
-      adopt(fd, address);
-      continue;
-    }
-    int err = -fd;
-    if (err == EAGAIN || err == EWOULDBLOCK) return;
-    if (ignorableAcceptError(err)) continue;
-    if (err == EMFILE || err == ENFILE) {
-      stats_.acceptErrors++;
-      reportError(err == EMFILE ? kEMFILE : kENFILE);
-      // Out of fds: spend the reserve to accept and drop one pending
-      // connection, so the queue drains instead of the listener staying hot.
-      // Back-off: whatever the trick achieved, look again in 100 ms rather
-      // than spin, and rather than wait for an edge that may never come.
-      acceptRetryAt_ = now_ + kAcceptBackoffMs;
-      if (reserveFd_ < 0) reserveFd_ = openReserveFd();  // another loop may have taken the fd we freed
-      if (reserveFd_ < 0) return;
-      close(reserveFd_);
-      int dropped = acceptOne(listenFd_, &address);
-      if (dropped >= 0) close(dropped);
-      reserveFd_ = openReserveFd();
-      if (dropped < 0) return;
-      continue;
-    }
-    stats_.acceptErrors++;
-    if (err == ENOBUFS || err == ENOMEM) {
-      // The kernel is short of memory: the connection stays in the backlog
-      // and raises no new edge, so look again after the back-off.
-      reportError(kENOMEM);
-      acceptRetryAt_ = now_ + kAcceptBackoffMs;
-    }
-    return;
-  }
-  listenerAgain_ = true;
-}
-
-void Loop::adopt(int fd, const sockaddr_storage& address) {
-  if (config_.proxyProtocol && !trustedPeer(address)) {
-    // Only trusted proxies may name the client (spec §3): abort before any byte is read.
-    stats_.proxyErrors++;
-    stats_.protocolErrors++;
-    close(fd);
-    return;
-  }
-  uint32_t before = shared_.connections.fetch_add(1);
-  if (config_.maxConnections != 0 && before >= config_.maxConnections) {
-    shared_.connections--;
-    stats_.rejected++;
-    if (config_.framing == Framing::Frame) {
-      const char* reason = closeReason(kESERVER_FULL);
-      uint8_t frame[kHeaderSize + 32];
-      size_t length = std::strlen(reason);
-      encodeHeader(frame, 0, kTypeClose, uint32_t(length), 0);
-      std::memcpy(frame + kHeaderSize, reason, length);
-      iovec iov{frame, kHeaderSize + length};
-      writeSome(fd, &iov, 1);  // best effort into an empty socket buffer
-    }
-    close(fd);
-    return;
-  }
-  Conn* taken = takeSlot();
-  if (!taken) {
-    // kMaxSlots in use, or no memory for the Conn: refuse this one, keep serving.
-    shared_.connections--;
-    close(fd);
-    reportError(kENOMEM);
-    return;
-  }
-  Conn& conn = *taken;
-  epoll_event event;
-  event.events = config_.levelTriggered ? uint32_t(EPOLLIN | EPOLLRDHUP)
-                                        : uint32_t(EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
-  event.data.u64 = tokenFor(conn);
-  if (epoll_ctl(epollFd_, EPOLL_CTL_ADD, fd, &event) != 0) {
-    // ENOSPC (max_user_watches) / ENOMEM: refuse this connection, keep serving.
-    int err = errno;
-    close(fd);
-    shared_.connections--;
-    releaseSlot(conn.slot);
-    reportError(err == ENOSPC ? kENOSPC : kENOMEM);
-    return;
-  }
-  conn.fd = fd;
-  conn.state = ConnState::Open;
-  conn.interest = event.events;
-  conn.lastRead = now_;
-  if (config_.framing != Framing::Raw) conn.decoder.emplace(config_.framing, config_.maxFrame, Role::Server, &inputBudget_);
-  stats_.accepted++;
-  stats_.connections++;
-  uint32_t port = 0;
-  std::string text = addressText(address, &port);
-  if (config_.proxyProtocol) {
-    // OPEN waits for the header, which names the client (conn.cc deliverProxy).
-    conn.announced = false;
-    conn.proxy = std::make_unique<ProxyPending>();
-    conn.proxy->peerAddress = std::move(text);
-    conn.proxy->peerPort = port;
-    conn.proxy->deadline = now_ + config_.proxyTimeout;
-    return;
-  }
-  announce(conn, text, port);
-}
-
-void Loop::applyInbox() {
-  // Outbox bytes broadcasts may add before this iteration's flush: a full
-  // inbox of broadcasts (64 MiB) fanned out to thousands of receivers before
-  // one flush would queue gigabytes. What is left waits in the inbox (run()
-  // does not sleep on a non-empty inbox), so JS sees it full: backpressure.
-  size_t fanout = 0;
-  InboxBlock* block;
-  while (fanout < config_.bounds.broadcastFanout && inbox_.pop(block)) {
-    if (block->broadcast) fanout += block->broadcast->size() * (size_t(stats_.connections.load()) + 1);
-    if (block->publish) {
-      applyPublish(*block);  // at most every connection here, counted as a broadcast
-    } else if (block->broadcast) {
-      inboxBytes_ -= block->broadcast->size();
-      // sendShared may close a slow consumer; live_ only changes in freeClosed().
-      for (uint32_t slot : live_) {
-        Conn& conn = *conns_[slot];
-        if (conn.state == ConnState::Open && !conn.proxy) sendShared(conn, block->broadcast);
-      }
-    } else {
-      inboxBytes_ -= block->commands.size();
-      applyCommands(block->commands.data(), block->commands.size());
-    }
-    delete block;
-  }
-}
-
-void Loop::serveAgain() {
-  if (again_.empty() || outputBlocked_) return;
-  std::vector<uint32_t> list;
-  list.swap(again_);
-  for (uint32_t slot : list) {
-    Conn* queued = conns_[slot].get();  // null: closed and released since it was queued
-    if (!queued || !queued->queued) continue;
-    Conn& conn = *queued;
-    conn.queued = false;
-    if (conn.state != ConnState::Open) continue;
-    resumeClock(conn);  // held back by us, not silent (sweep.cc)
-    setInterest(conn);
-    readConn(conn);
-  }
-  if (again_.empty()) again_.swap(list), again_.clear();
-}
-
 void Loop::freeClosed() {
   for (uint32_t slot : closed_) {
-    topics_.leaveAll(slot);
-    if (conns_[slot]->creditPaused) creditPaused_--;
-    releaseSlot(slot);
+    inbox_.forget(slot);
+    handoff_.forget(slots_[slot]);
+    slots_.release(slot);
   }
   closed_.clear();
   // After a burst the lists keep their capacity; give back what is far
   // beyond what the remaining connections need.
   if (closed_.capacity() > 4096) closed_.shrink_to_fit();
-  if (live_.capacity() > 4096 && live_.size() < live_.capacity() / 8) live_.shrink_to_fit();
-}
-
-Conn* Loop::takeSlot() {
-  uint32_t slot;
-  if (freeSlots_.size() > kSlotQuarantine || (!freeSlots_.empty() && conns_.size() >= kMaxSlots)) {
-    slot = freeSlots_.front();
-    freeSlots_.pop_front();
-  } else if (conns_.size() < kMaxSlots) {
-    slot = uint32_t(conns_.size());
-    conns_.emplace_back();
-    generations_.push_back(0);
-  } else {
-    return nullptr;
-  }
-  Conn* conn = new (std::nothrow) Conn();
-  if (!conn) {
-    freeSlots_.push_front(slot);
-    return nullptr;
-  }
-  conns_[slot].reset(conn);
-  conn->slot = slot;
-  conn->generation = generations_[slot];
-  conn->liveIndex = uint32_t(live_.size());
-  live_.push_back(slot);
-  stats_.slots.store(live_.size(), std::memory_order_relaxed);
-  return conn;
-}
-
-// The Conn goes (its decoder, outbox and strings with it); the slot keeps
-// only its next generation.
-void Loop::releaseSlot(uint32_t slot) {
-  Conn& conn = *conns_[slot];
-  uint32_t mask = config_.generationBits >= 23 ? (1u << 23) - 1 : (1u << config_.generationBits) - 1;
-  generations_[slot] = (conn.generation + 1) & mask;
-  uint32_t last = live_.back();
-  live_[conn.liveIndex] = last;
-  conns_[last]->liveIndex = conn.liveIndex;
-  live_.pop_back();
-  conns_[slot].reset();
-  freeSlots_.push_back(slot);
-  stats_.slots.store(live_.size(), std::memory_order_relaxed);
+  slots_.shrink();
 }
 
 // About to sleep for `timeout` ms: trims the heap once a burst is over, or
@@ -474,23 +205,68 @@ int Loop::trimWhenIdle(int timeout) {
   return timeout;
 }
 
-void Loop::retryWrites() {
-  if (writeRetry_.empty()) return;
-  std::vector<uint32_t> list;
-  list.swap(writeRetry_);
-  for (uint32_t slot : list) {
-    Conn& conn = *conns_[slot];
-    if (conn.state == ConnState::Open || conn.state == ConnState::Closing) markDirty(conn);
-  }
-}
-
 void Loop::reportError(uint16_t code) {
   if (now_ - lastErrorReport_ < 1000) return;  // at most one per second
   lastErrorReport_ = now_;
   Record error;
   error.kind = kRecordError;
   error.code = code;
-  record(error, nullptr, 0);
+  handoff_.record(error, nullptr, 0);
+}
+
+void Loop::setInterest(Conn& conn) {
+  if (!config_.levelTriggered || conn.fd < 0) return;
+  // Level-triggered diagnostic mode: register only what we want now, or a
+  // writable socket / a socket at EOF would wake us forever.
+  uint32_t want = 0;
+  if (conn.state == ConnState::Open && !conn.peerEnded && !conn.readPaused && !conn.queued) want |= EPOLLIN | EPOLLRDHUP;
+  if (!conn.outbox.empty()) want |= EPOLLOUT;
+  if (want == conn.interest) return;
+  epoll_event event;
+  event.events = want;
+  event.data.u64 = SlotTable::tokenFor(conn);
+  if (epoll_ctl(epollFd_, EPOLL_CTL_MOD, conn.fd, &event) == 0) conn.interest = want;
+}
+
+void Loop::closeAfterFlush(Conn& conn, uint16_t code, std::string reason, bool sendCloseFrame) {
+  if (conn.state != ConnState::Open) return;
+  if (sendCloseFrame) {
+    writer_.sendFrame(conn, 0, kTypeClose, 0, reinterpret_cast<const uint8_t*>(reason.data()), reason.size());
+  }
+  if (conn.state != ConnState::Open) return;  // the CLOSE frame itself failed
+  conn.state = ConnState::Closing;
+  conn.closeCode = code;
+  conn.closeReason = std::move(reason);
+  conn.closeDeadline = now_ + kCloseFlushMs;
+  // Bytes after this are never delivered: reads stop with the state (the
+  // decoder may be mid-feed here, so it is freed with the slot).
+  if (conn.outbox.empty()) return finalize(conn);
+  setInterest(conn);
+}
+
+void Loop::closeNow(Conn& conn, uint16_t code, std::string reason) {
+  if (conn.state != ConnState::Open && conn.state != ConnState::Closing) return;
+  conn.closeCode = code;
+  conn.closeReason = std::move(reason);
+  conn.outbox.clear();
+  finalize(conn);
+}
+
+void Loop::finalize(Conn& conn) {
+  // EPOLL_CTL_DEL before close: the registration belongs to the open file
+  // description, which another dup could keep alive.
+  epoll_ctl(epollFd_, EPOLL_CTL_DEL, conn.fd, nullptr);
+  close(conn.fd);
+  conn.fd = -1;
+  conn.state = ConnState::Closed;
+  shared_.connections--;
+  stats_.connections--;
+  if (conn.announced) {
+    Record r = Handoff::recordFor(conn, kRecordClose);
+    r.code = conn.closeCode;
+    handoff_.record(r, reinterpret_cast<const uint8_t*>(conn.closeReason.data()), conn.closeReason.size());
+  }
+  closed_.push_back(conn.slot);
 }
 
 }  // namespace edgepoll

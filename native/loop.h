@@ -1,9 +1,12 @@
-// One epoll loop on its own thread: wait → dispatch (accept, read, write) →
-// again list → inbox commands → sweep → hand the batch to JS → free closed slots.
-// Owns: the epoll fd, its eventfd, its listener fd (a dup in exclusive mode),
-// its topic table (fanout.cc, topics.h),
-// its connections, one receive buffer (LoopBounds), the batch being filled, the
-// outgoing batch ring and the inbox ring.
+// One epoll loop on its own thread, the owner that wires the parts together:
+// wait → dispatch (accept, read, write) → again list → inbox commands → sweep
+// → flush the outboxes → hand the batch to JS → free closed slots.
+// Owns: the epoll fd and its eventfd, the loop thread, the closing of a
+// connection (the one place its fd is closed), and its parts, each in its own
+// file: Acceptor (accepting, EMFILE back-off), Reader (the read path), Writer
+// (corked writes, water marks), Handoff (records, batches, read credit), Inbox
+// (commands from JS, topics), Sweeper (timer slices), SlotTable (ids,
+// generations, the live list).
 // Does not own: the bridge (reached through Doorbell), the connection counter
 // shared by every loop (LoopShared).
 // Runs on: its own thread, except the methods marked "JS thread" (submit,
@@ -15,17 +18,20 @@
 
 #include <atomic>
 #include <cstdint>
-#include <deque>
-#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "acceptor.h"
 #include "batch.h"
 #include "conn.h"
+#include "handoff.h"
+#include "inbox.h"
+#include "reader.h"
 #include "ring.h"
+#include "slots.h"
 #include "sweep.h"
-#include "topics.h"
+#include "writer.h"
 
 namespace edgepoll {
 
@@ -93,23 +99,6 @@ struct LoopShared {
   bool exclusive = false;  // one listener in every loop's epoll (EPOLLEXCLUSIVE)
 };
 
-// A block of commands (docs/internals.md) or one broadcast, JS → loop.
-struct InboxBlock {
-  std::vector<uint8_t> commands;
-  SharedBytes broadcast;
-  // A publish (fanout.cc): `broadcast` holds the frame, sent only to the
-  // topic's members, except the connection exceptSlot/exceptGeneration.
-  bool publish = false;
-  std::string topic;
-  uint32_t exceptSlot = UINT32_MAX;
-  uint32_t exceptGeneration = 0;
-};
-
-// Topic commands in a command block (after kOpWrite … kOpClose of conn.cc);
-// the payload is the topic name.
-constexpr uint8_t kOpSubscribe = 5;
-constexpr uint8_t kOpUnsubscribe = 6;
-
 struct LoopStats {
   std::atomic<uint64_t> connections{0}, accepted{0}, rejected{0}, protocolErrors{0};
   std::atomic<uint64_t> bytesIn{0}, bytesOut{0}, batches{0}, ringFull{0}, acceptErrors{0};
@@ -122,7 +111,7 @@ struct LoopStats {
 class Loop {
  public:
   Loop(uint32_t index, const LoopConfig& config, LoopShared& shared);
-  ~Loop();  // JS thread, after join(): frees whatever the rings still hold
+  ~Loop();  // JS thread, after join(): its parts free whatever the rings still hold
   Loop(const Loop&) = delete;
   Loop& operator=(const Loop&) = delete;
 
@@ -130,29 +119,31 @@ class Loop {
   int init();
   // Registers the listener with this loop's epoll: 0 (the loop owns fd now)
   // or an errno (the caller still owns fd).
-  int setListener(int fd);
-  void dropListener();  // undoes setListener before start()
+  int setListener(int fd) { return acceptor_.setListener(fd); }
+  void dropListener() { acceptor_.dropListener(); }  // undoes setListener before start()
   void start();
   void requestStop();
   void join();
 
   // JS thread. false = inbox full, nothing taken.
-  bool submit(const uint8_t* bytes, size_t length);
-  bool hasRoom() const;
-  void pushBroadcast(const SharedBytes& bytes);  // call only after hasRoom()
-  // fanout.cc; call only after hasRoom(). exceptSlot UINT32_MAX = nobody excepted.
-  void pushPublish(const SharedBytes& frame, const std::string& topic, uint32_t exceptSlot, uint32_t exceptGeneration);
+  bool submit(const uint8_t* bytes, size_t length) { return inbox_.submit(bytes, length); }
+  bool hasRoom() const { return inbox_.hasRoom(); }
+  void pushBroadcast(const SharedBytes& bytes) { inbox_.pushBroadcast(bytes); }  // call only after hasRoom()
+  // Call only after hasRoom(). exceptSlot UINT32_MAX = nobody excepted.
+  void pushPublish(const SharedBytes& frame, const std::string& topic, uint32_t exceptSlot, uint32_t exceptGeneration) {
+    inbox_.pushPublish(frame, topic, exceptSlot, exceptGeneration);
+  }
   void stopAccepting();
-  bool accepting() const { return accepting_.load(); }
+  bool accepting() const { return acceptor_.accepting(); }
   void wake();
 
   // Batches to JS (consumer: bridge on the JS thread) and their way back for reuse.
-  SpscRing<Batch*>& outRing() { return out_; }
-  SpscRing<Batch*>& returnRing() { return returns_; }
+  SpscRing<Batch*>& outRing() { return handoff_.out(); }
+  SpscRing<Batch*>& returnRing() { return handoff_.returns(); }
   // Set by the loop when the out ring was full; the bridge clears it and wakes the loop.
   std::atomic<bool> stalled{false};
   // Set while a connection waits for read credit: the bridge wakes the loop
-  // when it hands a consumed batch back, so reclaim() can resume it.
+  // when it hands a consumed batch back, so Handoff::reclaim can resume it.
   std::atomic<bool> creditWanted{false};
   // True while the loop is about to block in epoll_wait: only then do
   // submitters pay for an eventfd write (see run() and wakeIfSleeping()).
@@ -161,64 +152,27 @@ class Loop {
   uint32_t index() const { return index_; }
 
  private:
-  friend class ConnSink;
+  // The parts reach each other, and the state they share (config, stats,
+  // clock, epoll fd), through their Loop.
+  friend class Acceptor;
+  friend class Reader;
+  friend class Writer;
+  friend class Handoff;
+  friend class Inbox;
+  friend class Sweeper;
+
   void run();
   void dispatch(const epoll_event& event);
-  void onListener();
-  void adopt(int fd, const sockaddr_storage& address);
-  void applyInbox();
-  void applyCommands(const uint8_t* bytes, size_t length);
-  void serveAgain();
   void freeClosed();
-  void retryWrites();
   int trimWhenIdle(int timeout);
   void reportError(uint16_t code);
-
-  // conn.cc: the per-connection paths.
-  Conn* lookup(uint32_t slot, uint32_t generation);
-  static uint64_t tokenFor(const Conn& conn) { return (uint64_t(conn.generation) << 32) | conn.slot; }
-  bool closeIfSlow(Conn& conn);
-  // The slot table (loop.cc): a free slot for a new connection, or null.
-  Conn* takeSlot();
-  void releaseSlot(uint32_t slot);
-  void readConn(Conn& conn);
-  void deliver(Conn& conn, const uint8_t* data, size_t length);
-  bool onMessage(Conn& conn, const Message& message);
-  void onPeerEnd(Conn& conn);
-  void onWritable(Conn& conn);
-  void send(Conn& conn, const uint8_t* data, size_t length);
-  void wakeIfSleeping();
-  void markDirty(Conn& conn);
-  void flushDirty();
-  void reclaim();
-  void pauseForCredit(Conn& conn);
-  void sendShared(Conn& conn, const SharedBytes& bytes);
-  void sendFrame(Conn& conn, uint8_t flags, uint16_t type, uint32_t seq, const uint8_t* payload, size_t length);
-  void updateWater(Conn& conn);
-  void endConn(Conn& conn);
+  void wakeIfSleeping();  // any thread that pushed into the inbox
+  // Level-triggered mode only: registers the events wanted now.
+  void setInterest(Conn& conn);
+  // Closing (loop.cc): after the outbox is flushed (bounded by a deadline), or now.
   void closeAfterFlush(Conn& conn, uint16_t code, std::string reason, bool sendCloseFrame);
   void closeNow(Conn& conn, uint16_t code, std::string reason);
   void finalize(Conn& conn);
-  void queueAgain(Conn& conn);
-  void setInterest(Conn& conn);
-  // PROXY protocol (conn.cc): header first, then OPEN.
-  bool trustedPeer(const sockaddr_storage& address) const;
-  void deliverProxy(Conn& conn, const uint8_t* data, size_t length);
-  // OPEN; `tls`: the PROXY header's TLS details, after the address in the slab (flags bit 0).
-  void announce(Conn& conn, const std::string& address, uint32_t port, const ProxyTls* tls = nullptr);
-  void abortProxy(Conn& conn, uint16_t code);
-  // sweep.cc
-  void sweep();
-  bool visit(Conn& conn);
-  void resumeClock(Conn& conn);
-  // fanout.cc
-  void applyPublish(const InboxBlock& block);
-  void applyTopicCommand(Conn& conn, uint8_t op, const uint8_t* payload, size_t size);
-
-  // batch hand-off
-  void record(const Record& record, const uint8_t* payload, size_t length);
-  void flushBatch();
-  static Record recordFor(const Conn& conn, uint8_t kind);
 
   uint32_t index_;
   LoopConfig config_;
@@ -226,52 +180,56 @@ class Loop {
   LoopStats stats_;
   int epollFd_ = -1;
   int wakeFd_ = -1;
-  int listenFd_ = -1;
-  int reserveFd_ = -1;
-  // Accepting stopped with connections left in the backlog: the accept budget
-  // ran out, or the batch ring is full (accepting waits for JS, so a
-  // connect flood during a JS stall stays in the kernel's backlog).
-  bool listenerAgain_ = false;
-  // Out of fds or kernel memory: accepting is retried at this time (ms), since
-  // connections left in the backlog raise no new edge later. 0 = no retry pending.
-  int64_t acceptRetryAt_ = 0;
-  std::atomic<bool> accepting_{false};
-  std::atomic<bool> acceptStop_{false};
   std::atomic<bool> stop_{false};
   std::thread thread_;
   int64_t now_ = 0;
   int64_t lastErrorReport_ = -1000000;
-  uint32_t pingSeq_ = 0;
-
-  InputBudget inputBudget_;  // partial-message bytes of every decoder here (before conns_: outlives them)
-  // The slot table. A slot keeps its generation for ever (4 bytes), its Conn
-  // only while a connection uses it: memory returns after a burst. Free slots
-  // are reused oldest-first, and only while more than a quarantine's worth
-  // are free, so one slot's generation wraps only after 2^23 × 1024
-  // connections and a stale id never names a new connection before that.
-  std::vector<std::unique_ptr<Conn>> conns_;
-  std::vector<uint32_t> generations_;
-  std::deque<uint32_t> freeSlots_;
-  std::vector<uint32_t> live_;    // slots of Open/Closing connections: what sweeps and broadcasts walk
-  std::vector<uint32_t> closed_;  // freed after the iteration that closed them
-  std::vector<uint32_t> again_;   // read budget spent or reads held back: served next iteration
-  std::vector<uint32_t> dirty_;   // connections written to in this iteration: flushed once, at its end
   uint64_t trimmedAtBytes_ = 0;  // bytesIn + bytesOut at the last heap trim
   int64_t lastTrim_ = 0;
-  std::vector<uint32_t> writeRetry_;  // flushes stopped by ENOBUFS/ENOMEM: offered again next iteration
-  std::vector<Batch*> spare_;     // batches JS handed back, credit reclaimed, ready for reuse
-  size_t creditPaused_ = 0;       // connections waiting for read credit
-  uint64_t readWindow_ = 0;       // payload bytes one connection may have with JS before its reads pause
-  std::vector<uint8_t> readBuffer_;
-  SweepClock sweepClock_;
-  TopicTable topics_;  // fanout.cc; a slot's memberships go when freeClosed frees it
 
-  Batch* batch_ = nullptr;
-  bool outputBlocked_ = false;  // out ring full: reads wait for the bridge
-  SpscRing<Batch*> out_;
-  SpscRing<Batch*> returns_;
-  SpscRing<InboxBlock*> inbox_;
-  std::atomic<size_t> inboxBytes_{0};
+  InputBudget inputBudget_;  // partial-message bytes of every decoder here (before slots_: outlives them)
+  SlotTable slots_;
+  std::vector<uint32_t> closed_;  // freed after the iteration that closed them
+  Acceptor acceptor_;
+  Reader reader_;
+  Writer writer_;
+  Handoff handoff_;
+  Inbox inbox_;
+  Sweeper sweeper_;
 };
+
+// The per-message write paths, inline as they were before the split (the
+// native echo, a PING's PONG, every write command and broadcast receiver).
+inline void Writer::markDirty(Conn& conn) {
+  if (closeIfSlow(conn)) return;
+  if (conn.dirty) return;
+  conn.dirty = true;
+  dirty_.push_back(conn.slot);
+}
+
+inline bool Writer::closeIfSlow(Conn& conn) {
+  if (conn.state != ConnState::Open || conn.outbox.size() <= loop_.config_.maxBufferedAmount) return false;
+  return closeSlow(conn);
+}
+
+inline void Writer::send(Conn& conn, const uint8_t* data, size_t length) {
+  if (conn.state != ConnState::Open || length == 0) return;
+  conn.outbox.append(data, length);
+  markDirty(conn);
+}
+
+inline void Writer::sendShared(Conn& conn, const SharedBytes& bytes) {
+  if (conn.state != ConnState::Open) return;
+  conn.outbox.appendShared(bytes);
+  markDirty(conn);
+}
+
+inline void Writer::sendFrame(Conn& conn, uint8_t flags, uint16_t type, uint32_t seq, const uint8_t* payload,
+                              size_t length) {
+  uint8_t header[kHeaderSize];
+  encodeHeader(header, flags, type, uint32_t(length), seq);
+  send(conn, header, kHeaderSize);  // small appends coalesce in the outbox's last chunk
+  send(conn, payload, length);
+}
 
 }  // namespace edgepoll

@@ -1,4 +1,4 @@
-// Wire constants of the edgepoll frame (../shared/PROTOCOL.md section 2).
+// Wire constants of the edgepoll frame (docs/PROTOCOL.md section 2).
 // Owns: numbers only. Shared by the codec, the loop and the load generator.
 #pragma once
 #include <cstdint>

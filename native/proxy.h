@@ -3,7 +3,7 @@
 // Owns: the bytes of one connection's header while it arrives (at most 107
 // for v1, 16 + 65535 for v2), and the addresses and TLS details (SSL,
 // AUTHORITY, ALPN TLVs) it carried.
-// Does not own: the socket, timing (Loop::sweep enforces the header timeout)
+// Does not own: the socket, timing (Sweeper::sweep enforces the header timeout)
 // or the decision to abort (Loop). No syscalls, no Node-API: pure bytes in,
 // result out, so the fuzzer and the test probe drive it directly.
 // Runs on: the loop thread that owns the connection (or the fuzzer / JS thread).

@@ -1,4 +1,4 @@
-// Coarse timing (see sweep.h): the schedule, and Loop::sweep, which walks the
+// Coarse timing (see sweep.h): the schedule, and Sweeper::sweep, which walks the
 // loop's connections once per period, a bounded slice per loop iteration.
 // Loop thread only.
 #include "sweep.h"
@@ -35,68 +35,65 @@ void SweepClock::configure(uint32_t heartbeatInterval, uint32_t heartbeatTimeout
 // peers as "heartbeat timeout").
 static bool heldBack(const Conn& conn) { return conn.queued || conn.creditPaused; }
 
-// The loop reads a held-back connection again: its silence and its message in
-// progress are timed from now, not from before the hold.
-void Loop::resumeClock(Conn& conn) {
-  conn.lastRead = now_;
-  if (conn.messageStart != 0) conn.messageStart = now_;
-}
-
-void Loop::sweep() {
-  sweepClock_.begin(now_);
-  size_t& at = sweepClock_.cursor();
+void Sweeper::sweep() {
+  const int64_t now = loop_.now_;
+  const std::vector<uint32_t>& live = loop_.slots_.live();
+  clock_.begin(now);
+  size_t& at = clock_.cursor();
   size_t visits = 0;
   unsigned actions = 0;
-  // live_ may lose entries between slices (freeClosed swaps the last one in):
-  // a connection skipped that way is seen by the next pass.
-  while (at < live_.size()) {
+  // The live list may lose entries between slices (freeClosed swaps the last
+  // one in): a connection skipped that way is seen by the next pass.
+  while (at < live.size()) {
     // The rest of the pass waits for the next iteration, after its I/O.
     if (visits == kSweepVisits || actions == kSweepActions) {
-      stats_.sweepDeferred++;
+      loop_.stats_.sweepDeferred++;
       return;
     }
     visits++;
-    if (visit(*conns_[live_[at++]])) actions++;
+    if (visit(loop_.slots_[live[at++]])) actions++;
   }
-  sweepClock_.finish(now_);
+  clock_.finish(now);
 }
 
 // One connection's deadlines. true = it cost a PING or a close.
-bool Loop::visit(Conn& conn) {
+bool Sweeper::visit(Conn& conn) {
+  const LoopConfig& config = loop_.config_;
+  const int64_t now = loop_.now_;
   if (conn.state == ConnState::Closing) {
-    if (now_ < conn.closeDeadline) return false;
+    if (now < conn.closeDeadline) return false;
     std::string reason = std::move(conn.closeReason);
-    closeNow(conn, conn.closeCode, std::move(reason));
+    loop_.closeNow(conn, conn.closeCode, std::move(reason));
     return true;
   }
   if (conn.state != ConnState::Open) return false;
   if (conn.proxy) {
     // No PING or idle logic before the PROXY header: only its own deadline.
-    if (now_ < conn.proxy->deadline) return false;
-    abortProxy(conn, kEPROXY_TIMEOUT);
+    if (now < conn.proxy->deadline) return false;
+    loop_.reader_.abortProxy(conn, kEPROXY_TIMEOUT);
     return true;
   }
   if (heldBack(conn)) return false;
-  const bool heartbeat = config_.framing == Framing::Frame && config_.heartbeatInterval != 0;
-  int64_t silent = now_ - conn.lastRead;
+  const bool heartbeat = config.framing == Framing::Frame && config.heartbeatInterval != 0;
+  int64_t silent = now - conn.lastRead;
   uint16_t code = kOK;
-  if (config_.frameTimeout != 0 && conn.messageStart != 0 && now_ - conn.messageStart >= config_.frameTimeout) {
+  if (config.frameTimeout != 0 && conn.messageStart != 0 && now - conn.messageStart >= config.frameTimeout) {
     code = kEFRAME_TIMEOUT;
   } else if (heartbeat) {
     if (conn.pingOutstanding && conn.lastRead >= conn.pingSentAt) conn.pingOutstanding = false;
-    if (conn.pingOutstanding && silent >= int64_t(config_.heartbeatInterval) + config_.heartbeatTimeout) {
+    if (conn.pingOutstanding && silent >= int64_t(config.heartbeatInterval) + config.heartbeatTimeout) {
       code = kEHEARTBEAT_TIMEOUT;
-    } else if (!conn.pingOutstanding && silent >= config_.heartbeatInterval) {
+    } else if (!conn.pingOutstanding && silent >= config.heartbeatInterval) {
       conn.pingOutstanding = true;
-      conn.pingSentAt = now_;
-      sendFrame(conn, 0, kTypePing, ++pingSeq_ == 0 ? ++pingSeq_ : pingSeq_, nullptr, 0);
+      conn.pingSentAt = now;
+      loop_.writer_.sendFrame(conn, 0, kTypePing, ++pingSeq_ == 0 ? ++pingSeq_ : pingSeq_, nullptr, 0);
       return true;
     }
   }
-  if (code == kOK && config_.idleTimeout != 0 && silent >= config_.idleTimeout) code = kEIDLE_TIMEOUT;
+  if (code == kOK && config.idleTimeout != 0 && silent >= config.idleTimeout) code = kEIDLE_TIMEOUT;
   if (code == kOK) return false;
-  stats_.protocolErrors++;
-  closeAfterFlush(conn, code, closeReason(code), config_.framing == Framing::Frame);
+  loop_.stats_.protocolErrors++;
+  loop_.closeAfterFlush(conn, code, closeReason(code), config.framing == Framing::Frame);
   return true;
 }
 

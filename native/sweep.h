@@ -2,14 +2,18 @@
 // due, and how far the pass in progress has got. One pass every ~1/4 of the
 // smallest configured timeout (clamped to 10..1000 ms) instead of a timer per
 // connection; a read only stores a stamp. A pass is walked a bounded slice per
-// loop iteration (Loop::sweep), so 19,000 heartbeats due at once become many
+// loop iteration (Sweeper::sweep), so 19,000 heartbeats due at once become many
 // short iterations interleaved with I/O, never one long stall.
-// Owns: the schedule and the pass cursor. Does not own: the connections
-// (Loop::sweep in sweep.cc walks them).
+// SweepClock owns the schedule and the pass cursor; Sweeper owns the clock and
+// the PING sequence, and walks the loop's live list judging each connection's
+// deadlines (heartbeat, idle, frame, PROXY header, the flush of a closing one).
+// Does not own: the connections (the loop's slot table).
 // Runs on: the loop thread.
 #pragma once
 #include <cstddef>
 #include <cstdint>
+
+#include "conn.h"
 
 namespace edgepoll {
 
@@ -44,6 +48,32 @@ class SweepClock {
   int64_t passStart_ = 0;
   size_t cursor_ = 0;
   bool passing_ = false;
+};
+
+class Loop;
+
+class Sweeper {
+ public:
+  explicit Sweeper(Loop& loop) : loop_(loop) {}
+  Sweeper(const Sweeper&) = delete;
+  Sweeper& operator=(const Sweeper&) = delete;
+
+  SweepClock& clock() { return clock_; }
+  // One slice of the pass (sweep.cc); the rest after the next I/O.
+  void sweep();
+  // The loop reads a held-back connection again: its silence and its message
+  // in progress are timed from now, not from before the hold.
+  static void resumeClock(Conn& conn, int64_t now) {
+    conn.lastRead = now;
+    if (conn.messageStart != 0) conn.messageStart = now;
+  }
+
+ private:
+  bool visit(Conn& conn);
+
+  Loop& loop_;
+  SweepClock clock_;
+  uint32_t pingSeq_ = 0;
 };
 
 }  // namespace edgepoll

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Coverage-guided fuzzing of the native decoders (RELIABILITY.md T13) and the
+# Coverage-guided fuzzing of the native decoders (docs/reliability.md T13) and the
 # PROXY header parser (T39/T40): builds native/fuzz/{frame,length,line,proxy}_fuzzer.cc with libFuzzer + ASan + UBSan and
 # runs each for FUZZ_SECONDS over a copy of its seed corpus
 # (test/fuzz/corpus/<target>/, which stays unchanged). Exits non-zero on any

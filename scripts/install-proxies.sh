@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the load balancers test/proxy.haproxy.test.ts runs in front of
-# edgepoll (RELIABILITY.md T41): HAProxy and nginx with its stream module,
+# edgepoll (docs/reliability.md T41): HAProxy and nginx with its stream module,
 # from the Debian packages (haproxy 2.6, nginx 1.22 on bookworm). Does nothing
 # when both are already there. The packages' services are not started
 # (policy-rc.d), the tests run their own foreground copies on loopback.

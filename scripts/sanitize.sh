@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # AddressSanitizer + UndefinedBehaviorSanitizer over the native addon (issue 8,
-# RELIABILITY.md T31/T36/T37). Never touches build/ (other work uses it):
+# docs/reliability.md T31/T36/T37). Never touches build/ (other work uses it):
 #  1. copies the package (sources, tests, binding.gyp; node_modules linked)
 #     into a work directory and builds the addon there with clang
 #     -fsanitize=address,undefined (the copy's binding.gyp gets the flags), so

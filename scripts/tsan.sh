@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# ThreadSanitizer over the native core without Node (issue 8, RELIABILITY.md
+# ThreadSanitizer over the native core without Node (issue 8, docs/reliability.md
 # T27/T28/T31/T36): builds native/test/tsan_harness.cc and
 # native/test/sigpipe_test.cc with the core's Node-free sources
 # (-fsanitize=thread) into a temporary directory (never build/) and runs them.

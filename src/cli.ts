@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * `edgepoll serve` and `edgepoll bench` (PROTOCOL.md section 5). Standard
+ * `edgepoll serve` and `edgepoll bench` (docs/PROTOCOL.md section 5). Standard
  * output carries exactly one line, `listening on HOST:PORT`; everything else
  * goes to standard error.
  */
@@ -96,7 +96,7 @@ async function serve(argv: string[]): Promise<number> {
     maxFrame: integerFlag('max-frame', values['max-frame']),
     idleTimeout: integerFlag('idle-timeout', values['idle-timeout']),
     frameTimeout: integerFlag('frame-timeout', values['frame-timeout']),
-    // --drain-timeout is the old name of --shutdown-timeout (PROTOCOL.md section 5 still lists it).
+    // --drain-timeout is the old name of --shutdown-timeout (docs/PROTOCOL.md section 5 still lists it).
     shutdownTimeout: integerFlag('shutdown-timeout', values['shutdown-timeout']) ?? integerFlag('drain-timeout', values['drain-timeout']),
     requestTimeout: integerFlag('request-timeout', values['request-timeout']),
     maxConnections: integerFlag('max-connections', values['max-connections']),

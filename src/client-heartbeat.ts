@@ -1,5 +1,5 @@
 /**
- * The client's dead-peer detector (PROTOCOL.md section 3): after `interval` ms
+ * The client's dead-peer detector (docs/PROTOCOL.md section 3): after `interval` ms
  * without a received byte it asks for a PING; after `timeout` ms more of
  * silence it declares the connection dead. Owns one timer at a time (through
  * the injected {@link Clock}); does not own the socket (it calls back).

@@ -489,7 +489,7 @@ export class Client<M extends MessageMap = AnyMessages> extends EventEmitter<Cli
     const code = session.decoder.feed(chunk, (type, flags, seq, payload) => this.onMessage(session, type, flags, seq, payload));
     if (code !== '' && !session.dead) {
       this.report(new EdgepollError(code, `server stream: ${closeReasons[code as EngineCode] ?? code}`));
-      // PROTOCOL.md: tell the peer why, flush, close; then reconnect.
+      // docs/PROTOCOL.md: tell the peer why, flush, close; then reconnect.
       session.socket.write(encodeFrame(0, TYPE_CLOSE, 0, Buffer.from(closeReasons[code as EngineCode] ?? code)));
       this.endSession(session, 'end');
     }

@@ -1,7 +1,7 @@
 /**
  * The framing codecs in TypeScript: splits a connection's byte stream into
  * messages (frame, length, line, raw) and validates frame headers byte by
- * byte, exactly like native/codec.cc (../shared/PROTOCOL.md sections 1-2).
+ * byte, exactly like native/codec.cc (docs/PROTOCOL.md sections 1-2).
  * test/codec.differential.test.ts keeps the two identical; change both together.
  *
  * Owns: the partial-message state of one connection. Does not own: sockets,

@@ -1,5 +1,5 @@
 /**
- * The demo service that `edgepoll serve` runs (PROTOCOL.md section 5):
+ * The demo service that `edgepoll serve` runs (docs/PROTOCOL.md section 5):
  * frame framing: 1 ECHO, 2 BROADCAST, 3 STATS, 4 SUBSCRIBE, 5 UNSUBSCRIBE,
  * 6 PUBLISH, 7 WHOAMI, 8 SENDTO; other framings: echo.
  */

@@ -1,6 +1,6 @@
 /**
  * Routes incoming frames to handlers by type and sends their replies
- * (PROTOCOL.md section 2, "Request and reply" and "Messages nobody waits for").
+ * (docs/PROTOCOL.md section 2, "Request and reply" and "Messages nobody waits for").
  * A handler that throws becomes a RESPONSE|ERROR reply (message only, never
  * the stack) plus an `'error'` report; it never stops anything else.
  */

@@ -31,7 +31,7 @@ export interface ServerOptions {
   threads?: number;
   /** Cluster engine: worker processes. @default os.availableParallelism() */
   workers?: number;
-  /** How bytes are split into messages (PROTOCOL.md section 1). @default 'frame' */
+  /** How bytes are split into messages (docs/PROTOCOL.md section 1). @default 'frame' */
   framing?: Framing;
   /** Largest payload (frame, length) or line (line), in bytes. @default 1048576 */
   maxFrame?: number;

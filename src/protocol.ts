@@ -1,4 +1,4 @@
-/** Wire constants of ../shared/PROTOCOL.md, and the frame header encoder. */
+/** Wire constants of docs/PROTOCOL.md, and the frame header encoder. */
 
 export const MAGIC = 0xeb;
 export const HEADER_SIZE = 12;
@@ -12,13 +12,13 @@ export const TYPE_CLOSE = 0xff03;
 export const TYPE_GOAWAY = 0xff04;
 export const MAX_PING_PAYLOAD = 64;
 
-/** One of the four framings of PROTOCOL.md section 1. */
+/** One of the four framings of docs/PROTOCOL.md section 1. */
 export type Framing = 'frame' | 'length' | 'line' | 'raw';
 export const framings: readonly Framing[] = ['frame', 'length', 'line', 'raw'];
 /** The numbering the native addon uses for framings. */
 export const framingNumber: Record<Framing, number> = { frame: 0, length: 1, line: 2, raw: 3 };
 
-/** Defaults from PROTOCOL.md. */
+/** Defaults from docs/PROTOCOL.md. */
 export const DEFAULT_MAX_FRAME = 1024 * 1024;
 export const DEFAULT_FRAME_TIMEOUT = 30_000;
 export const DEFAULT_DRAIN_TIMEOUT = 5_000;

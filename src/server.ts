@@ -448,7 +448,7 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
   }
 
   /**
-   * Graceful shutdown (PROTOCOL.md section 4): stops accepting at once, sends
+   * Graceful shutdown (docs/PROTOCOL.md section 4): stops accepting at once, sends
    * GOAWAY (frame framing), lets requests in flight finish, and after
    * `drainTimeout` closes what is still open with CLOSE `shutdown`.
    */

@@ -1,5 +1,5 @@
 /**
- * Topics, addresses and the bus for one server (issue 14, PROTOCOL.md
+ * Topics, addresses and the bus for one server (issue 14, docs/PROTOCOL.md
  * sections 5-6): validates and limits subscriptions, keeps the JS mirror of
  * membership (TopicTable), tells the engine (which does the fan-out: native
  * loops share one encoded frame between members, JS is not woken per

@@ -1,6 +1,6 @@
 /**
  * Topic names and the local membership table of one server (issue 14).
- * A name is 1 to 200 bytes of UTF-8 without 0x00 (PROTOCOL.md section 5).
+ * A name is 1 to 200 bytes of UTF-8 without 0x00 (docs/PROTOCOL.md section 5).
  * The table is the JS mirror of what the engine holds (the native loops keep
  * their own, native/topics.h): it answers `topics`/`subscriptions` in STATS,
  * tells the bus which topics this node wants, and lets publish() check

@@ -1,5 +1,5 @@
 /**
- * Three `edgepoll serve --bus …` processes (PROTOCOL.md sections 5-6) on a
+ * Three `edgepoll serve --bus …` processes (docs/PROTOCOL.md sections 5-6) on a
  * real redis-server and nats-server: subscribers on A and C, a publisher on
  * B; SENDTO and BROADCAST across; interest routing seen with PUBSUB
  * SHARDNUMSUB; a node SIGSTOPped long enough for Redis to cut it off

@@ -1,4 +1,4 @@
-/** The `edgepoll serve` contract of PROTOCOL.md section 5, on the real CLI. */
+/** The `edgepoll serve` contract of docs/PROTOCOL.md section 5, on the real CLI. */
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';

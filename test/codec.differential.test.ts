@@ -1,7 +1,7 @@
 /**
  * Differential test: src/codec.ts and native/codec.cc (through the addon's
  * decode probe) must deliver identical messages and identical errors for the
- * same byte streams, however they are split (RELIABILITY.md T05, T14).
+ * same byte streams, however they are split (docs/reliability.md T05, T14).
  * Streams are seeded-random: valid frames, corrupted headers, garbage, lines
  * with \r and \n, random split points. A failure prints the seed to replay.
  */

@@ -1,7 +1,7 @@
 /**
  * Unit tests of both framing codecs through one suite: src/codec.ts ('ts') and
- * native/codec.cc through the addon's decode probe ('native'). PROTOCOL.md
- * sections 1-2; RELIABILITY.md T01-T05, T09-T12.
+ * native/codec.cc through the addon's decode probe ('native'). docs/PROTOCOL.md
+ * sections 1-2; docs/reliability.md T01-T05, T09-T12.
  */
 import { describe, expect, it } from 'vitest';
 import { tryLoadNative, nativeLoadError } from '../src/binding';

@@ -1,5 +1,5 @@
 /**
- * RELIABILITY.md T50, second half (see engine.native.tiny.test.ts): the
+ * docs/reliability.md T50, second half (see engine.native.tiny.test.ts): the
  * lifecycle, input, back-pressure and ordering suites on the native engines
  * with every native bound at its minimum.
  */

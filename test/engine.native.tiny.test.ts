@@ -1,5 +1,5 @@
 /**
- * RELIABILITY.md T50 / issue 11 item 5: the native conformance suites a second
+ * docs/reliability.md T50 / issue 11 item 5: the native conformance suites a second
  * time, with every native bound at its minimum, so that every pause (read
  * credit, read budget, full batch ring, full inbox) happens all the time. The
  * results must be the same as with the defaults. The suites are the files

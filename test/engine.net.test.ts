@@ -1,6 +1,6 @@
 /**
  * The node:net engine driven through the Engine interface with a small echo
- * sink, against raw wire peers (PROTOCOL.md sections 2-4).
+ * sink, against raw wire peers (docs/PROTOCOL.md sections 2-4).
  */
 import net from 'node:net';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';

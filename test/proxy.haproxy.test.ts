@@ -1,5 +1,5 @@
 /**
- * Real load balancers in front of edgepoll on loopback (RELIABILITY.md T41):
+ * Real load balancers in front of edgepoll on loopback (docs/reliability.md T41):
  * Debian's HAProxy 2.6 (`send-proxy-v2` with `proxy-v2-options crc32c`, a `tcp-check` that sends
  * the exact PING bytes and expects the PONG bytes) and nginx 1.22 `stream`
  * with `proxy_protocol on` (v1). Both run as foreground child processes with

@@ -1,5 +1,5 @@
 /**
- * PROXY protocol on a listening server (RELIABILITY.md T16 PROXY part, T39,
+ * PROXY protocol on a listening server (docs/reliability.md T16 PROXY part, T39,
  * T40), in-process on every engine that receives it: remoteAddress from the
  * header, LOCAL/UNKNOWN and plain connect-close as health checks (no error),
  * malformed / untrusted / late headers aborted without a CLOSE frame and

@@ -1,5 +1,5 @@
 /**
- * The PROXY protocol header parsers (RELIABILITY.md T39, T40): src/proxy.ts
+ * The PROXY protocol header parsers (docs/reliability.md T39, T40): src/proxy.ts
  * and native/proxy.cc (through the addon's proxyParse probe) over the spec's
  * valid forms split at every byte offset and followed by a frame, every
  * malformed case, and a seeded differential run over mutated headers.

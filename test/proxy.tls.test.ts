@@ -1,5 +1,5 @@
 /**
- * TLS through real load balancers (issue 16; extends RELIABILITY.md T39/T41): openssl
+ * TLS through real load balancers (issue 16; extends docs/reliability.md T39/T41): openssl
  * makes a CA, a server certificate and device certificates in the test;
  * HAProxy 2.6 terminates TLS with `verify required ca-file …` and
  * `send-proxy-v2-ssl-cn`, and nginx 1.22 `stream` terminates TLS with

@@ -1,5 +1,5 @@
 /**
- * RELIABILITY.md T33-T35 on every engine, black-box: a peer that never reads
+ * docs/reliability.md T33-T35 on every engine, black-box: a peer that never reads
  * while pipelining large requests, BROADCAST with one stalled subscriber, and
  * a JS stall while clients flood requests (nothing lost, recovery).
  */

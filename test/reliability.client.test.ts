@@ -1,5 +1,5 @@
 /**
- * RELIABILITY.md T44-T45 gaps (test/client.reconnect.test.ts covers one
+ * docs/reliability.md T44-T45 gaps (test/client.reconnect.test.ts covers one
  * restart, SIGSTOP detection and a 200-client spread): repeated kill -9 and
  * late restarts with the delay schedule checked, signal.abort() stopping the
  * reconnect loop, 500 clients not reconnecting in lockstep, and a SIGSTOPped

@@ -1,5 +1,5 @@
 /**
- * RELIABILITY.md T04-T12 gaps on every engine, black-box (the suites in
+ * docs/reliability.md T04-T12 gaps on every engine, black-box (the suites in
  * server.protocol/framings.test.ts cover the rest): maxFrame 300 boundaries
  * for frame and line framing, random chunking, random-delay pipelining, PING
  * abuse with bounded memory, unsolicited control frames, line and length

@@ -1,5 +1,5 @@
 /**
- * RELIABILITY.md T19-T38 gaps that run in seconds: EMFILE, maxConnections
+ * docs/reliability.md T19-T38 gaps that run in seconds: EMFILE, maxConnections
  * counts, churn with resets, data then FIN, half-close, RST during a large write, replies after the peer is
  * gone, worker_threads, listen errors. Black-box on every engine unless an
  * entry needs in-process events (then native and net).

@@ -1,5 +1,5 @@
 /**
- * RELIABILITY.md T27 (fd reuse across threads, ABA) and T28 (per-connection
+ * docs/reliability.md T27 (fd reuse across threads, ABA) and T28 (per-connection
  * ordering with a thread pool while broadcasts flow), black-box: native with
  * 1, 2 and 4 threads, net, cluster.
  */

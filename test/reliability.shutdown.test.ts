@@ -1,5 +1,5 @@
 /**
- * RELIABILITY.md T36 without a sanitizer (the ASan/valgrind repetition is the
+ * docs/reliability.md T36 without a sanitizer (the ASan/valgrind repetition is the
  * sanitizer suite's): SIGTERM while 200 clients keep sending. close()
  * resolves, the process exits 0 on its own within drainTimeout plus slack,
  * and every request that got an answer got the right one.

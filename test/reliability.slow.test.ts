@@ -1,5 +1,5 @@
 /**
- * RELIABILITY.md T15-T18 on every engine, black-box: slowloris on 200
+ * docs/reliability.md T15-T18 on every engine, black-box: slowloris on 200
  * connections, liveness (late PONGs, traffic without PONGs, PINGs while the
  * JS thread is blocked), and a SIGSTOPped client that never sends FIN.
  */
@@ -82,7 +82,7 @@ describe.each(engineCases())('slow peers on $name', ({ options }) => {
   });
 
   // Only the native engine answers PING off the JS thread: net and cluster run
-  // their sockets on the very thread the handler blocks (PROTOCOL.md section 3
+  // their sockets on the very thread the handler blocks (docs/PROTOCOL.md section 3
   // promises JS-free PONGs for the native engine's loops).
   it.skipIf(options.engine !== 'native')('T17 (c) while the JS thread is blocked for 2 s, PINGs are answered and heartbeat closes happen on time', async () => {
     const server = await startServer({ ...options, heartbeat: { interval: 500, timeout: 500 } });

@@ -1,4 +1,4 @@
-/** PROTOCOL.md section 1: length, line and raw framings on every engine (echo demo). */
+/** docs/PROTOCOL.md section 1: length, line and raw framings on every engine (echo demo). */
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { connectPeer } from './helpers/wire';
 import { engineCases, startFixture } from './helpers/fixture';

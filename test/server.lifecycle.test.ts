@@ -1,5 +1,5 @@
 /**
- * PROTOCOL.md sections 3-4 on every engine, black-box: heartbeats, deadlines,
+ * docs/PROTOCOL.md sections 3-4 on every engine, black-box: heartbeats, deadlines,
  * connection limits and graceful shutdown.
  */
 import { describe, expect, it, onTestFinished } from 'vitest';

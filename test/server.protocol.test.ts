@@ -1,5 +1,5 @@
 /**
- * PROTOCOL.md section 2 on every engine, black-box: a fixture server in a
+ * docs/PROTOCOL.md section 2 on every engine, black-box: a fixture server in a
  * child process, raw sockets on 127.0.0.1.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -1,5 +1,5 @@
 /**
- * Topics within one server (issue 14, PROTOCOL.md sections 5-6) over every
+ * Topics within one server (issue 14, docs/PROTOCOL.md sections 5-6) over every
  * in-process engine, through the API and the demo's SUBSCRIBE/UNSUBSCRIBE/
  * PUBLISH/WHOAMI/SENDTO over raw sockets; the cluster engine in its own block.
  */

@@ -1,4 +1,4 @@
-// Shared body of the libFuzzer targets for the decoders (RELIABILITY.md T13).
+// Shared body of the libFuzzer targets for the decoders (docs/reliability.md T13).
 // Owns: the checks a fuzz input must pass. Does not own: the Decoder
 // (../codec.cc). Runs on: the fuzzer's thread; never compiled into the addon
 // (binding.gyp takes only native/*.cc and native/loadgen/*.cc).

@@ -1,5 +1,5 @@
 // libFuzzer target: the PROXY protocol header parser (native/proxy.cc,
-// RELIABILITY.md T39/T40). Byte 0 picks the split point; the rest is the
+// docs/reliability.md T39/T40). Byte 0 picks the split point; the rest is the
 // stream. Feeding it whole, in two parts and a byte at a time must give the
 // same status, the same header length, the same addresses and TLS details; an error is
 // sticky; a v1 header never exceeds 107 bytes.

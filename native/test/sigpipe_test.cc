@@ -1,4 +1,4 @@
-// RELIABILITY.md T31 without Node: SIGPIPE at its default (fatal) action,
+// docs/reliability.md T31 without Node: SIGPIPE at its default (fatal) action,
 // then writes to peers that have gone, through every send path of the core:
 // writeSome (sendmsg, one and several iovecs), Outbox::flush (gathered
 // writes), a live Loop writing to a reset peer (nativeEcho), and a Unix

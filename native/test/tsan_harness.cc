@@ -1,5 +1,5 @@
 // ThreadSanitizer (and ASan/LSan) harness for the native core without Node
-// (RELIABILITY.md T27, T28, T31, T36; built by scripts/tsan.sh and
+// (docs/reliability.md T27, T28, T31, T36; built by scripts/tsan.sh and
 // scripts/sanitize.sh). It drives a Pool of 2..4 loops on a loopback port:
 //  - a "JS" thread stands in for the bridge: it drains every loop's batch
 //    ring, recycles batches through the return ring, clears `stalled` and

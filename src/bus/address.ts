@@ -1,5 +1,5 @@
 /**
- * Node ids and connection addresses (PROTOCOL.md section 6): an address is
+ * Node ids and connection addresses (docs/PROTOCOL.md section 6): an address is
  * `nodeId/epoch-serial`, where `epoch` is when the server started (ms, base
  * 36) and `serial` counts its connections, so an address is never reused,
  * not even by a restarted server with the same node id.

@@ -1,5 +1,5 @@
 /**
- * The bus adapter contract (issue 14, PROTOCOL.md section 6).
+ * The bus adapter contract (issue 14, docs/PROTOCOL.md section 6).
  *
  * A bus is a dumb, at-most-once transport of named channels. Everything
  * edgepoll-specific (which channels, the envelope, dropping our own

@@ -1,6 +1,6 @@
 /**
  * The bus between the cluster engine's workers when no external one is
- * given (PROTOCOL.md section 6: "with workers, the server is one space"):
+ * given (docs/PROTOCOL.md section 6: "with workers, the server is one space"):
  * node:cluster's IPC channel, the primary relaying every message to every
  * other worker; each worker keeps only the channels it subscribed to. No
  * interest routing: the IPC hop is cheap next to a broker's, and there are a

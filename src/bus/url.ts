@@ -1,6 +1,6 @@
 /**
  * `--bus URL` of `edgepoll serve`: `redis://HOST:PORT` → redisBus,
- * `nats://HOST:PORT` → natsBus (PROTOCOL.md section 5).
+ * `nats://HOST:PORT` → natsBus (docs/PROTOCOL.md section 5).
  * Owns: nothing. Runs on: the JS thread.
  */
 import { EdgepollError } from '../errors';

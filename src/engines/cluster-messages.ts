@@ -52,7 +52,7 @@ export function sumStats(entries: Array<{ worker: number; pid: number; counts: W
   const total: EngineStats = { engine: 'cluster', connections: 0, accepted: 0, rejected: 0, protocolErrors: 0, loops: [] };
   const app: Record<string, number> = {};
   const snapshots: MetricsSnapshot[] = [];
-  // Topics are counted once however many workers have subscribers to them (one space, PROTOCOL.md section 6).
+  // Topics are counted once however many workers have subscribers to them (one space, docs/PROTOCOL.md section 6).
   const topics = new Set<string>();
   let named = false;
   for (const { worker, pid, counts: all } of entries) {

@@ -25,8 +25,8 @@ import { ID_LOOP_SPAN, ID_SLOT_SPAN, idGeneration, idLoop, idSlot } from './engi
  * 39.9k), 2 threads 39.8k-51.2k/s (median 41.1k); p99 9-19 ms either way.
  * No difference beyond the noise: the Node client and the JS thread use the
  * cores, not the loops. 1 thread leaves a core to JS and to the peers, and
- * ARCHITECTURE.md's runs showed more busy threads than free cores costing
- * p99. Re-measure with the native load generator before changing this.
+ * earlier runs showed more busy threads than free cores costing p99.
+ * Re-measure with the native load generator before changing this.
  * @default 1
  */
 export const defaultNativeThreads = 1;

@@ -1,6 +1,6 @@
 /**
  * One connection of the net engine: its socket, decoder, write-side flags and
- * the timestamps its deadlines are computed from (PROTOCOL.md section 3).
+ * the timestamps its deadlines are computed from (docs/PROTOCOL.md section 3).
  * Owns: that state and the deadline decision. Does not own: the socket's
  * events or writes (net.ts acts on what {@link NetConnection.due} says).
  * Runs on: the JS thread.

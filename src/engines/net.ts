@@ -429,7 +429,7 @@ class NetEngine implements Engine {
     return this.bounded(conn);
   }
 
-  /** After queueing: the hard limit closes, the high-water mark pauses reading (PROTOCOL.md section 4). */
+  /** After queueing: the hard limit closes, the high-water mark pauses reading (docs/PROTOCOL.md section 4). */
   private bounded(conn: NetConnection): boolean {
     const socket = conn.socket;
     const queued = socket.writableLength + conn.outLength;

@@ -1,5 +1,5 @@
 /**
- * RELIABILITY.md T21 at full size: an accept storm against backlog 128. 5,000
+ * docs/reliability.md T21 at full size: an accept storm against backlog 128. 5,000
  * connects fired at once (from 4 child processes, 1,250 each); every one must
  * connect and be served (tcp_abort_on_overflow=0: overflow means SYN
  * retransmits, never resets). Native with 2 loops and cluster with 2 workers

@@ -1,5 +1,5 @@
 /**
- * RELIABILITY.md T22 at full size: 100,000 connect/close cycles per engine,
+ * docs/reliability.md T22 at full size: 100,000 connect/close cycles per engine,
  * half clean (the native load generator's churn mode: connect, one ECHO,
  * close) and half reset with SO_LINGER 0 right after connecting, often before
  * the server accepts. The server's fds must return to baseline and its RSS

@@ -1,5 +1,5 @@
 /**
- * RELIABILITY.md T24: fairness under a fire-hose. One client (its own
+ * docs/reliability.md T24: fairness under a fire-hose. One client (its own
  * process) streams 64 MiB through the raw echo as fast as it can while 100
  * others send 8 bytes every 10 ms and time the echo. The p99 bound is a
  * starvation bound (a connection that hogs a loop without a read budget

@@ -1,5 +1,5 @@
 /**
- * RELIABILITY.md T23: 10,000 idle connections held by the native load
+ * docs/reliability.md T23: 10,000 idle connections held by the native load
  * generator (idle mode: each sends a PING every 2 s; the server PINGs those
  * silent for 1 s). Memory per connection is measured against a stated
  * budget, every PING is answered, and heartbeats do not melt the CPU: the

@@ -1,4 +1,4 @@
-// RELIABILITY.md T36, run by scripts/sanitize.sh under the ASan build: in one
+// docs/reliability.md T36, run by scripts/sanitize.sh under the ASan build: in one
 // process, start a native server, let CLOSE_CLIENTS clients hammer it, close
 // it while traffic (and queued batches) flow, and repeat CLOSE_ITERATIONS
 // times. Alternates between the public API (createServer … close(), with
