@@ -163,23 +163,31 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
   #sink(): EngineSink {
     const connections = this.#connections;
     const raw = this.options.framing === 'raw';
+    const emitData = (connection: Connection<M>, payload: Buffer): void => {
+      connection.emit('message', payload);
+      // The old name of a raw chunk, kept because it costs one emit nobody listens to.
+      if (raw) connection.emit('data', payload);
+    };
     return {
       open: (id, remoteAddress, remotePort, tls) => {
         const connection = createConnection<M>(this.#engine, id, remoteAddress, remotePort, this.options.framing, this.options.requestTimeout, this.#hub, tls);
         connections.set(id, connection);
         this.emit('connection', connection);
+        return connection;
       },
       message: (id, type, flags, seq, payload) => {
         const connection = connections.get(id);
         if (connection) this.#dispatcher.dispatch(connection as Connection, type, flags, seq, payload);
       },
+      // The engine hands back what open() returned, until that connection's close().
+      messageOf: (connection, type, flags, seq, payload) => {
+        this.#dispatcher.dispatch(connection as Connection, type, flags, seq, payload);
+      },
       data: (id, payload) => {
         const connection = connections.get(id);
-        if (!connection) return;
-        connection.emit('message', payload);
-        // The old name of a raw chunk, kept because it costs one emit nobody listens to.
-        if (raw) connection.emit('data', payload);
+        if (connection) emitData(connection, payload);
       },
+      dataOf: (connection, payload) => emitData(connection as Connection<M>, payload),
       drain: (id) => connections.get(id)?.emit('drain'),
       end: (id) => {
         const connection = connections.get(id);

@@ -117,6 +117,8 @@ interface Outbound {
   corked: number;
   /** Bytes in `pending` blocks: still JS's, counted until a loop takes the block. */
   pending: number;
+  /** What the sink's open() returned, handed to its messageOf/dataOf instead of the id; undefined: use the id. */
+  handle: unknown;
   /** end(), close() or destroy() was called: later writes are refused (false), as on the net engine. */
   closing?: boolean;
 }
@@ -193,13 +195,13 @@ class NativeEngineAdapter implements Engine {
 
   /** The open connection `id` names, if any. */
   private state(id: number): Outbound | undefined {
-    const loop = id % ID_LOOP_SPAN;
-    const table = this.slots[loop];
+    // Math.floor, not %: an id above 2^31 is a double, and % of doubles is a call to fmod.
+    const high = Math.floor(id / ID_LOOP_SPAN);
+    const table = this.slots[id - high * ID_LOOP_SPAN];
     if (table === undefined) return undefined;
-    const rest = (id - loop) / ID_LOOP_SPAN;
-    const slot = rest % ID_SLOT_SPAN;
-    const state = table[slot];
-    return state !== undefined && state.generation === (rest - slot) / ID_SLOT_SPAN ? state : undefined;
+    const generation = Math.floor(high / ID_SLOT_SPAN);
+    const state = table[high - generation * ID_SLOT_SPAN];
+    return state !== undefined && state.generation === generation ? state : undefined;
   }
 
   async listen(host: string, port: number, backlog: number, path?: string): Promise<ListenAddress> {
@@ -491,12 +493,13 @@ class NativeEngineAdapter implements Engine {
       try {
         switch (kind) {
           case KIND_OPEN: {
-            table[slot] = { id, loop, slot, generation, reported: 0, corked: 0, pending: 0 };
+            const state: Outbound = { id, loop, slot, generation, reported: 0, corked: 0, pending: 0, handle: undefined };
+            table[slot] = state;
             // flags bit 0: the PROXY header's TLS details follow the address (seq = its length).
             const withTls = (view.getUint8(at + 1) & 1) !== 0;
             const addressLength = withTls ? view.getUint32(at + 12, true) : length;
             const fields = withTls ? decodeProxyTls(Buffer.from(batch, offset + addressLength, length - addressLength)) : undefined;
-            this.sink.open(
+            state.handle = this.sink.open(
               id,
               Buffer.from(batch, offset, addressLength).toString('latin1'),
               value,
@@ -504,18 +507,28 @@ class NativeEngineAdapter implements Engine {
             );
             break;
           }
-          case KIND_MESSAGE:
-            this.sink.message(
-              id,
-              view.getUint16(at + 2, true),
-              view.getUint8(at + 1),
-              view.getUint32(at + 12, true),
-              payloadView(batch, offset, length),
-            );
+          case KIND_MESSAGE: {
+            const type = view.getUint16(at + 2, true);
+            const flags = view.getUint8(at + 1);
+            const seq = view.getUint32(at + 12, true);
+            const payload = payloadView(batch, offset, length);
+            // The connection's handle when the sink gave one: no lookup by id per message.
+            if (known !== undefined && known.generation === generation && known.handle !== undefined && this.sink.messageOf) {
+              this.sink.messageOf(known.handle, type, flags, seq, payload);
+            } else {
+              this.sink.message(id, type, flags, seq, payload);
+            }
             break;
-          case KIND_DATA:
-            this.sink.data(id, payloadView(batch, offset, length));
+          }
+          case KIND_DATA: {
+            const payload = payloadView(batch, offset, length);
+            if (known !== undefined && known.generation === generation && known.handle !== undefined && this.sink.dataOf) {
+              this.sink.dataOf(known.handle, payload);
+            } else {
+              this.sink.data(id, payload);
+            }
             break;
+          }
           case KIND_DRAIN: {
             this.backloggedIds.delete(id);
             if (known !== undefined && known.generation === generation) known.reported = value;
