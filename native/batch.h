@@ -2,7 +2,8 @@
 // (format: docs/internals.md "Batches"), and the doorbell interface the loop
 // rings after handing a batch over.
 // Owns: the record and slab bytes of one batch. Does not own: the ring that
-// carries it, the ArrayBuffer JS gets (the bridge copies into a fresh one).
+// carries it, the ArrayBuffer JS gets (the bridge copies into a fresh,
+// uninitialised one).
 // Runs on: filled on a loop thread, read and recycled on the JS thread.
 #pragma once
 #include <cstddef>

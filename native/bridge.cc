@@ -12,6 +12,25 @@ namespace {
 // Batches delivered per JS call before yielding to the event loop (timers,
 // sockets of the JS thread) and ringing again.
 constexpr int kBatchesPerCall = 64;
+
+// An ArrayBuffer of `size` bytes whose memory is left as malloc gave it: the
+// batch is copied over all of it at once. napi_create_arraybuffer zero-fills
+// (memset of up to the batch cap, 1.7 % of the server's S3 profile);
+// napi_create_buffer does not (node::Buffer::New allocates without the zero
+// fill), and its Buffer is a whole-buffer view, so its ArrayBuffer is ours alone.
+bool uninitializedArrayBuffer(napi_env env, size_t size, void** data, napi_value* arrayBuffer) {
+  napi_value buffer;
+  size_t length = 0;
+  size_t offset = 0;
+  *data = nullptr;
+  if (napi_create_buffer(env, size, data, &buffer) == napi_ok && *data != nullptr &&
+      napi_get_typedarray_info(env, buffer, nullptr, &length, nullptr, arrayBuffer, &offset) == napi_ok && offset == 0) {
+    return true;
+  }
+  // Not expected from Node; the zero-filled way still works.
+  *data = nullptr;
+  return napi_create_arraybuffer(env, size, data, arrayBuffer) == napi_ok && *data != nullptr;
+}
 }  // namespace
 
 Bridge* Bridge::create(napi_env env, napi_value onBatch) {
@@ -89,7 +108,7 @@ void Bridge::drain(napi_env env, napi_value onBatch) {
       napi_open_handle_scope(env, &scope);
       void* bytes = nullptr;
       napi_value args[3];
-      if (napi_create_arraybuffer(env, batch->bytes(), &bytes, &args[1]) != napi_ok || bytes == nullptr) {
+      if (!uninitializedArrayBuffer(env, batch->bytes(), &bytes, &args[1])) {
         // Only when the environment is terminating (worker.terminate()) or
         // out of memory: no JS will see this batch.
         delete batch;

@@ -215,6 +215,12 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
     const raw = this.options.framing === 'raw';
     const framing = this.options.framing;
     const metrics = this.#metrics;
+    const emitData = (connection: Connection<M>, payload: Buffer): void => {
+      metrics.received(framing, payload.length);
+      connection.emit('message', payload);
+      // The old name of a raw chunk, kept because it costs one emit nobody listens to.
+      if (raw) connection.emit('data', payload);
+    };
     return {
       open: (id, remoteAddress, remotePort, tls) => {
         const connection = createConnection<M>(this.#counted, id, remoteAddress, remotePort, this.options.framing, this.options.requestTimeout, this.#hub, tls);
@@ -222,6 +228,7 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
         metrics.opened++;
         if (channels.open.hasSubscribers) channels.open.publish({ server: this, connection });
         this.emit('connection', connection);
+        return connection;
       },
       message: (id, type, flags, seq, payload) => {
         const connection = connections.get(id);
@@ -229,14 +236,16 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
         metrics.received(framing, payload.length);
         this.#dispatcher.dispatch(connection as Connection, type, flags, seq, payload);
       },
+      // The engine hands back what open() returned, until that connection's close().
+      messageOf: (connection, type, flags, seq, payload) => {
+        metrics.received(framing, payload.length);
+        this.#dispatcher.dispatch(connection as Connection, type, flags, seq, payload);
+      },
       data: (id, payload) => {
         const connection = connections.get(id);
-        if (!connection) return;
-        metrics.received(framing, payload.length);
-        connection.emit('message', payload);
-        // The old name of a raw chunk, kept because it costs one emit nobody listens to.
-        if (raw) connection.emit('data', payload);
+        if (connection) emitData(connection, payload);
       },
+      dataOf: (connection, payload) => emitData(connection as Connection<M>, payload),
       drain: (id) => connections.get(id)?.emit('drain'),
       end: (id) => {
         const connection = connections.get(id);

@@ -56,8 +56,18 @@ export interface EngineSink {
   /**
    * A connection was accepted (and counted against maxConnections). `tls`: what
    * the PROXY v2 header said about the client's TLS connection to the proxy.
+   * May return a handle (the server: the Connection) that an engine passes to
+   * {@link messageOf}/{@link dataOf} instead of the id.
    */
-  open(id: number, remoteAddress: string, remotePort: number, tls?: ConnectionTls): void;
+  open(id: number, remoteAddress: string, remotePort: number, tls?: ConnectionTls): unknown;
+  /**
+   * Optional: message() for the connection whose open() returned `handle`, so
+   * that the sink need not look the connection up by id once per message
+   * (the native engine; S3 profile, issue 13).
+   */
+  messageOf?(handle: unknown, type: number, flags: number, seq: number, payload: Buffer): void;
+  /** Optional: data() by handle, as {@link messageOf}. */
+  dataOf?(handle: unknown, payload: Buffer): void;
   /** frame framing: one application frame (control frames never arrive here). */
   message(id: number, type: number, flags: number, seq: number, payload: Buffer): void;
   /** length/line: one message; raw: one chunk. */

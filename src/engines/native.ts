@@ -9,6 +9,7 @@
  * heartbeats (all native), Connection objects (the server).
  * Runs on: the JS thread that created it.
  */
+import { Buffer } from 'node:buffer';
 import type { NativeAddon, NativeEngine } from '../binding';
 import { EdgepollError, type EngineCode } from '../errors';
 import { HEADER_SIZE, framingNumber, writeHeader } from '../protocol';
@@ -63,6 +64,17 @@ const BUFFER_SIZE = 16 * 1024;
 /** A command buffer grown past this by one large write goes back to BUFFER_SIZE once submitted. */
 const BUFFER_KEEP = 256 * 1024;
 
+/**
+ * A payload view over a batch: a Buffer (Buffer.prototype, Buffer.isBuffer)
+ * made without Buffer.from's argument dispatch and range checks, the batch's
+ * offsets being right by construction. Measured on Node 20: 19 ns a view
+ * against 50 ns for Buffer.from(arrayBuffer, offset, length), once per message.
+ */
+class PayloadView extends Uint8Array {}
+Object.setPrototypeOf(PayloadView.prototype, Buffer.prototype);
+const payloadView = (batch: ArrayBuffer, offset: number, length: number): Buffer =>
+  new PayloadView(batch, offset, length) as unknown as Buffer;
+
 /** One loop's corked commands: grows by doubling, reused after each submit, shrunk after a large one. */
 class CommandBuffer {
   bytes = Buffer.allocUnsafe(BUFFER_SIZE);
@@ -94,14 +106,19 @@ class CommandBuffer {
 
 /** What JS knows about one connection's outbound queue. */
 interface Outbound {
-  /** The loop that owns the connection. */
+  /** The connection's id (computed once: above 2^31 it is a heap number), loop, slot and generation. */
+  id: number;
   loop: number;
+  slot: number;
+  generation: number;
   /** Native's last report (BACKPRESSURE / DRAIN value). */
   reported: number;
   /** Bytes corked since the last flush. */
   corked: number;
   /** Bytes in `pending` blocks: still JS's, counted until a loop takes the block. */
   pending: number;
+  /** What the sink's open() returned, handed to its messageOf/dataOf instead of the id; undefined: use the id. */
+  handle: unknown;
   /** end(), close() or destroy() was called: later writes are refused (false), as on the net engine. */
   closing?: boolean;
 }
@@ -123,7 +140,12 @@ class NativeEngineAdapter implements Engine {
   readonly kind = 'native' as const;
   private readonly native: NativeEngine;
   private readonly buffers: CommandBuffer[];
-  private readonly outbound = new Map<number, Outbound>();
+  /**
+   * Per loop, by slot: the open connections' state. An array indexed by slot
+   * with the generation checked apart, not a Map by id: ids above 2^31 are heap
+   * numbers, and a Map lookup per message showed in the S3 profile.
+   */
+  private readonly slots: Array<Array<Outbound | undefined>>;
   private readonly codeNames: string[];
   private readonly pending: Pending[] = [];
   /** Connections above the high-water mark (native's BACKPRESSURE until its DRAIN, or corked above it). */
@@ -173,6 +195,18 @@ class NativeEngineAdapter implements Engine {
     this.buffers = Array.from({ length: threads }, () => new CommandBuffer());
     this.backpressure = new Array<number>(threads).fill(0);
     this.inboxFull = new Array<number>(threads).fill(0);
+    this.slots = Array.from({ length: threads }, () => []);
+  }
+
+  /** The open connection `id` names, if any. */
+  private state(id: number): Outbound | undefined {
+    // Math.floor, not %: an id above 2^31 is a double, and % of doubles is a call to fmod.
+    const high = Math.floor(id / ID_LOOP_SPAN);
+    const table = this.slots[id - high * ID_LOOP_SPAN];
+    if (table === undefined) return undefined;
+    const generation = Math.floor(high / ID_SLOT_SPAN);
+    const state = table[high - generation * ID_SLOT_SPAN];
+    return state !== undefined && state.generation === generation ? state : undefined;
   }
 
   async listen(host: string, port: number, backlog: number, path?: string): Promise<ListenAddress> {
@@ -190,25 +224,25 @@ class NativeEngineAdapter implements Engine {
   }
 
   write(id: number, bytes: Uint8Array): boolean {
-    const state = this.outbound.get(id);
+    const state = this.state(id);
     // Closed or closing: dropped. false as on node:net and the net engine; 'close', not 'drain', follows.
     if (!state || state.closing) return false;
     if (this.pendingBytes >= PENDING_LIMIT) return this.overflow(id);
     const above = this.above(state, bytes.length);
     if (above) this.backloggedIds.add(id);
-    const buffer = this.command(id, OP_WRITE, above ? 1 : 0, 0, bytes.length);
+    const buffer = this.command(state, OP_WRITE, above ? 1 : 0, 0, bytes.length);
     buffer.bytes.set(bytes, buffer.length - bytes.length);
     return !above;
   }
 
   sendFrame(id: number, flags: number, type: number, seq: number, payload: Uint8Array): boolean {
-    const state = this.outbound.get(id);
+    const state = this.state(id);
     if (!state || state.closing) return false;
     if (this.pendingBytes >= PENDING_LIMIT) return this.overflow(id);
     const size = HEADER_SIZE + payload.length;
     const above = this.above(state, size);
     if (above) this.backloggedIds.add(id);
-    const buffer = this.command(id, OP_WRITE, above ? 1 : 0, 0, size);
+    const buffer = this.command(state, OP_WRITE, above ? 1 : 0, 0, size);
     const at = buffer.length - size;
     writeHeader(buffer.bytes, at, flags, type, payload.length, seq);
     buffer.bytes.set(payload, at + HEADER_SIZE);
@@ -216,32 +250,32 @@ class NativeEngineAdapter implements Engine {
   }
 
   bufferedAmount(id: number): number {
-    const state = this.outbound.get(id);
+    const state = this.state(id);
     return state ? state.reported + state.corked + state.pending : 0;
   }
 
   end(id: number): void {
-    const state = this.outbound.get(id);
+    const state = this.state(id);
     if (!state) return;
     state.closing = true;
-    this.command(id, OP_END, 0, 0, 0);
+    this.command(state, OP_END, 0, 0, 0);
   }
 
   destroy(id: number): void {
-    const state = this.outbound.get(id);
+    const state = this.state(id);
     if (!state) return;
     state.closing = true;
-    this.command(id, OP_DESTROY, 0, 0, 0);
+    this.command(state, OP_DESTROY, 0, 0, 0);
   }
 
   close(id: number, code: EngineCode, reason?: string): void {
-    const state = this.outbound.get(id);
+    const state = this.state(id);
     if (!state) return;
     state.closing = true;
     let index = this.codeNames.indexOf(code);
     if (index < 0) index = this.codeNames.indexOf('EIO');
     const text = reason ? Buffer.from(reason, 'utf8') : undefined;
-    const buffer = this.command(id, OP_CLOSE, 0, index, text ? text.length : 0);
+    const buffer = this.command(state, OP_CLOSE, 0, index, text ? text.length : 0);
     if (text) text.copy(buffer.bytes, buffer.length - text.length);
   }
 
@@ -268,8 +302,9 @@ class NativeEngineAdapter implements Engine {
   }
 
   private topicCommand(id: number, op: number, topic: Buffer): void {
-    if (!this.outbound.has(id)) return;
-    const buffer = this.command(id, op, 0, 0, topic.length);
+    const state = this.state(id);
+    if (!state) return;
+    const buffer = this.command(state, op, 0, 0, topic.length);
     topic.copy(buffer.bytes, buffer.length - topic.length);
   }
 
@@ -354,7 +389,7 @@ class NativeEngineAdapter implements Engine {
     this.pending.length = 0;
     this.pendingBytes = 0;
     this.native.stop();
-    this.outbound.clear();
+    for (const table of this.slots) table.length = 0;
   }
 
   ref(): void {
@@ -382,14 +417,14 @@ class NativeEngineAdapter implements Engine {
     return false;
   }
 
-  /** Appends a command header (+ room for `length` bytes) to the id's loop buffer. */
-  private command(id: number, op: number, flags: number, code: number, length: number): CommandBuffer {
-    const buffer = this.buffers[idLoop(id)];
+  /** Appends a command header (+ room for `length` bytes) to the connection's loop buffer. */
+  private command(state: Outbound, op: number, flags: number, code: number, length: number): CommandBuffer {
+    const buffer = this.buffers[state.loop];
     const at = buffer.reserve(COMMAND_HEADER + length);
     const bytes = buffer.bytes;
     // Plain byte stores: this runs once per message, and Buffer's writeUInt*LE range checks showed in profiles.
-    const slot = idSlot(id);
-    const generation = idGeneration(id);
+    const slot = state.slot;
+    const generation = state.generation;
     bytes[at] = op;
     bytes[at + 1] = flags;
     bytes[at + 2] = code & 0xff;
@@ -453,13 +488,18 @@ class NativeEngineAdapter implements Engine {
   private onBatch(loop: number, batch: ArrayBuffer, records: number): void {
     const view = new DataView(batch);
     const slab = records * RECORD_SIZE;
+    const table = this.slots[loop];
     let failure: unknown;
     for (let i = 0; i < records; i++) {
       const at = i * RECORD_SIZE;
       const kind = view.getUint8(at);
       const slot = view.getUint32(at + 4, true);
       const generation = view.getUint32(at + 8, true);
-      const id = generation * (ID_LOOP_SPAN * ID_SLOT_SPAN) + slot * ID_LOOP_SPAN + loop;
+      const known = table[slot];
+      const id =
+        known !== undefined && known.generation === generation
+          ? known.id
+          : generation * (ID_LOOP_SPAN * ID_SLOT_SPAN) + slot * ID_LOOP_SPAN + loop;
       const offset = slab + view.getUint32(at + 16, true);
       const length = view.getUint32(at + 20, true);
       const value = view.getUint32(at + 24, true);
@@ -467,12 +507,13 @@ class NativeEngineAdapter implements Engine {
       try {
         switch (kind) {
           case KIND_OPEN: {
-            this.outbound.set(id, { loop, reported: 0, corked: 0, pending: 0 });
+            const state: Outbound = { id, loop, slot, generation, reported: 0, corked: 0, pending: 0, handle: undefined };
+            table[slot] = state;
             // flags bit 0: the PROXY header's TLS details follow the address (seq = its length).
             const withTls = (view.getUint8(at + 1) & 1) !== 0;
             const addressLength = withTls ? view.getUint32(at + 12, true) : length;
             const fields = withTls ? decodeProxyTls(Buffer.from(batch, offset + addressLength, length - addressLength)) : undefined;
-            this.sink.open(
+            state.handle = this.sink.open(
               id,
               Buffer.from(batch, offset, addressLength).toString('latin1'),
               value,
@@ -480,36 +521,44 @@ class NativeEngineAdapter implements Engine {
             );
             break;
           }
-          case KIND_MESSAGE:
-            this.sink.message(
-              id,
-              view.getUint16(at + 2, true),
-              view.getUint8(at + 1),
-              view.getUint32(at + 12, true),
-              Buffer.from(batch, offset, length),
-            );
+          case KIND_MESSAGE: {
+            const type = view.getUint16(at + 2, true);
+            const flags = view.getUint8(at + 1);
+            const seq = view.getUint32(at + 12, true);
+            const payload = payloadView(batch, offset, length);
+            // The connection's handle when the sink gave one: no lookup by id per message.
+            if (known !== undefined && known.generation === generation && known.handle !== undefined && this.sink.messageOf) {
+              this.sink.messageOf(known.handle, type, flags, seq, payload);
+            } else {
+              this.sink.message(id, type, flags, seq, payload);
+            }
             break;
-          case KIND_DATA:
-            this.sink.data(id, Buffer.from(batch, offset, length));
+          }
+          case KIND_DATA: {
+            const payload = payloadView(batch, offset, length);
+            if (known !== undefined && known.generation === generation && known.handle !== undefined && this.sink.dataOf) {
+              this.sink.dataOf(known.handle, payload);
+            } else {
+              this.sink.data(id, payload);
+            }
             break;
+          }
           case KIND_DRAIN: {
             this.backloggedIds.delete(id);
-            const state = this.outbound.get(id);
-            if (state) state.reported = value;
+            if (known !== undefined && known.generation === generation) known.reported = value;
             this.sink.drain(id);
             break;
           }
           case KIND_BACKPRESSURE: {
             this.backloggedIds.add(id);
-            const state = this.outbound.get(id);
-            if (state) state.reported = value;
+            if (known !== undefined && known.generation === generation) known.reported = value;
             break;
           }
           case KIND_END:
             this.sink.end(id);
             break;
           case KIND_CLOSE:
-            this.outbound.delete(id);
+            if (known !== undefined && known.generation === generation) table[slot] = undefined;
             this.backloggedIds.delete(id);
             this.sink.close(
               id,
