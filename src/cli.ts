@@ -18,7 +18,7 @@ const usage = `usage:
                  [--threads N] [--workers N] [--framing frame|length|line|raw]
                  [--max-frame BYTES] [--heartbeat-interval MS] [--heartbeat-timeout MS]
                  [--idle-timeout MS] [--frame-timeout MS] [--shutdown-timeout MS]
-                 [--request-timeout MS]
+                 [--goaway-spread MS] [--request-timeout MS]
                  [--max-connections N] [--accept-mode reuseport|exclusive]
                  [--proxy-protocol [--proxy-trusted CIDR,...] [--proxy-timeout MS]]
   edgepoll bench --target HOST:PORT [options]   (edgepoll bench --help)
@@ -45,6 +45,7 @@ async function serve(argv: string[]): Promise<number> {
       'frame-timeout': { type: 'string' },
       'drain-timeout': { type: 'string' },
       'shutdown-timeout': { type: 'string' },
+      'goaway-spread': { type: 'string' },
       'request-timeout': { type: 'string' },
       'max-connections': { type: 'string' },
       'accept-mode': { type: 'string' },
@@ -77,6 +78,7 @@ async function serve(argv: string[]): Promise<number> {
     frameTimeout: integerFlag('frame-timeout', values['frame-timeout']),
     // --drain-timeout is the old name of --shutdown-timeout (PROTOCOL.md section 5 still lists it).
     shutdownTimeout: integerFlag('shutdown-timeout', values['shutdown-timeout']) ?? integerFlag('drain-timeout', values['drain-timeout']),
+    goawaySpread: integerFlag('goaway-spread', values['goaway-spread']),
     requestTimeout: integerFlag('request-timeout', values['request-timeout']),
     maxConnections: integerFlag('max-connections', values['max-connections']),
     acceptMode: values['accept-mode'] as ServerOptions['acceptMode'],
@@ -118,12 +120,24 @@ async function serve(argv: string[]): Promise<number> {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  // A native --workers server reloads on SIGHUP (PROTOCOL.md section 6); the workers ignore it (the primary drives).
+  if (server.options.nativeWorkers > 0 && server.engine === 'native') {
+    process.on('SIGHUP', () => {
+      if (worker || stopping) return;
+      log('SIGHUP: reloading the workers');
+      server.reload().then(
+        () => log('reload done'),
+        (error: EdgepollError) => log(`reload failed: ${error.code}: ${error.message}`),
+      );
+    });
+  }
 
   const port = integerFlag('port', values.port) ?? 7000;
   const address = await server.listen({ host: values.host, port });
   if (!worker) {
     process.stdout.write(`listening on ${address.host}:${address.port}\n`);
-    log(`engine ${server.engine}, framing ${server.options.framing}${server.engine === 'native' ? `, ${server.options.threads} thread(s)` : ''}`);
+    const workers = server.engine === 'native' && server.options.nativeWorkers > 0 ? `, ${server.options.nativeWorkers} worker(s)` : '';
+    log(`engine ${server.engine}, framing ${server.options.framing}${server.engine === 'native' ? `, ${server.options.threads} thread(s)${workers}` : ''}`);
     if (values.hint) {
       log(`try it: npx edgepoll request --port ${address.port} --type 1 hello   (ECHO; Ctrl-C stops the server)`);
     }

@@ -68,6 +68,7 @@ export const apiCodes = [
   'ESERVER_ALREADY_LISTENING',
   'EHANDLER', // a handler threw or rejected (reported through 'error', the thrown value as cause)
   'EWORKER_EXIT', // a cluster worker exited unexpectedly (it is replaced)
+  'ERELOAD_FAILED', // a new generation of workers did not start; the old one keeps serving
 ] as const;
 
 export type EngineCode = (typeof engineCodes)[number];

@@ -102,7 +102,8 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
     super();
     this.options = resolveOptions(options);
     this.engine = resolveEngineName(this.options.engine);
-    this.#primary = this.engine === 'cluster' && cluster.isPrimary;
+    // The cluster engine and the native engine with workers run no handlers in the primary.
+    this.#primary = (this.engine === 'cluster' || (this.engine === 'native' && this.options.nativeWorkers > 0)) && cluster.isPrimary;
     this.#dispatcher = new Dispatcher((error, connection) => this.#report(error, connection));
     this.#engine = createEngine(this.engine, this.options, this.#sink());
   }
@@ -268,6 +269,25 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
   }
 
   /**
+   * Native engine with `workers`, in the primary: starts a new generation of
+   * workers (your script, fresh from disk); once all of it listens, the old
+   * generation stops accepting, sends GOAWAY spread over `goawaySpread`,
+   * drains within `shutdownTimeout` and exits. No connection attempt is
+   * refused meanwhile (the listening socket never closes). Resolves when the
+   * old generation is gone; rejects with `ERELOAD_FAILED` (cause in the
+   * message) when the new one does not start, the old one still serving.
+   */
+  async reload(): Promise<void> {
+    if (!this.#engine.reload || this.#state !== 'listening') {
+      throw new EdgepollError(
+        'ERELOAD_FAILED',
+        this.#engine.reload ? `the server is ${this.#state}` : "reload() needs engine 'native' with workers, in the primary",
+      );
+    }
+    await this.#engine.reload();
+  }
+
+  /**
    * Graceful shutdown (PROTOCOL.md section 4): stops accepting at once, sends
    * GOAWAY (frame framing), lets requests in flight finish, and after
    * `drainTimeout` closes what is still open with CLOSE `shutdown`.
@@ -284,9 +304,12 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
     if (wasListening) {
       await this.#engine.stopAccepting();
       if (!this.#primary && this.#connections.size > 0) {
-        if (this.options.framing === 'frame') this.#engine.broadcast(encodeFrame(0, TYPE_GOAWAY, 0, new Uint8Array(0)));
+        const spread = Math.min(this.options.goawaySpread, Math.floor(this.options.shutdownTimeout / 2));
+        const spreading = this.options.framing === 'frame' && spread > 0 ? this.#spreadGoaway(spread) : undefined;
+        if (this.options.framing === 'frame' && !spreading) this.#engine.broadcast(encodeFrame(0, TYPE_GOAWAY, 0, new Uint8Array(0)));
         this.#engine.flush();
         await this.#waitDrained(this.options.shutdownTimeout);
+        spreading?.();
         for (const id of [...this.#connections.keys()]) this.#engine.close(id, 'ESHUTDOWN');
         this.#engine.flush();
         await this.#waitDrained(2_000);
@@ -297,6 +320,30 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
     this.#connections.clear();
     this.#state = 'closed';
     this.emit('close');
+  }
+
+  /**
+   * GOAWAY to each open connection at evenly spaced times over `spread` ms
+   * (one timer walking the list), so that their clients do not all reconnect
+   * in the same instant. Returns what stops it when the drain ends.
+   */
+  #spreadGoaway(spread: number): () => void {
+    const ids = [...this.#connections.keys()];
+    const step = spread / ids.length;
+    const started = Date.now();
+    const empty = new Uint8Array(0);
+    let next = 0;
+    let timer: NodeJS.Timeout | undefined;
+    const tick = (): void => {
+      const due = Math.min(ids.length, Math.floor((Date.now() - started) / step) + 1);
+      for (; next < due; next++) {
+        if (this.#connections.has(ids[next])) this.#engine.sendFrame(ids[next], 0, TYPE_GOAWAY, 0, empty);
+      }
+      this.#engine.flush();
+      if (next < ids.length) timer = setTimeout(tick, Math.max(1, started + next * step - Date.now()));
+    };
+    tick();
+    return () => clearTimeout(timer);
   }
 
   #waitDrained(timeout: number): Promise<void> {

@@ -1,0 +1,246 @@
+/**
+ * The native engine in worker processes (src/engines/native-workers*.ts):
+ * why one shared socket (a SO_REUSEPORT socket that closes resets its queue,
+ * the shared one loses nothing), workers replaced, limits and stats across
+ * workers, the CLI's --workers with SIGTERM. Real processes, real sockets.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import readline from 'node:readline';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { tryLoadNative } from '../src/binding';
+import type { EngineSink } from '../src/engines/engine';
+import { createNativeEngine } from '../src/engines/native';
+import { resolveOptions } from '../src/options';
+import { root, startFixture, type Fixture } from './helpers/fixture';
+import { connectPeer, frame, type WirePeer } from './helpers/wire';
+
+const addon = tryLoadNative()!;
+const fixtures = path.join(root, 'test', 'helpers', 'native-workers-fixtures');
+const serverScript = path.join(fixtures, 'server.js');
+
+/** Spawns holder.js (see there); resolves once it holds its socket. */
+async function holder(args: string[], stdio: Array<'ignore' | 'pipe' | number>): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [path.join(fixtures, 'holder.js'), ...args], { stdio: stdio as never });
+  onTestFinished(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  await new Promise<void>((resolve, reject) => {
+    readline.createInterface({ input: child.stdout! }).on('line', (line) => line === 'ready' && resolve());
+    child.on('exit', (code) => reject(new Error(`holder exited (${code})`)));
+  });
+  return child;
+}
+
+/** Connects `count` clients (the kernel completes them into a queue nobody accepts from). */
+async function queued(port: number, count: number): Promise<Array<net.Socket & { failure?: string }>> {
+  const sockets = await Promise.all(
+    Array.from({ length: count }, () => new Promise<net.Socket & { failure?: string }>((resolve, reject) => {
+      const socket = net.connect(port, '127.0.0.1') as net.Socket & { failure?: string };
+      socket.once('connect', () => resolve(socket));
+      socket.once('error', reject);
+    })),
+  );
+  for (const socket of sockets) {
+    socket.on('error', (error: NodeJS.ErrnoException) => (socket.failure ??= error.code ?? 'error'));
+    socket.on('close', () => (socket.failure ??= 'closed'));
+  }
+  onTestFinished(() => sockets.forEach((socket) => socket.destroy()));
+  return sockets;
+}
+
+/** A raw echo native engine serving `fd` (adopted); returns how many of `sockets` get their bytes back. */
+async function served(fd: number, sockets: Array<net.Socket & { failure?: string }>): Promise<number> {
+  const options = resolveOptions({ engine: 'native', framing: 'raw' });
+  let engine: ReturnType<typeof createNativeEngine>;
+  const sink: EngineSink = {
+    open: () => {},
+    message: () => {},
+    data: (id, payload) => void engine.write(id, payload),
+    drain: () => {},
+    end: (id) => engine.end(id),
+    close: () => {},
+    error: () => {},
+    batchEnd: () => engine.flush(),
+    requestClose: () => {},
+  };
+  engine = createNativeEngine(addon, options, sink);
+  onTestFinished(() => engine.shutdown());
+  engine.adopt(fd, '127.0.0.1');
+  const answers = await Promise.all(
+    sockets.map((socket) => new Promise<boolean>((resolve) => {
+      if (socket.failure) return resolve(false);
+      const timer = setTimeout(() => resolve(false), 5000);
+      socket.once('data', () => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+      socket.once('close', () => resolve(false));
+      socket.write('ping');
+    })),
+  );
+  return answers.filter(Boolean).length;
+}
+
+describe('the accept queue when a process holding the listener leaves', () => {
+  const count = 64;
+
+  it('SO_REUSEPORT: the listener that closes resets the connections the kernel queued on it', async () => {
+    const ours = addon.createListener('127.0.0.1', 0, 511, true);
+    onTestFinished(() => fs.closeSync(ours.fd));
+    const other = await holder(['reuseport', String(ours.port)], ['ignore', 'pipe', 'inherit']);
+    const sockets = await queued(ours.port, count);
+    other.kill('SIGKILL');
+    await new Promise((resolve) => other.once('exit', resolve));
+    const answered = await served(ours.fd, sockets);
+    const reset = sockets.filter((socket) => socket.failure === 'ECONNRESET').length;
+    // The kernel hashed about half onto the holder's queue: gone with it (2^-64 that none were).
+    expect(reset).toBeGreaterThan(0);
+    expect(answered + reset).toBe(count);
+  });
+
+  it('one shared socket (the workers model): nothing queued is lost when a holder leaves', async () => {
+    const shared = addon.createListener('127.0.0.1', 0, 511, false);
+    onTestFinished(() => fs.closeSync(shared.fd));
+    const other = await holder(['inherit'], ['ignore', 'pipe', 'inherit', shared.fd]);
+    const sockets = await queued(shared.port, count);
+    other.kill('SIGKILL');
+    await new Promise((resolve) => other.once('exit', resolve));
+    expect(await served(shared.fd, sockets)).toBe(count);
+    expect(sockets.filter((socket) => socket.failure).length).toBe(0);
+  });
+
+  it('adopting something that is not a listening socket fails with an EdgepollError', () => {
+    const options = resolveOptions({ engine: 'native', framing: 'raw' });
+    const sink = { batchEnd: () => {} } as unknown as EngineSink;
+    const engine = createNativeEngine(addon, options, sink);
+    onTestFinished(() => engine.shutdown());
+    const file = fs.openSync(__filename, 'r');
+    onTestFinished(() => fs.closeSync(file));
+    expect(() => engine.adopt(file, '127.0.0.1')).toThrow(expect.objectContaining({ name: 'EdgepollError', code: 'ENOTSOCK' }));
+  });
+});
+
+async function request(peer: WirePeer, type: number, seq: number, payload = ''): Promise<Buffer> {
+  peer.write(frame(0, type, seq, payload));
+  const reply = await peer.readFrame(10_000);
+  expect(reply).toMatchObject({ flags: 1, type, seq });
+  return reply.payload;
+}
+
+async function startWorkers(options: Record<string, unknown>, env: Record<string, string> = {}): Promise<Fixture> {
+  const saved = { ...process.env };
+  Object.assign(process.env, env);
+  try {
+    const fixture = await startFixture(options as never, serverScript);
+    onTestFinished(async () => {
+      await fixture.stop();
+    });
+    return fixture;
+  } finally {
+    process.env = saved;
+  }
+}
+
+/** Opens connections in parallel rounds until they sit on `workers` different workers. */
+async function onEveryWorker(port: number, workers: number): Promise<Array<{ peer: WirePeer; pid: string }>> {
+  const all: Array<{ peer: WirePeer; pid: string }> = [];
+  for (let round = 0; round < 10 && new Set(all.map((c) => c.pid)).size < workers; round++) {
+    const peers = await Promise.all(Array.from({ length: 16 }, () => connectPeer(port)));
+    for (const peer of peers) all.push({ peer, pid: (await request(peer, 40, 1)).toString() });
+  }
+  onTestFinished(() => all.forEach(({ peer }) => peer.destroy()));
+  expect(new Set(all.map((c) => c.pid)).size).toBe(workers);
+  return all;
+}
+
+describe('engine native with workers', () => {
+  it('serves one port from N workers; a worker that dies is replaced, its connections end, the others never notice; stats and connections are summed', async () => {
+    const fixture = await startWorkers({ workers: 2, threads: 1 });
+    const connected = await onEveryWorker(fixture.port, 2);
+    const before = JSON.parse((await request(connected[0].peer, 3, 2)).toString());
+    expect(before.engine).toBe('native');
+    expect(before.loops).toHaveLength(2);
+    expect(before.connections).toBe(connected.length);
+    const victim = connected[0].pid;
+    process.kill(Number(victim), 'SIGKILL');
+    for (const { peer, pid } of connected) {
+      if (pid === victim) await peer.waitClosed(10_000);
+    }
+    let seq = 10;
+    for (const { peer, pid } of connected) {
+      if (pid !== victim) expect((await request(peer, 1, seq++, 'still here')).toString()).toBe('still here');
+    }
+    await expect.poll(() => fixture.stderr(), { timeout: 10_000 }).toContain('EWORKER_EXIT');
+    // The replacement serves: a stats round shows two workers again, one of them new.
+    await expect
+      .poll(async () => {
+        const probe = await connectPeer(fixture.port);
+        const stats = JSON.parse((await request(probe, 3, seq++)).toString());
+        probe.destroy();
+        return stats.loops.map((loop: { pid: number }) => String(loop.pid)).filter((pid: string) => pid !== victim).length;
+      }, { timeout: 15_000, interval: 200 })
+      .toBe(2);
+  });
+
+  it('maxConnections holds for the whole server, whichever worker accepts', async () => {
+    const fixture = await startWorkers({ workers: 2, threads: 1, maxConnections: 6 });
+    const peers = await Promise.all(Array.from({ length: 16 }, () => connectPeer(fixture.port)));
+    onTestFinished(() => peers.forEach((peer) => peer.destroy()));
+    const outcomes = await Promise.all(
+      peers.map(async (peer, i) => {
+        peer.write(frame(0, 40, i + 1, ''));
+        const reply = await peer.readFrame(10_000);
+        return reply.type === 0xff03 ? `close:${reply.payload.toString()}` : `pid:${reply.payload.toString()}`;
+      }),
+    );
+    const served = outcomes.filter((o) => o.startsWith('pid:'));
+    expect(served).toHaveLength(6);
+    expect(outcomes.filter((o) => o === 'close:server full')).toHaveLength(10);
+    const probeStats = JSON.parse((await request(peers[outcomes.indexOf(served[0])], 3, 99)).toString());
+    expect(probeStats.connections).toBe(6);
+    expect(probeStats.rejected).toBeGreaterThanOrEqual(10);
+  });
+
+  it('broadcast() reaches every worker\'s connections once', async () => {
+    const fixture = await startWorkers({ workers: 2, threads: 1 });
+    const connected = await onEveryWorker(fixture.port, 2);
+    const sender = connected[0].peer;
+    sender.write(frame(0, 2, 7, 'to all'));
+    for (const { peer } of connected) {
+      const frames: Array<{ type: number; seq: number; payload: Buffer }> = [];
+      while (!frames.some((f) => f.type === 2 && f.seq === 0)) frames.push(await peer.readFrame(10_000));
+      expect(frames.filter((f) => f.seq === 0).map((f) => f.payload.toString())).toEqual(['to all']);
+    }
+  });
+});
+
+describe('edgepoll serve --engine native --workers N', () => {
+  it('listens once, and SIGTERM drains every worker: the primary exits 0 within shutdownTimeout + 1 s', async () => {
+    const cli = path.join(root, 'dist', 'cli.js');
+    const fixture = await startFixture({}, cli, ['serve', '--engine', 'native', '--workers', '2', '--port', '0', '--shutdown-timeout', '1500']);
+    onTestFinished(async () => {
+      await fixture.stop('SIGKILL');
+    });
+    const connected: WirePeer[] = [];
+    onTestFinished(() => connected.forEach((peer) => peer.destroy()));
+    for (let round = 0; round < 10; round++) {
+      connected.push(...(await Promise.all(Array.from({ length: 16 }, () => connectPeer(fixture.port)))));
+      const stats = JSON.parse((await request(connected[0], 3, round + 1)).toString());
+      if (stats.loops.every((loop: { connections: number }) => loop.connections > 0)) break;
+    }
+    const stats = JSON.parse((await request(connected[0], 3, 50)).toString());
+    expect(stats.loops.map((loop: { connections: number }) => loop.connections > 0)).toEqual([true, true]);
+    const started = Date.now();
+    fixture.child.kill('SIGTERM');
+    for (const peer of connected) {
+      const goaway = await peer.readFrame(5000);
+      expect(goaway.type).toBe(0xff04);
+    }
+    expect(await fixture.exited).toBe(0);
+    expect(Date.now() - started).toBeLessThan(1500 + 1000);
+    expect(fixture.stdout).toHaveLength(1);
+  });
+});
