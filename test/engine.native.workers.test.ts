@@ -244,3 +244,142 @@ describe('edgepoll serve --engine native --workers N', () => {
     expect(fixture.stdout).toHaveLength(1);
   });
 });
+
+/** A child running load-clients.js: resolves once all its clients are open. */
+async function loadClients(port: number, count: number): Promise<{ stop(): Promise<LoadReport> }> {
+  const child = spawn(process.execPath, [path.join(fixtures, 'load-clients.js'), String(port), String(count)], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  onTestFinished(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  const lines: string[] = [];
+  const waiters: Array<() => void> = [];
+  readline.createInterface({ input: child.stdout! }).on('line', (line) => {
+    lines.push(line);
+    waiters.splice(0).forEach((wake) => wake());
+  });
+  const line = (index: number): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const check = (): void => {
+        if (lines.length > index) resolve(lines[index]);
+        else if (child.exitCode !== null) reject(new Error(`load child exited (${child.exitCode})`));
+        else waiters.push(check);
+      };
+      check();
+      child.once('exit', check);
+    });
+  expect(await line(0)).toBe('ready');
+  return {
+    stop: async () => {
+      child.stdin!.write('stop\n');
+      return JSON.parse(await line(1)) as LoadReport;
+    },
+  };
+}
+
+interface LoadReport {
+  sent: number;
+  answered: number;
+  wrong: number;
+  errors: Record<string, number>;
+  lostBeforeGoaway: number;
+  connectErrors: Record<string, number>;
+  opens: number[];
+  goaways: number[];
+}
+
+async function version(port: number): Promise<string> {
+  const peer = await connectPeer(port);
+  try {
+    return (await request(peer, 41, 1)).toString();
+  } finally {
+    peer.destroy();
+  }
+}
+
+describe('reload (server.reload(), SIGHUP)', () => {
+  it('three successive reloads under load: nothing refused or reset, every request answered once, each client reconnects at most once per reload, GOAWAYs spread', async () => {
+    const dir = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'edgepoll-reload-'));
+    onTestFinished(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const versionFile = path.join(dir, 'version');
+    fs.writeFileSync(versionFile, 'v1');
+    const spread = 1500;
+    const fixture = await startWorkers(
+      { workers: 2, threads: 1, goawaySpread: spread, shutdownTimeout: 5000 },
+      { FIXTURE_VERSION_FILE: versionFile },
+    );
+    const loads = [await loadClients(fixture.port, 100), await loadClients(fixture.port, 100)];
+    const windows: Array<[number, number]> = [];
+    for (let i = 2; i <= 4; i++) {
+      fs.writeFileSync(versionFile, `v${i}`);
+      const started = Date.now();
+      fixture.child.kill('SIGHUP');
+      await expect.poll(() => fixture.stderr().split('reload done').length - 1, { timeout: 30_000, interval: 100 }).toBe(i - 1);
+      windows.push([started, Date.now()]);
+      // Fresh code from disk: the new generation read the new version.
+      expect(await version(fixture.port)).toBe(`v${i}`);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    const reports = await Promise.all(loads.map((load) => load.stop()));
+    const sum = (pick: (r: LoadReport) => number): number => reports.reduce((total, r) => total + pick(r), 0);
+    expect(fixture.stderr()).not.toContain('reload failed');
+    expect(reports.flatMap((r) => Object.entries(r.connectErrors))).toEqual([]);
+    expect(sum((r) => r.wrong)).toBe(0);
+    expect(sum((r) => r.lostBeforeGoaway)).toBe(0);
+    // Requests queued after a GOAWAY go out on the next connection: nothing fails at all here.
+    expect(reports.flatMap((r) => Object.entries(r.errors))).toEqual([]);
+    expect(sum((r) => r.answered)).toBe(sum((r) => r.sent));
+    expect(sum((r) => r.sent)).toBeGreaterThan(200 * 10);
+    const opens = reports.flatMap((r) => r.opens);
+    expect(opens).toHaveLength(200);
+    // One open at start, then at most one reconnect per reload.
+    expect(Math.max(...opens)).toBeLessThanOrEqual(4);
+    expect(Math.min(...opens)).toBeGreaterThanOrEqual(2);
+    // Each reload's GOAWAYs are spread over the window, not sent in one instant.
+    for (const [from, to] of windows) {
+      const times = reports.flatMap((r) => r.goaways).filter((t) => t >= from && t <= to);
+      expect(times.length).toBeGreaterThanOrEqual(150);
+      expect(Math.max(...times) - Math.min(...times)).toBeGreaterThan(spread * 0.6);
+    }
+  }, 120_000);
+
+  it('a new generation that fails to start leaves the old one serving and reports why', async () => {
+    const dir = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'edgepoll-reload-'));
+    onTestFinished(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const versionFile = path.join(dir, 'version');
+    fs.writeFileSync(versionFile, 'good');
+    const fixture = await startWorkers({ workers: 2, threads: 1 }, { FIXTURE_VERSION_FILE: versionFile, FIXTURE_FAIL_VERSION: 'broken' });
+    const peer = await connectPeer(fixture.port);
+    onTestFinished(() => peer.destroy());
+    fs.writeFileSync(versionFile, 'broken');
+    fixture.child.kill('SIGHUP');
+    await expect.poll(() => fixture.stderr(), { timeout: 20_000 }).toMatch(/reload failed: ERELOAD_FAILED: a worker of generation 2 exited \(code 3\) before it was listening/);
+    expect((await request(peer, 1, 5, 'old connection')).toString()).toBe('old connection');
+    expect(await version(fixture.port)).toBe('good');
+    const stats = JSON.parse((await request(peer, 3, 6)).toString());
+    expect(stats.loops.map((loop: { generation: number }) => loop.generation)).toEqual([1, 1]);
+    // The next deploy works.
+    fs.writeFileSync(versionFile, 'fixed');
+    fixture.child.kill('SIGHUP');
+    await expect.poll(() => fixture.stderr(), { timeout: 20_000 }).toContain('reload done');
+    expect(await version(fixture.port)).toBe('fixed');
+  }, 60_000);
+
+  it('edgepoll serve --workers reloads on SIGHUP and keeps serving the port', async () => {
+    const cli = path.join(root, 'dist', 'cli.js');
+    const fixture = await startFixture({}, cli, ['serve', '--engine', 'native', '--workers', '2', '--port', '0', '--shutdown-timeout', '1000']);
+    onTestFinished(async () => {
+      await fixture.stop('SIGKILL');
+    });
+    const peer = await connectPeer(fixture.port);
+    onTestFinished(() => peer.destroy());
+    fixture.child.kill('SIGHUP');
+    expect((await peer.readFrame(10_000)).type).toBe(0xff04);
+    await expect.poll(() => fixture.stderr(), { timeout: 20_000 }).toContain('reload done');
+    const fresh = await connectPeer(fixture.port);
+    onTestFinished(() => fresh.destroy());
+    const stats = JSON.parse((await request(fresh, 3, 1)).toString());
+    expect(stats.loops.map((loop: { generation: number }) => loop.generation)).toEqual([2, 2]);
+  }, 60_000);
+});
