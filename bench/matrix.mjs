@@ -1,21 +1,28 @@
 #!/usr/bin/env node
-// `npm run bench`: every scenario against every engine, servers started fresh
-// for each run, engines taking turns (A B C D A B C D …) over several rounds,
-// the load from the native load generator (src/bench.ts → native/loadgen) in
-// this process, server CPU and RSS read from /proc. Writes
-// bench/results/latest.json, bench/RESULTS.md and bench/chart.svg.
+// `npm run bench`: every scenario against every engine and the reference
+// servers (a plain node:net server, and Bun.listen when Bun can be had: the
+// ratios are taken against them), servers started fresh for each run, taking
+// turns (A B C D A B C D …) over several rounds, the load from the native load
+// generator (src/bench.ts → native/loadgen) in this process, server CPU and RSS
+// read from /proc. Writes bench/results/latest.json, bench/RESULTS.md,
+// bench/chart.svg and, after a full matrix, the README's benchmark table.
 // Environment: BENCH_SECONDS (measured seconds per run, default 5),
 // BENCH_ROUNDS (default 3), BENCH_WARMUP (default 1), BENCH_SCENARIOS
 // (e.g. "S1,S3"), BENCH_ENGINES (e.g. "native-1,net"), BENCH_LOADGEN_THREADS
-// (default 1), BENCH_NO_WRITE=1 (print only).
+// (default 1), BENCH_NO_WRITE=1 (print only), BENCH_BUN (a Bun executable, or 0
+// to skip Bun; see bench/bun.mjs). The heartbeat scenario H1
+// (bench/heartbeats.mjs: 19,000 idle connections, a latency probe) runs last
+// unless BENCH_SCENARIOS leaves it out.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { renderChart } from './chart.mjs';
-import { renderResults } from './report.mjs';
-import { sleep, startServer, stopServer, usage } from './server.mjs';
+import { findBun } from './bun.mjs';
+import { bunLine, renderHeadline, renderResults } from './report.mjs';
+import { bunBaseline, nodeNetBaseline, sleep, startServer, stopServer, usage } from './server.mjs';
+import { keepSection, runHeartbeats } from './heartbeats.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.join(here, '..');
@@ -84,6 +91,7 @@ async function runOne(scenario, engine) {
       scenario: scenario.id,
       engine: engine.name,
       diagnostic: Boolean(engine.diagnostic),
+      reference: Boolean(engine.reference),
       baseline: engine.baseline,
       messagesPerSecond: report.messagesPerSecond,
       messages: report.messages,
@@ -117,9 +125,13 @@ async function main() {
   const onlyEngines = pick('BENCH_ENGINES');
   const started = Date.now();
   const results = [];
+  // The reference servers run first in every round; Bun only when it can be had.
+  const bun = !onlyEngines || onlyEngines.has('bun') ? findBun() : { skipped: 'not in BENCH_ENGINES' };
+  process.stderr.write(bun.version ? `bench: Bun ${bun.version} (${bun.path})\n` : `bench: Bun baseline skipped: ${bun.skipped}\n`);
+  const references = [nodeNetBaseline, ...(bun.path ? [bunBaseline(bun.path)] : [])];
   for (const scenario of scenarios) {
     if (onlyScenarios && !onlyScenarios.has(scenario.id)) continue;
-    const lineup = [...engines, ...diagnostics.filter((d) => d.scenarios.includes(scenario.id))].filter((e) => !onlyEngines || onlyEngines.has(e.name));
+    const lineup = [...references, ...engines, ...diagnostics.filter((d) => d.scenarios.includes(scenario.id))].filter((e) => !onlyEngines || onlyEngines.has(e.name));
     for (let round = 1; round <= rounds; round++) {
       for (const engine of lineup) {
         const result = await runOne(scenario, engine).catch((error) => ({ scenario: scenario.id, engine: engine.name, failed: String(error.message ?? error) }));
@@ -138,11 +150,16 @@ async function main() {
     date: new Date().toISOString(),
     elapsedSeconds: (Date.now() - started) / 1000,
     settings: { seconds, rounds, warmup, loadgenThreads },
+    bun: bun.version ? { version: bun.version } : { skipped: bun.skipped },
     machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model ?? 'unknown', kernel: os.release(), node: process.version },
     scenarios: scenarios.map(({ id, title, metric, load }) => ({ id, title, metric, load })),
     results,
   };
-  const markdown = renderResults(run);
+  let markdown = renderResults(run);
+  if (!onlyScenarios || onlyScenarios.has('H1')) {
+    process.stderr.write('bench: H1 heartbeats, 19,000 idle connections\n');
+    markdown = `${markdown.trimEnd()}\n\n${await runHeartbeats()}\n`;
+  }
   process.stdout.write(`${markdown}\n`);
   if (process.env.BENCH_NO_WRITE !== '1') {
     fs.mkdirSync(path.join(here, 'results'), { recursive: true });
@@ -151,10 +168,26 @@ async function main() {
     const resultsFile = path.join(here, 'RESULTS.md');
     const previous = fs.existsSync(resultsFile) ? fs.readFileSync(resultsFile, 'utf8') : '';
     const resources = /<!-- resources:start[\s\S]*?<!-- resources:end -->/.exec(previous)?.[0];
-    fs.writeFileSync(resultsFile, resources ? `${markdown.trimEnd()}\n\n${resources}\n` : markdown);
+    // H1 left out of this run: keep its last section too.
+    const body = markdown.includes('<!-- heartbeats:start') ? markdown : keepSection(previous, markdown);
+    fs.writeFileSync(resultsFile, resources ? `${body.trimEnd()}\n\n${resources}\n` : body);
     fs.writeFileSync(path.join(here, 'chart.svg'), await renderChart(run));
     process.stderr.write('bench: wrote bench/RESULTS.md, bench/chart.svg, bench/results/latest.json\n');
+    if (!onlyScenarios && !onlyEngines) writeReadmeTable(run);
   }
+}
+
+/** A full matrix refreshes the README's table (between its bench:start/end markers) from the same run. */
+function writeReadmeTable(run) {
+  const readme = path.join(root, 'README.md');
+  const text = fs.readFileSync(readme, 'utf8');
+  const block = /(<!-- bench:start[^>]*-->\n)[\s\S]*?(<!-- bench:end -->)/;
+  if (!block.test(text)) return;
+  const s = run.settings;
+  const body =
+    `Latest run ${run.date.slice(0, 10)}: medians of ${s.rounds} rounds × ${s.seconds} s, side by side; ${bunLine(run)}\n\n` + `${renderHeadline(run)}\n\n`;
+  fs.writeFileSync(readme, text.replace(block, (_, start, end) => `${start}${body}${end}`));
+  process.stderr.write('bench: wrote the README benchmark table\n');
 }
 
 main().catch((error) => {

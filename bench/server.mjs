@@ -44,10 +44,19 @@ export function usage(pid) {
 }
 
 
-/** `engine`: { name, args } (flags after `serve --port 0`); `prefix`: a command to run node under (e.g. prlimit). */
+/** The reference servers, no edgepoll code in them: plain node:net, and Bun.listen given a Bun executable (bench/bun.mjs). */
+export const nodeNetBaseline = { name: 'node:net', reference: true, command: [process.execPath, path.join(root, 'bench', 'baseline-net.mjs')] };
+export const bunBaseline = (bun) => ({ name: 'bun', reference: true, command: [bun, path.join(root, 'bench', 'baseline-bun.mjs')] });
+
+/**
+ * `engine`: { name, args } (flags after `serve --port 0`), or { name, command } for
+ * a reference server taking `--host`/`--port`; `prefix`: a command to run it under (e.g. prlimit).
+ */
 export function startServer(engine, prefix = []) {
   return new Promise((resolve, reject) => {
-    const command = [...prefix, process.execPath, path.join(root, 'dist', 'cli.js'), 'serve', '--host', '127.0.0.1', '--port', '0', ...engine.args];
+    const command = engine.command
+      ? [...prefix, ...engine.command, '--host', '127.0.0.1', '--port', '0']
+      : [...prefix, process.execPath, path.join(root, 'dist', 'cli.js'), 'serve', '--host', '127.0.0.1', '--port', '0', ...engine.args];
     const child = spawn(command[0], command.slice(1), {
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -1,6 +1,7 @@
 // The doorbell TSFN and the batch drain (see bridge.h).
 #include "bridge.h"
 
+#include <atomic>
 #include <cstring>
 
 #include "pool.h"
@@ -99,7 +100,12 @@ void Bridge::drain(napi_env env, napi_value onBatch) {
       napi_create_uint32(env, uint32_t(i), &args[0]);
       napi_create_uint32(env, batch->count(), &args[2]);
       if (!loop.returnRing().push(batch)) delete batch;
-      if (loop.creditWanted.load()) loop.wake();  // a connection waits for this credit
+      // A connection may wait for this credit. The fence orders the push (a
+      // release store) before the flag's load, as in Loop::wakeIfSleeping:
+      // either we see creditWanted, or the loop, past its own fence before
+      // sleeping, sees the returned batch (Loop::run).
+      std::atomic_thread_fence(std::memory_order_seq_cst);
+      if (loop.creditWanted.load(std::memory_order_relaxed)) loop.wake();
       napi_value result;
       napi_status status = napi_call_function(env, global, onBatch, 3, args, &result);
       napi_close_handle_scope(env, scope);

@@ -13,7 +13,6 @@
 namespace edgepoll {
 
 namespace {
-constexpr size_t kReadBudget = 256 * 1024;  // per connection per wake-up: fairness
 constexpr int64_t kCloseFlushMs = 1000;     // a closing connection gets this long to flush
 
 enum CommandOp : uint8_t { kOpWrite = 1, kOpEnd = 2, kOpDestroy = 3, kOpClose = 4 };
@@ -41,7 +40,7 @@ class ConnSink final : public MessageSink {
 Conn* Loop::lookup(uint32_t slot, uint32_t generation) {
   if (slot >= conns_.size()) return nullptr;
   Conn* conn = conns_[slot].get();
-  if (conn->generation != generation) return nullptr;
+  if (!conn || conn->generation != generation) return nullptr;
   if (conn->state != ConnState::Open && conn->state != ConnState::Closing) return nullptr;
   return conn;
 }
@@ -63,13 +62,13 @@ void Loop::setInterest(Conn& conn) {
   if (want == conn.interest) return;
   epoll_event event;
   event.events = want;
-  event.data.u64 = (uint64_t(conn.generation) << 32) | conn.slot;
+  event.data.u64 = tokenFor(conn);
   if (epoll_ctl(epollFd_, EPOLL_CTL_MOD, conn.fd, &event) == 0) conn.interest = want;
 }
 
-void Loop::readConn(Conn& conn, bool untilEnd) {
+void Loop::readConn(Conn& conn) {
   if (conn.state != ConnState::Open || conn.peerEnded || conn.readPaused || conn.creditPaused) return;
-  size_t budget = kReadBudget;
+  size_t budget = config_.bounds.readBudget;
   for (;;) {
     if (conn.toJs >= readWindow_) return pauseForCredit(conn);
     // The edge will not fire again for bytes we leave unread: remember them.
@@ -81,9 +80,10 @@ void Loop::readConn(Conn& conn, bool untilEnd) {
       budget -= size_t(n) < budget ? size_t(n) : budget;
       deliver(conn, readBuffer_.data(), size_t(n));
       if (conn.state != ConnState::Open || conn.readPaused) return;
-      // A short read drained the socket: new bytes raise a new edge. A full
-      // buffer may have left bytes behind, and RDHUP means a FIN waits behind the data.
-      if (size_t(n) < readBuffer_.size() && !untilEnd) return;
+      // A short read drained the socket: new bytes raise a new edge. But once
+      // the peer hung up no edge comes again (whatever pause consumed the
+      // one that said so), so then only EAGAIN or EOF ends the read.
+      if (size_t(n) < readBuffer_.size() && !conn.peerHungUp) return;
       continue;
     }
     if (n == 0) return onPeerEnd(conn);
@@ -208,12 +208,18 @@ void Loop::sendFrame(Conn& conn, uint8_t flags, uint16_t type, uint32_t seq, con
   send(conn, payload, length);
 }
 
+// The hard limit (PROTOCOL.md section 4), checked when bytes are queued and
+// again on what the kernel did not take. true: the connection is closed.
+bool Loop::closeIfSlow(Conn& conn) {
+  if (conn.state != ConnState::Open || conn.outbox.size() <= config_.maxBufferedAmount) return false;
+  // A peer that does not read: sending it CLOSE would only queue more.
+  stats_.protocolErrors++;
+  closeNow(conn, kESLOW_CONSUMER, closeReason(kESLOW_CONSUMER));
+  return true;
+}
+
 void Loop::markDirty(Conn& conn) {
-  if (conn.outbox.size() > config_.maxBufferedAmount) {
-    // A peer that does not read: sending it CLOSE would only queue more.
-    stats_.protocolErrors++;
-    return closeNow(conn, kESLOW_CONSUMER, closeReason(kESLOW_CONSUMER));
-  }
+  if (closeIfSlow(conn)) return;
   if (conn.dirty) return;
   conn.dirty = true;
   dirty_.push_back(conn.slot);
@@ -232,12 +238,8 @@ void Loop::flushDirty() {
 
 void Loop::updateWater(Conn& conn) {
   if (conn.fd < 0) return;
+  if (closeIfSlow(conn)) return;
   size_t size = conn.outbox.size();
-  if (size > config_.maxBufferedAmount && conn.state == ConnState::Open) {
-    // A peer that does not read: sending it CLOSE would only queue more.
-    stats_.protocolErrors++;
-    return closeNow(conn, kESLOW_CONSUMER, closeReason(kESLOW_CONSUMER));
-  }
   size_t lowWater = config_.highWaterMark / 2;
   if (size > config_.highWaterMark && !conn.readPaused && conn.state == ConnState::Open) {
     conn.readPaused = true;
@@ -332,18 +334,23 @@ void Loop::deliverProxy(Conn& conn, const uint8_t* data, size_t length) {
   if (result.status == ProxyStatus::Error) return abortProxy(conn, kEPROXY_HEADER);
   std::unique_ptr<ProxyPending> pending = std::move(conn.proxy);
   const ProxyParser& parser = pending->parser;
-  if (parser.hasAddress()) announce(conn, parser.sourceAddress(), parser.sourcePort());
-  else announce(conn, pending->peerAddress, pending->peerPort);
+  if (parser.hasAddress()) announce(conn, parser.sourceAddress(), parser.sourcePort(), parser.tls());
+  else announce(conn, pending->peerAddress, pending->peerPort, parser.tls());
   conn.lastRead = now_;  // heartbeat and idle time start with the application's first byte
   // Bytes after the header in the same read are protocol data.
   if (result.consumed < length && conn.state == ConnState::Open) deliver(conn, data + result.consumed, length - result.consumed);
 }
 
-void Loop::announce(Conn& conn, const std::string& address, uint32_t port) {
+void Loop::announce(Conn& conn, const std::string& address, uint32_t port, const ProxyTls* tls) {
   conn.announced = true;
   Record open = recordFor(conn, kRecordOpen);
   open.value = port;
-  record(open, reinterpret_cast<const uint8_t*>(address.data()), address.size());
+  if (tls == nullptr) return record(open, reinterpret_cast<const uint8_t*>(address.data()), address.size());
+  open.flags = 1;
+  open.seq = uint32_t(address.size());  // where the address ends and the TLS details begin
+  std::string slab = address;
+  appendProxyTls(*tls, &slab);
+  record(open, reinterpret_cast<const uint8_t*>(slab.data()), slab.size());
 }
 
 void Loop::abortProxy(Conn& conn, uint16_t code) {
@@ -386,6 +393,7 @@ void Loop::applyCommands(const uint8_t* bytes, size_t length) {
         closeAfterFlush(*conn, code, reasonFor(code, payload, size), config_.framing == Framing::Frame);
         break;
       default:
+        applyTopicCommand(*conn, op, payload, size);  // fanout.cc
         break;
     }
   }

@@ -36,9 +36,14 @@ struct ProxyPending {
 struct Conn {
   int fd = -1;
   uint32_t slot = 0;
-  uint32_t generation = 0;  // bumped when the slot is freed; < 2^23
+  uint32_t generation = 0;  // the slot's generation (Loop::generations_), bumped when it is freed
+  uint32_t liveIndex = 0;   // position in Loop::live_
   ConnState state = ConnState::Free;
   bool peerEnded = false;      // FIN received
+  // RDHUP/HUP/ERR was reported: a FIN (or an error) waits behind the unread
+  // bytes, and no new edge will announce it. Sticky until the slot is freed,
+  // so that a read held back by any pause still reads through to EOF.
+  bool peerHungUp = false;
   bool endRequested = false;   // JS asked for END: FIN once the outbox is empty
   bool finSent = false;
   bool readPaused = false;     // outbox above the high-water mark

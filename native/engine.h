@@ -1,6 +1,6 @@
 // The object JS holds: new Engine(options, onBatch), listen (a host and port,
 // a Unix path, or a listening fd to adopt), submit,
-// broadcast, stopAccepting, stats, stop, ref, unref (docs/internals.md).
+// broadcast, publish, stopAccepting, stats, stop, ref, unref (docs/internals.md).
 // Owns: the pool (loops, threads, fds) and the bridge (until it is released;
 // the TSFN finalizer frees it). Keeps itself strongly referenced while
 // listening; stops on stop(), on garbage collection and on environment
@@ -30,6 +30,7 @@ class Engine : public Napi::ObjectWrap<Engine> {
   Napi::Value listen(const Napi::CallbackInfo& info);
   Napi::Value submit(const Napi::CallbackInfo& info);
   Napi::Value broadcast(const Napi::CallbackInfo& info);
+  Napi::Value publish(const Napi::CallbackInfo& info);
   Napi::Value stopAccepting(const Napi::CallbackInfo& info);
   Napi::Value stats(const Napi::CallbackInfo& info);
   Napi::Value stop(const Napi::CallbackInfo& info);

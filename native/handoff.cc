@@ -8,14 +8,6 @@
 
 namespace edgepoll {
 
-namespace {
-constexpr size_t kBatchSoftCap = 256 * 1024;  // one large message may exceed it
-// Batches kept for reuse. One JS stall fills the ring (64 batches, up to tens
-// of MiB); keeping them all would hold that memory for ever. A loop in steady
-// state cycles through a few.
-constexpr size_t kMaxSpareBatches = 4;
-}  // namespace
-
 Record Loop::recordFor(const Conn& conn, uint8_t kind) {
   Record r;
   r.kind = kind;
@@ -36,7 +28,7 @@ void Loop::record(const Record& r, const uint8_t* payload, size_t length) {
   }
   if (r.kind == kRecordData || r.kind == kRecordMessage) conns_[r.slot]->toJs += length;
   batch_->add(r, payload, length);
-  if (batch_->bytes() >= kBatchSoftCap) flushBatch();
+  if (batch_->bytes() >= config_.bounds.batchSoftCap) flushBatch();
 }
 
 // Read credit. The ring lets a loop hand JS up to 64 batches; without a
@@ -58,7 +50,11 @@ void Loop::reclaim() {
         queueAgain(*conn);  // bytes that arrived meanwhile raised no new edge
       }
     });
-    if (spare_.size() < kMaxSpareBatches) {
+    // Batches kept for reuse are bounded (LoopBounds::spareBatches): one JS
+    // stall fills the ring (64 batches, up to tens of MiB), and keeping them
+    // all would hold that memory for ever. A loop in steady state cycles
+    // through a few.
+    if (spare_.size() < config_.bounds.spareBatches) {
       batch->reset();
       spare_.push_back(batch);
     } else {
@@ -72,7 +68,9 @@ void Loop::pauseForCredit(Conn& conn) {
   if (conn.creditPaused) return;
   conn.creditPaused = true;
   creditPaused_++;
-  creditWanted.store(true);  // seq_cst: either the bridge sees it, or reclaim() sees the return
+  // seq_cst, and run() fences again before sleeping: either the bridge sees
+  // the flag after returning a batch, or run() sees the returned batch.
+  creditWanted.store(true);
 }
 
 void Loop::flushBatch() {

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <new>
 
 #include "sys.h"
 
@@ -18,13 +19,8 @@ namespace edgepoll {
 namespace {
 constexpr uint32_t kListenerToken = 0xFFFFFFFFu;
 constexpr uint32_t kWakeToken = 0xFFFFFFFEu;
-constexpr size_t kReadBufferSize = 64 * 1024;
-constexpr size_t kOutRingBatches = 64;        // ≤ 64 × (cap + one read + maxFrame) per loop
-constexpr size_t kInboxBlocks = 1024;
-constexpr size_t kInboxBytes = 64 * 1024 * 1024;
-constexpr size_t kBroadcastFanout = 8 * 1024 * 1024;  // per iteration, see applyInbox
 constexpr int kAcceptBudget = 256;
-constexpr int64_t kAcceptBackoffMs = 100;  // out of fds: retry accepting this often, never spin
+constexpr int64_t kAcceptBackoffMs = 100;  // out of fds or memory: retry accepting this often, never spin
 constexpr int kMaxEvents = 256;
 constexpr uint32_t kMaxSlots = 1u << 22;
 constexpr int kWriteRetryMs = 5;
@@ -34,7 +30,7 @@ constexpr int kWriteRetryMs = 5;
 constexpr uint64_t kTrimAfterBytes = 16 * 1024 * 1024;
 constexpr int64_t kTrimIntervalMs = 1000;  // ENOBUFS: the kernel is short of memory; do not spin on it
 
-uint64_t token(uint32_t slot, uint32_t generation) { return (uint64_t(generation) << 32) | slot; }
+constexpr size_t kSlotQuarantine = 1024;  // free slots that wait before one is reused (loop.h)
 
 bool ignorableAcceptError(int err) {
   switch (err) {
@@ -48,12 +44,15 @@ bool ignorableAcceptError(int err) {
 }  // namespace
 
 Loop::Loop(uint32_t index, const LoopConfig& config, LoopShared& shared)
-    : index_(index), config_(config), shared_(shared), out_(kOutRingBatches), returns_(kOutRingBatches + 8), inbox_(kInboxBlocks) {
+    : index_(index), config_(config), shared_(shared), out_(config.bounds.outRingBatches),
+      returns_(config.bounds.outRingBatches + 8),
+      inbox_(config.bounds.inboxBlocks) {
   sweepClock_.configure(config.heartbeatInterval, config.heartbeatTimeout, config.idleTimeout, config.frameTimeout,
                         config.proxyProtocol ? config.proxyTimeout : 0);
   // A quarter of the hard limit leaves room for the answers (and the high-water
   // slack) below it; 64 KiB..1 MiB keeps one JS round trip from capping throughput.
-  readWindow_ = std::min<uint64_t>(std::max<uint64_t>(config.maxBufferedAmount / 4, kReadBufferSize), 1u << 20);
+  readWindow_ = std::min<uint64_t>(std::max<uint64_t>(config.maxBufferedAmount / 4, config.bounds.readBuffer), 1u << 20);
+  if (config.bounds.readWindow != 0) readWindow_ = config.bounds.readWindow;
   inputBudget_.limit = size_t(config.maxPartialBytes);
 }
 
@@ -81,30 +80,36 @@ int Loop::init() {
   if (wakeFd_ < 0) return errno;
   epoll_event event;
   event.events = EPOLLIN;  // level: drained on every wake-up
-  event.data.u64 = token(kWakeToken, 0);
+  event.data.u64 = kWakeToken;
   if (epoll_ctl(epollFd_, EPOLL_CTL_ADD, wakeFd_, &event) != 0) return errno;
   reserveFd_ = openReserveFd();
-  readBuffer_.resize(kReadBufferSize);
+  readBuffer_.resize(config_.bounds.readBuffer);
   return 0;
 }
 
-void Loop::setListener(int fd) {
+int Loop::setListener(int fd) {
+  epoll_event event;
+  // Edge-triggered: accept until EAGAIN (or budget → again), so an fd
+  // shortage never turns into a busy loop on a listener that stays readable.
+  event.events = EPOLLIN | (config_.levelTriggered ? 0u : uint32_t(EPOLLET));
+  if (shared_.exclusive) event.events |= EPOLLEXCLUSIVE;
+  event.data.u64 = kListenerToken;
+  // ENOMEM/ENOSPC here would leave a server that listens and never accepts.
+  if (epoll_ctl(epollFd_, EPOLL_CTL_ADD, fd, &event) != 0) return errno;
   listenFd_ = fd;
   accepting_ = true;
+  return 0;
 }
 
-void Loop::start() {
-  if (listenFd_ >= 0) {
-    epoll_event event;
-    // Edge-triggered: accept until EAGAIN (or budget → again), so an fd
-    // shortage never turns into a busy loop on a listener that stays readable.
-    event.events = EPOLLIN | (config_.levelTriggered ? 0u : uint32_t(EPOLLET));
-    if (shared_.exclusive) event.events |= EPOLLEXCLUSIVE;
-    event.data.u64 = token(kListenerToken, 0);
-    epoll_ctl(epollFd_, EPOLL_CTL_ADD, listenFd_, &event);
-  }
-  thread_ = std::thread([this] { run(); });
+void Loop::dropListener() {
+  if (listenFd_ < 0) return;
+  epoll_ctl(epollFd_, EPOLL_CTL_DEL, listenFd_, nullptr);
+  close(listenFd_);
+  listenFd_ = -1;
+  accepting_ = false;
 }
+
+void Loop::start() { thread_ = std::thread([this] { run(); }); }
 
 void Loop::requestStop() {
   stop_ = true;
@@ -124,7 +129,7 @@ void Loop::stopAccepting() {
   wake();
 }
 
-bool Loop::hasRoom() const { return inbox_.hasRoom() && inboxBytes_.load() < kInboxBytes; }
+bool Loop::hasRoom() const { return inbox_.hasRoom() && inboxBytes_.load() < config_.bounds.inboxBytes; }
 
 bool Loop::submit(const uint8_t* bytes, size_t length) {
   if (!hasRoom()) return false;
@@ -160,7 +165,8 @@ void Loop::run() {
   while (!stop_.load(std::memory_order_relaxed)) {
     reclaim();
     if (outputBlocked_) flushBatch();
-    bool more = listenerAgain_ || (!again_.empty() && !outputBlocked_);
+    // A full ring holds back reads and accepts alike: the bridge wakes us.
+    bool more = !outputBlocked_ && (listenerAgain_ || !again_.empty());
     int timeout = more ? 0 : sweepClock_.waitMs(now_);
     if (acceptRetryAt_ != 0) timeout = std::max(0, std::min(timeout, int(acceptRetryAt_ - now_)));
     if (!writeRetry_.empty() && (timeout < 0 || timeout > kWriteRetryMs)) timeout = kWriteRetryMs;
@@ -169,6 +175,9 @@ void Loop::run() {
       sleeping_.store(true, std::memory_order_relaxed);
       std::atomic_thread_fence(std::memory_order_seq_cst);
       if (!inbox_.empty()) timeout = 0;  // a submit raced with going to sleep
+      // Pairs with the bridge's fence after it returns a batch: either it
+      // sees creditWanted (set before this fence) and wakes us, or we see the return.
+      if (creditPaused_ != 0 && !returns_.empty()) timeout = 0;
     }
     int n = epoll_wait(epollFd_, events, kMaxEvents, timeout);
     sleeping_.store(false, std::memory_order_relaxed);
@@ -176,23 +185,21 @@ void Loop::run() {
     if (n < 0 && errno != EINTR) break;  // EBADF/EINVAL: nothing sane left to do
     for (int i = 0; i < n; i++) dispatch(events[i]);
     if (outputBlocked_) flushBatch();  // the bridge may have drained and woken us
-    if (listenerAgain_ || (acceptRetryAt_ != 0 && now_ >= acceptRetryAt_)) onListener();
+    if ((listenerAgain_ && !outputBlocked_) || (acceptRetryAt_ != 0 && now_ >= acceptRetryAt_)) onListener();
     serveAgain();
     applyInbox();
-    if (sweepClock_.due(now_)) {
-      sweep();
-      sweepClock_.done(now_);
-    }
+    if (sweepClock_.due(now_)) sweep();  // a slice; the rest of a pass after the next I/O
     retryWrites();
     flushDirty();  // after everything that writes, before the batch is sealed (DRAIN records)
     flushBatch();
     freeClosed();
   }
   // Stopping: close everything without reporting (JS is going away).
-  for (auto& conn : conns_) {
-    if (conn->fd >= 0) {
-      close(conn->fd);
-      conn->fd = -1;
+  for (uint32_t slot : live_) {
+    Conn& conn = *conns_[slot];
+    if (conn.fd >= 0) {
+      close(conn.fd);
+      conn.fd = -1;
       shared_.connections--;
     }
   }
@@ -227,10 +234,11 @@ void Loop::dispatch(const epoll_event& event) {
     for (int i = 0; i < 4 && readSome(conn->fd, readBuffer_.data(), readBuffer_.size()) > 0; i++) {
     }
   }
+  // Noted before anything can pause this connection's reads: the edge that
+  // reported the hang-up is consumed now, and none follows it.
+  if (event.events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) conn->peerHungUp = true;
   if (conn->state != ConnState::Open) return;
-  if (event.events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
-    readConn(*conn, (event.events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0);
-  }
+  if (event.events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) readConn(*conn);
   if (conn->state == ConnState::Open && (event.events & EPOLLERR)) {
     int err = socketError(conn->fd);
     if (err != 0) closeNow(*conn, errnoCode(err), "");
@@ -242,6 +250,13 @@ void Loop::onListener() {
   acceptRetryAt_ = 0;
   if (listenFd_ < 0) return;
   for (int i = 0; i < kAcceptBudget; i++) {
+    if (outputBlocked_) {
+      // JS is behind: an accept would only add an OPEN (and soon a CLOSE)
+      // record to a batch nobody takes. The backlog keeps the connections;
+      // flushBatch()'s success lets run() come back here.
+      listenerAgain_ = true;
+      return;
+    }
     sockaddr_storage address;
     int fd = acceptOne(listenFd_, &address);
     if (fd >= 0) {
@@ -269,6 +284,12 @@ void Loop::onListener() {
       continue;
     }
     stats_.acceptErrors++;
+    if (err == ENOBUFS || err == ENOMEM) {
+      // The kernel is short of memory: the connection stays in the backlog
+      // and raises no new edge, so look again after the back-off.
+      reportError(kENOMEM);
+      acceptRetryAt_ = now_ + kAcceptBackoffMs;
+    }
     return;
   }
   listenerAgain_ = true;
@@ -298,30 +319,25 @@ void Loop::adopt(int fd, const sockaddr_storage& address) {
     close(fd);
     return;
   }
-  uint32_t slot;
-  if (!freeSlots_.empty()) {
-    slot = freeSlots_.back();
-    freeSlots_.pop_back();
-  } else if (conns_.size() < kMaxSlots) {
-    slot = uint32_t(conns_.size());
-    conns_.push_back(std::make_unique<Conn>());
-    conns_.back()->slot = slot;
-  } else {
+  Conn* taken = takeSlot();
+  if (!taken) {
+    // kMaxSlots in use, or no memory for the Conn: refuse this one, keep serving.
     shared_.connections--;
     close(fd);
+    reportError(kENOMEM);
     return;
   }
-  Conn& conn = *conns_[slot];
+  Conn& conn = *taken;
   epoll_event event;
   event.events = config_.levelTriggered ? uint32_t(EPOLLIN | EPOLLRDHUP)
                                         : uint32_t(EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
-  event.data.u64 = token(slot, conn.generation);
+  event.data.u64 = tokenFor(conn);
   if (epoll_ctl(epollFd_, EPOLL_CTL_ADD, fd, &event) != 0) {
     // ENOSPC (max_user_watches) / ENOMEM: refuse this connection, keep serving.
     int err = errno;
     close(fd);
     shared_.connections--;
-    freeSlots_.push_back(slot);
+    releaseSlot(conn.slot);
     reportError(err == ENOSPC ? kENOSPC : kENOMEM);
     return;
   }
@@ -353,12 +369,16 @@ void Loop::applyInbox() {
   // does not sleep on a non-empty inbox), so JS sees it full: backpressure.
   size_t fanout = 0;
   InboxBlock* block;
-  while (fanout < kBroadcastFanout && inbox_.pop(block)) {
-    if (block->broadcast) {
-      fanout += block->broadcast->size() * (size_t(stats_.connections.load()) + 1);
+  while (fanout < config_.bounds.broadcastFanout && inbox_.pop(block)) {
+    if (block->broadcast) fanout += block->broadcast->size() * (size_t(stats_.connections.load()) + 1);
+    if (block->publish) {
+      applyPublish(*block);  // at most every connection here, counted as a broadcast
+    } else if (block->broadcast) {
       inboxBytes_ -= block->broadcast->size();
-      for (auto& conn : conns_) {
-        if (conn->state == ConnState::Open && !conn->proxy) sendShared(*conn, block->broadcast);
+      // sendShared may close a slow consumer; live_ only changes in freeClosed().
+      for (uint32_t slot : live_) {
+        Conn& conn = *conns_[slot];
+        if (conn.state == ConnState::Open && !conn.proxy) sendShared(conn, block->broadcast);
       }
     } else {
       inboxBytes_ -= block->commands.size();
@@ -373,36 +393,70 @@ void Loop::serveAgain() {
   std::vector<uint32_t> list;
   list.swap(again_);
   for (uint32_t slot : list) {
-    Conn& conn = *conns_[slot];
-    if (!conn.queued) continue;
+    Conn* queued = conns_[slot].get();  // null: closed and released since it was queued
+    if (!queued || !queued->queued) continue;
+    Conn& conn = *queued;
     conn.queued = false;
     if (conn.state != ConnState::Open) continue;
+    resumeClock(conn);  // held back by us, not silent (sweep.cc)
     setInterest(conn);
-    readConn(conn, false);
+    readConn(conn);
   }
   if (again_.empty()) again_.swap(list), again_.clear();
 }
 
 void Loop::freeClosed() {
   for (uint32_t slot : closed_) {
-    Conn& conn = *conns_[slot];
-    conn.state = ConnState::Free;
-    conn.generation = (conn.generation + 1) & ((1u << 23) - 1);
-    conn.peerEnded = conn.endRequested = conn.finSent = conn.readPaused = false;
-    conn.queued = conn.wantDrain = conn.pingOutstanding = false;
-    if (conn.creditPaused) creditPaused_--;
-    conn.creditPaused = false;
-    conn.toJs = 0;
-    conn.messageStart = conn.pingSentAt = conn.closeDeadline = 0;
-    conn.closeCode = 0;
-    std::string().swap(conn.closeReason);
-    conn.decoder.reset();
-    conn.proxy.reset();
-    conn.announced = true;
-    conn.outbox.clear();
-    freeSlots_.push_back(slot);
+    topics_.leaveAll(slot);
+    if (conns_[slot]->creditPaused) creditPaused_--;
+    releaseSlot(slot);
   }
   closed_.clear();
+  // After a burst the lists keep their capacity; give back what is far
+  // beyond what the remaining connections need.
+  if (closed_.capacity() > 4096) closed_.shrink_to_fit();
+  if (live_.capacity() > 4096 && live_.size() < live_.capacity() / 8) live_.shrink_to_fit();
+}
+
+Conn* Loop::takeSlot() {
+  uint32_t slot;
+  if (freeSlots_.size() > kSlotQuarantine || (!freeSlots_.empty() && conns_.size() >= kMaxSlots)) {
+    slot = freeSlots_.front();
+    freeSlots_.pop_front();
+  } else if (conns_.size() < kMaxSlots) {
+    slot = uint32_t(conns_.size());
+    conns_.emplace_back();
+    generations_.push_back(0);
+  } else {
+    return nullptr;
+  }
+  Conn* conn = new (std::nothrow) Conn();
+  if (!conn) {
+    freeSlots_.push_front(slot);
+    return nullptr;
+  }
+  conns_[slot].reset(conn);
+  conn->slot = slot;
+  conn->generation = generations_[slot];
+  conn->liveIndex = uint32_t(live_.size());
+  live_.push_back(slot);
+  stats_.slots.store(live_.size(), std::memory_order_relaxed);
+  return conn;
+}
+
+// The Conn goes (its decoder, outbox and strings with it); the slot keeps
+// only its next generation.
+void Loop::releaseSlot(uint32_t slot) {
+  Conn& conn = *conns_[slot];
+  uint32_t mask = config_.generationBits >= 23 ? (1u << 23) - 1 : (1u << config_.generationBits) - 1;
+  generations_[slot] = (conn.generation + 1) & mask;
+  uint32_t last = live_.back();
+  live_[conn.liveIndex] = last;
+  conns_[last]->liveIndex = conn.liveIndex;
+  live_.pop_back();
+  conns_[slot].reset();
+  freeSlots_.push_back(slot);
+  stats_.slots.store(live_.size(), std::memory_order_relaxed);
 }
 
 // About to sleep for `timeout` ms: trims the heap once a burst is over, or

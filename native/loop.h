@@ -1,7 +1,8 @@
 // One epoll loop on its own thread: wait → dispatch (accept, read, write) →
 // again list → inbox commands → sweep → hand the batch to JS → free closed slots.
 // Owns: the epoll fd, its eventfd, its listener fd (a dup in exclusive mode),
-// its connections, one 64 KiB receive buffer, the batch being filled, the
+// its topic table (fanout.cc, topics.h),
+// its connections, one receive buffer (LoopBounds), the batch being filled, the
 // outgoing batch ring and the inbox ring.
 // Does not own: the bridge (reached through Doorbell), the connection counter
 // shared by every loop (LoopShared).
@@ -14,6 +15,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <thread>
@@ -23,10 +25,43 @@
 #include "conn.h"
 #include "ring.h"
 #include "sweep.h"
+#include "topics.h"
 
 namespace edgepoll {
 
+// The sizes that bound a loop's work and memory. The defaults are the
+// production values; tiny() shrinks every one of them so that the pauses they
+// cause (credit, budget, full ring, full inbox) happen all the time: a debug
+// switch for the test suites (EDGEPOLL_DEBUG_TINY_BOUNDS=1 in
+// src/engines/native.ts), never documented for users.
+struct LoopBounds {
+  size_t readBuffer = 64 * 1024;       // one per loop
+  size_t readBudget = 256 * 1024;      // per connection per wake-up: fairness
+  uint64_t readWindow = 0;             // read credit per connection; 0 = from maxBufferedAmount
+  size_t batchSoftCap = 256 * 1024;    // one large message may exceed it
+  size_t outRingBatches = 64;          // ≤ 64 × (cap + one read + maxFrame) per loop
+  size_t inboxBlocks = 1024;
+  size_t inboxBytes = 64 * 1024 * 1024;
+  size_t broadcastFanout = 8 * 1024 * 1024;  // outbox bytes broadcasts may add per iteration
+  size_t spareBatches = 4;             // batches kept for reuse after a stall
+
+  static LoopBounds tiny() {
+    LoopBounds b;
+    b.readBuffer = 1024;
+    b.readBudget = 4 * 1024;
+    b.readWindow = 4 * 1024;
+    b.batchSoftCap = 4 * 1024;
+    b.outRingBatches = 2;
+    b.inboxBlocks = 2;
+    b.inboxBytes = 16 * 1024;
+    b.broadcastFanout = 16 * 1024;
+    b.spareBatches = 1;
+    return b;
+  }
+};
+
 struct LoopConfig {
+  LoopBounds bounds;
   Framing framing = Framing::Frame;
   uint32_t maxFrame = 1024 * 1024;
   uint64_t highWaterMark = 1024 * 1024;
@@ -36,7 +71,9 @@ struct LoopConfig {
   uint32_t idleTimeout = 0;
   uint32_t frameTimeout = 0;
   uint32_t maxConnections = 0;  // 0 = unlimited
-  bool allowHalfOpen = false;
+  // Width of a slot's generation (docs/internals.md: 23). Only tests lower
+  // it (a hidden option), to reach a generation wrap in a few connections.
+  uint32_t generationBits = 23;
   bool nativeEcho = false;
   bool levelTriggered = false;
   // PROXY protocol: every connection must start with a v1/v2 header, from a
@@ -60,12 +97,26 @@ struct LoopShared {
 struct InboxBlock {
   std::vector<uint8_t> commands;
   SharedBytes broadcast;
+  // A publish (fanout.cc): `broadcast` holds the frame, sent only to the
+  // topic's members, except the connection exceptSlot/exceptGeneration.
+  bool publish = false;
+  std::string topic;
+  uint32_t exceptSlot = UINT32_MAX;
+  uint32_t exceptGeneration = 0;
 };
+
+// Topic commands in a command block (after kOpWrite … kOpClose of conn.cc);
+// the payload is the topic name.
+constexpr uint8_t kOpSubscribe = 5;
+constexpr uint8_t kOpUnsubscribe = 6;
 
 struct LoopStats {
   std::atomic<uint64_t> connections{0}, accepted{0}, rejected{0}, protocolErrors{0};
   std::atomic<uint64_t> bytesIn{0}, bytesOut{0}, batches{0}, ringFull{0}, acceptErrors{0};
   std::atomic<uint64_t> proxyErrors{0};  // PROXY header malformed, late or untrusted (also in protocolErrors)
+  std::atomic<uint64_t> slots{0};  // Conn objects held now (live + closing): back down after a burst
+  // Sweep slices that stopped at their budget, the pass continuing after the next I/O (sweep.cc).
+  std::atomic<uint64_t> sweepDeferred{0};
 };
 
 class Loop {
@@ -77,7 +128,10 @@ class Loop {
 
   // JS thread, before start(). Returns 0 or an errno.
   int init();
-  void setListener(int fd);  // takes ownership
+  // Registers the listener with this loop's epoll: 0 (the loop owns fd now)
+  // or an errno (the caller still owns fd).
+  int setListener(int fd);
+  void dropListener();  // undoes setListener before start()
   void start();
   void requestStop();
   void join();
@@ -86,6 +140,8 @@ class Loop {
   bool submit(const uint8_t* bytes, size_t length);
   bool hasRoom() const;
   void pushBroadcast(const SharedBytes& bytes);  // call only after hasRoom()
+  // fanout.cc; call only after hasRoom(). exceptSlot UINT32_MAX = nobody excepted.
+  void pushPublish(const SharedBytes& frame, const std::string& topic, uint32_t exceptSlot, uint32_t exceptGeneration);
   void stopAccepting();
   bool accepting() const { return accepting_.load(); }
   void wake();
@@ -120,7 +176,12 @@ class Loop {
 
   // conn.cc: the per-connection paths.
   Conn* lookup(uint32_t slot, uint32_t generation);
-  void readConn(Conn& conn, bool untilEnd);
+  static uint64_t tokenFor(const Conn& conn) { return (uint64_t(conn.generation) << 32) | conn.slot; }
+  bool closeIfSlow(Conn& conn);
+  // The slot table (loop.cc): a free slot for a new connection, or null.
+  Conn* takeSlot();
+  void releaseSlot(uint32_t slot);
+  void readConn(Conn& conn);
   void deliver(Conn& conn, const uint8_t* data, size_t length);
   bool onMessage(Conn& conn, const Message& message);
   void onPeerEnd(Conn& conn);
@@ -143,10 +204,16 @@ class Loop {
   // PROXY protocol (conn.cc): header first, then OPEN.
   bool trustedPeer(const sockaddr_storage& address) const;
   void deliverProxy(Conn& conn, const uint8_t* data, size_t length);
-  void announce(Conn& conn, const std::string& address, uint32_t port);
+  // OPEN; `tls`: the PROXY header's TLS details, after the address in the slab (flags bit 0).
+  void announce(Conn& conn, const std::string& address, uint32_t port, const ProxyTls* tls = nullptr);
   void abortProxy(Conn& conn, uint16_t code);
   // sweep.cc
   void sweep();
+  bool visit(Conn& conn);
+  void resumeClock(Conn& conn);
+  // fanout.cc
+  void applyPublish(const InboxBlock& block);
+  void applyTopicCommand(Conn& conn, uint8_t op, const uint8_t* payload, size_t size);
 
   // batch hand-off
   void record(const Record& record, const uint8_t* payload, size_t length);
@@ -161,9 +228,12 @@ class Loop {
   int wakeFd_ = -1;
   int listenFd_ = -1;
   int reserveFd_ = -1;
+  // Accepting stopped with connections left in the backlog: the accept budget
+  // ran out, or the batch ring is full (accepting waits for JS, so a
+  // connect flood during a JS stall stays in the kernel's backlog).
   bool listenerAgain_ = false;
-  // Out of fds: accepting is retried at this time (ms), since connections left
-  // in the backlog raise no new edge once fds free up. 0 = no retry pending.
+  // Out of fds or kernel memory: accepting is retried at this time (ms), since
+  // connections left in the backlog raise no new edge later. 0 = no retry pending.
   int64_t acceptRetryAt_ = 0;
   std::atomic<bool> accepting_{false};
   std::atomic<bool> acceptStop_{false};
@@ -174,8 +244,15 @@ class Loop {
   uint32_t pingSeq_ = 0;
 
   InputBudget inputBudget_;  // partial-message bytes of every decoder here (before conns_: outlives them)
+  // The slot table. A slot keeps its generation for ever (4 bytes), its Conn
+  // only while a connection uses it: memory returns after a burst. Free slots
+  // are reused oldest-first, and only while more than a quarantine's worth
+  // are free, so one slot's generation wraps only after 2^23 × 1024
+  // connections and a stale id never names a new connection before that.
   std::vector<std::unique_ptr<Conn>> conns_;
-  std::vector<uint32_t> freeSlots_;
+  std::vector<uint32_t> generations_;
+  std::deque<uint32_t> freeSlots_;
+  std::vector<uint32_t> live_;    // slots of Open/Closing connections: what sweeps and broadcasts walk
   std::vector<uint32_t> closed_;  // freed after the iteration that closed them
   std::vector<uint32_t> again_;   // read budget spent or reads held back: served next iteration
   std::vector<uint32_t> dirty_;   // connections written to in this iteration: flushed once, at its end
@@ -187,6 +264,7 @@ class Loop {
   uint64_t readWindow_ = 0;       // payload bytes one connection may have with JS before its reads pause
   std::vector<uint8_t> readBuffer_;
   SweepClock sweepClock_;
+  TopicTable topics_;  // fanout.cc; a slot's memberships go when freeClosed frees it
 
   Batch* batch_ = nullptr;
   bool outputBlocked_ = false;  // out ring full: reads wait for the bridge

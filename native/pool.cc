@@ -5,13 +5,33 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <thread>
 
 #include "sys.h"
 
 namespace edgepoll {
+
+namespace {
+// Every live Pool of the process (all environments: main and worker threads).
+// Leaked on purpose: it must outlive static destruction, which follows atexit.
+std::mutex& registryMutex() {
+  static auto* mutex = new std::mutex();
+  return *mutex;
+}
+std::vector<Pool*>& registry() {
+  static auto* pools = new std::vector<Pool*>();
+  return *pools;
+}
+}  // namespace
+
+void stopAllAtExit() {
+  std::lock_guard<std::mutex> lock(registryMutex());
+  for (Pool* pool : registry()) pool->stop();
+}
 
 Pool::Pool(const LoopConfig& config, uint32_t threads, bool exclusive, Doorbell* doorbell) {
   shared_.doorbell = doorbell;
@@ -19,9 +39,18 @@ Pool::Pool(const LoopConfig& config, uint32_t threads, bool exclusive, Doorbell*
   if (threads < 1) threads = 1;
   if (threads > 255) threads = 255;  // the loop index fits in 8 bits of an id
   for (uint32_t i = 0; i < threads; i++) loops_.push_back(std::make_unique<Loop>(i, config, shared_));
+  std::lock_guard<std::mutex> lock(registryMutex());
+  static bool hooked = std::atexit(stopAllAtExit) == 0;
+  (void)hooked;
+  registry().push_back(this);
 }
 
-Pool::~Pool() { stop(); }
+Pool::~Pool() {
+  stop();
+  std::lock_guard<std::mutex> lock(registryMutex());
+  auto& pools = registry();
+  pools.erase(std::remove(pools.begin(), pools.end(), this), pools.end());
+}
 
 int Pool::init() {
   for (auto& loop : loops_) {
@@ -57,8 +86,8 @@ int Pool::listen(const std::string& host, int port, int backlog) {
     if (fd < 0) return fail(shared_.exclusive ? -errno : fd);
     fds.push_back(fd);
   }
-  start(fds);
-  return bound;
+  int err = start(fds);
+  return err != 0 ? err : bound;
 }
 
 int Pool::listenUnix(const std::string& path, int backlog) {
@@ -82,8 +111,12 @@ int Pool::listenUnix(const std::string& path, int backlog) {
   unixIno_ = ino;
   // One socket shared by every loop: without EPOLLEXCLUSIVE each connection would wake them all.
   shared_.exclusive = true;
-  start(fds);
-  return 0;
+  int err = start(fds);
+  if (err != 0) {
+    unixPath_.clear();
+    unlinkUnixListener(path, dev, ino);
+  }
+  return err;
 }
 
 int Pool::adopt(int fd) {
@@ -109,14 +142,23 @@ int Pool::adopt(int fd) {
   }
   // Several processes share the one socket: without EPOLLEXCLUSIVE each connection would wake every loop of every one.
   shared_.exclusive = true;
-  start(fds);
-  return bound;
+  int err = start(fds);
+  return err != 0 ? err : bound;
 }
 
-void Pool::start(const std::vector<int>& fds) {
-  for (size_t i = 0; i < loops_.size(); i++) loops_[i]->setListener(fds[i]);
+// Hands each loop its listening fd; on a failure closes every fd (those
+// handed over through their loop) and returns the error.
+int Pool::start(const std::vector<int>& fds) {
+  for (size_t i = 0; i < loops_.size(); i++) {
+    int err = loops_[i]->setListener(fds[i]);
+    if (err == 0) continue;
+    for (size_t j = 0; j < i; j++) loops_[j]->dropListener();  // closes fds[j]
+    for (size_t j = i; j < fds.size(); j++) close(fds[j]);
+    return -err;
+  }
   for (auto& loop : loops_) loop->start();
   started_ = true;
+  return 0;
 }
 
 void Pool::unlinkSocketFile() {
@@ -140,6 +182,7 @@ void Pool::stopAccepting() {
 }
 
 void Pool::stop() {
+  std::lock_guard<std::mutex> lock(stopMutex_);
   if (stopped_) return;
   stopped_ = true;
   unlinkSocketFile();
@@ -160,6 +203,20 @@ bool Pool::broadcast(const uint8_t* bytes, size_t length) {
   // Room only grows between the check and the push: this thread is the only producer.
   auto shared = std::make_shared<const std::vector<uint8_t>>(bytes, bytes + length);
   for (auto& loop : loops_) loop->pushBroadcast(shared);
+  return true;
+}
+
+bool Pool::publish(const std::string& topic, const uint8_t* frame, size_t length, uint32_t exceptLoop, uint32_t exceptSlot,
+                   uint32_t exceptGeneration) {
+  if (!started_ || stopped_ || length == 0) return true;
+  for (auto& loop : loops_) {
+    if (!loop->hasRoom()) return false;
+  }
+  auto shared = std::make_shared<const std::vector<uint8_t>>(frame, frame + length);
+  for (auto& loop : loops_) {
+    bool mine = loop->index() == exceptLoop;
+    loop->pushPublish(shared, topic, mine ? exceptSlot : UINT32_MAX, mine ? exceptGeneration : 0);
+  }
   return true;
 }
 

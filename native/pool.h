@@ -1,9 +1,12 @@
 // The loops of one engine and their threads; listening and balancing.
 // Owns: the Loop objects (and through them every fd), the shared connection
 // counter. Does not own: the bridge (it only rings it) or any Node-API value.
-// Runs on: the JS thread (every method); the loops run on their own threads.
+// Runs on: the JS thread (every method; stop() also from the exit path); the
+// loops run on their own threads.
 #pragma once
+#include <atomic>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -37,7 +40,8 @@ class Pool {
   int adopt(int fd);
   // Every loop closes its listener; returns when they all did (or after 2 s).
   void stopAccepting();
-  // Stops and joins every thread; idempotent. Connections are closed unreported.
+  // Stops and joins every thread; idempotent, and safe from the exit path
+  // (stopAllAtExit) while another thread calls it. Connections are closed unreported.
   void stop();
 
   bool started() const { return started_; }
@@ -48,10 +52,15 @@ class Pool {
   bool submit(size_t loop, const uint8_t* bytes, size_t length);
   // One shared copy to every loop; false (nothing queued) when any inbox is full.
   bool broadcast(const uint8_t* bytes, size_t length);
+  // One shared copy of `frame` to every loop, each sending it to its members of
+  // `topic` except connection (exceptLoop, exceptSlot, exceptGeneration);
+  // exceptLoop UINT32_MAX = nobody. false (nothing queued) when any inbox is full.
+  bool publish(const std::string& topic, const uint8_t* frame, size_t length, uint32_t exceptLoop, uint32_t exceptSlot,
+               uint32_t exceptGeneration);
 
  private:
   // Gives every loop its listener (fds[i], owned from here on) and starts the threads.
-  void start(const std::vector<int>& fds);
+  int start(const std::vector<int>& fds);
   void unlinkSocketFile();
 
   LoopShared shared_;
@@ -60,7 +69,13 @@ class Pool {
   uint64_t unixDev_ = 0;
   uint64_t unixIno_ = 0;
   bool started_ = false;
-  bool stopped_ = false;
+  std::atomic<bool> stopped_{false};  // written by stop(), possibly on the exit path's thread
+  std::mutex stopMutex_;
 };
+
+// Registered with atexit() when the first Pool is made: process.exit() runs
+// no environment cleanup hook, so without this the loop threads would still
+// run (and touch their bridge) while the process tears down.
+void stopAllAtExit();
 
 }  // namespace edgepoll

@@ -74,7 +74,8 @@ Napi::Value decode(const Napi::CallbackInfo& info) {
 }
 
 // proxyParse(chunks) -> { status: 'need-more'|'done'|'error', consumed, version,
-// hasAddress, sourceAddress, sourcePort, destinationAddress, destinationPort }:
+// hasAddress, sourceAddress, sourcePort, destinationAddress, destinationPort,
+// tls: null or a Buffer of the TLS details as the OPEN record carries them }:
 // the native PROXY header parser fed chunk by chunk (test/proxy.test.ts
 // compares it with src/proxy.ts). `consumed` counts header bytes over all chunks.
 Napi::Value proxyParse(const Napi::CallbackInfo& info) {
@@ -107,6 +108,13 @@ Napi::Value proxyParse(const Napi::CallbackInfo& info) {
   result.Set("sourcePort", parser.sourcePort());
   result.Set("destinationAddress", parser.destinationAddress());
   result.Set("destinationPort", parser.destinationPort());
+  if (const ProxyTls* tls = parser.tls()) {
+    std::string encoded;
+    appendProxyTls(*tls, &encoded);
+    result.Set("tls", Napi::Buffer<uint8_t>::Copy(env, reinterpret_cast<const uint8_t*>(encoded.data()), encoded.size()));
+  } else {
+    result.Set("tls", env.Null());
+  }
   return result;
 }
 

@@ -13,7 +13,9 @@ const uint8_t kV2Signature[] = {0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 
 
 enum : uint8_t { kFamilyUnspec = 0, kFamilyInet = 1, kFamilyInet6 = 2, kFamilyUnix = 3 };
 enum : uint8_t { kTransportUnspec = 0, kTransportStream = 1, kTransportDgram = 2 };
-constexpr uint8_t kTlvCrc32c = 0x03;
+enum : uint8_t { kTlvAlpn = 0x01, kTlvAuthority = 0x02, kTlvCrc32c = 0x03, kTlvSsl = 0x20 };
+enum : uint8_t { kSubTlvSslVersion = 0x21, kSubTlvSslCn = 0x22, kSubTlvSslCipher = 0x23 };
+constexpr uint8_t kClientSsl = 0x01;  // PP2_CLIENT_SSL
 
 uint16_t be16(const uint8_t* p) { return uint16_t((p[0] << 8) | p[1]); }
 uint32_t be32(const uint8_t* p) { return (uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) | (uint32_t(p[2]) << 8) | p[3]; }
@@ -91,7 +93,47 @@ bool parsePort(const std::string& text, uint16_t* port) {
   return true;
 }
 
+// The SSL TLV's value: client (u8), verify (u32 BE), then sub-TLVs that fill
+// it exactly (version, CN, cipher kept; others skipped; the last of a repeated
+// one counts). false when malformed. src/proxy.ts parseSslTlv, rule for rule.
+bool parseSslTlv(const uint8_t* value, size_t size, ProxyTls* tls) {
+  if (size < 5) return false;
+  tls->client = value[0];
+  tls->verify = be32(value + 1);
+  size_t at = 5;
+  while (at < size) {
+    if (size - at < 3) return false;
+    uint8_t type = value[at];
+    size_t length = be16(value + at + 1);
+    if (size - at - 3 < length) return false;
+    const char* bytes = reinterpret_cast<const char*>(value + at + 3);
+    if (type == kSubTlvSslVersion) tls->version.assign(bytes, length), tls->present |= ProxyTls::kVersion;
+    else if (type == kSubTlvSslCn) tls->cn.assign(bytes, length), tls->present |= ProxyTls::kCn;
+    else if (type == kSubTlvSslCipher) tls->cipher.assign(bytes, length), tls->present |= ProxyTls::kCipher;
+    at += 3 + length;
+  }
+  return true;
+}
+
+void appendLE16(std::string* out, size_t value) {
+  out->push_back(char(value & 0xFF));
+  out->push_back(char((value >> 8) & 0xFF));
+}
+
 }  // namespace
+
+void appendProxyTls(const ProxyTls& tls, std::string* out) {
+  out->push_back(char(tls.client));
+  for (int shift = 0; shift < 32; shift += 8) out->push_back(char((tls.verify >> shift) & 0xFF));
+  out->push_back(char(tls.present));
+  // Each string is a TLV's value inside a header of at most 65535 bytes: it fits a u16.
+  const std::string* strings[] = {&tls.sni, &tls.alpn, &tls.version, &tls.cipher, &tls.cn};
+  for (int i = 0; i < 5; i++) {
+    if (!(tls.present & (1 << i))) continue;
+    appendLE16(out, strings[i]->size());
+    out->append(*strings[i]);
+  }
+}
 
 bool parseIpv4(const char* text, size_t length, uint8_t out[4]) {
   size_t start = 0;
@@ -354,6 +396,8 @@ bool ProxyParser::finishV2() {
   // TLVs fill the rest exactly; a TLV that overruns the header is malformed.
   size_t at = kV2HeaderLength + addressBlock(family);
   size_t crcAt = 0;
+  // Offsets (0: absent) of the value of the last ALPN, AUTHORITY and SSL TLV, and their sizes.
+  size_t sslAt = 0, sslSize = 0, alpnAt = 0, alpnSize = 0, authorityAt = 0, authoritySize = 0;
   while (at < expected_) {
     if (expected_ - at < 3) return false;
     uint8_t type = buffer_[at];
@@ -362,6 +406,12 @@ bool ProxyParser::finishV2() {
     if (type == kTlvCrc32c) {
       if (size != 4 || crcAt != 0) return false;
       crcAt = at + 3;
+    } else if (type == kTlvSsl) {
+      sslAt = at + 3, sslSize = size;
+    } else if (type == kTlvAlpn) {
+      alpnAt = at + 3, alpnSize = size;
+    } else if (type == kTlvAuthority) {
+      authorityAt = at + 3, authoritySize = size;
     }
     at += 3 + size;
   }
@@ -369,6 +419,17 @@ bool ProxyParser::finishV2() {
     uint32_t carried = be32(buffer_.data() + crcAt);
     std::memset(buffer_.data() + crcAt, 0, 4);
     if (crc32c(buffer_.data(), expected_) != carried) return false;
+  }
+  if (sslAt != 0) {
+    ProxyTls tls;
+    if (!parseSslTlv(buffer_.data() + sslAt, sslSize, &tls)) return false;
+    if (tls.client & kClientSsl) {
+      const char* bytes = reinterpret_cast<const char*>(buffer_.data());
+      if (alpnAt != 0) tls.alpn.assign(bytes + alpnAt, alpnSize), tls.present |= ProxyTls::kAlpn;
+      if (authorityAt != 0) tls.sni.assign(bytes + authorityAt, authoritySize), tls.present |= ProxyTls::kSni;
+      tls_ = std::move(tls);
+      hasTls_ = true;
+    }
   }
   if (transport != kTransportStream) return true;  // DGRAM/UNSPEC over a TCP listener: the real peer
   const uint8_t* block = buffer_.data() + kV2HeaderLength;

@@ -1,7 +1,8 @@
 // The PROXY protocol header parser (v1 text and v2 binary, HAProxy's
 // doc/proxy-protocol.txt) and the trusted-source check.
 // Owns: the bytes of one connection's header while it arrives (at most 107
-// for v1, 16 + 65535 for v2), and the addresses it carried.
+// for v1, 16 + 65535 for v2), and the addresses and TLS details (SSL,
+// AUTHORITY, ALPN TLVs) it carried.
 // Does not own: the socket, timing (Loop::sweep enforces the header timeout)
 // or the decision to abort (Loop). No syscalls, no Node-API: pure bytes in,
 // result out, so the fuzzer and the test probe drive it directly.
@@ -21,6 +22,24 @@ enum class ProxyStatus : uint8_t {
   Done,      // a complete, valid header
   Error,     // not a valid header (sticky)
 };
+
+// What a v2 header said about the client's TLS connection to the proxy: the
+// SSL TLV (client byte, verify field, version / CN / cipher sub-TLVs) and the
+// AUTHORITY (SNI) and ALPN TLVs, as raw bytes (JS decodes them as UTF-8).
+// Set only when the SSL TLV's PP2_CLIENT_SSL bit is on.
+struct ProxyTls {
+  // The bits of `present`, one per string below; also the order appendProxyTls writes them in.
+  enum : uint8_t { kSni = 1, kAlpn = 2, kVersion = 4, kCipher = 8, kCn = 16 };
+  uint8_t client = 0;
+  uint32_t verify = 0;
+  uint8_t present = 0;
+  std::string sni, alpn, version, cipher, cn;
+};
+
+// Appends `tls` to `out` in the OPEN record's slab layout (docs/internals.md
+// "Batches"): client u8, verify u32 LE, present u8, then each present string
+// as u16 LE length + bytes in the order of the bits.
+void appendProxyTls(const ProxyTls& tls, std::string* out);
 
 struct ProxyResult {
   ProxyStatus status;
@@ -47,6 +66,8 @@ class ProxyParser {
   uint16_t sourcePort() const { return sourcePort_; }
   const std::string& destinationAddress() const { return destination_; }
   uint16_t destinationPort() const { return destinationPort_; }
+  // Done: the client's TLS details, or nullptr (no SSL TLV, not over TLS, v1).
+  const ProxyTls* tls() const { return hasTls_ ? &tls_ : nullptr; }
 
  private:
   bool takeSignature(uint8_t byte);
@@ -65,6 +86,8 @@ class ProxyParser {
   bool hasAddress_ = false;
   std::string source_, destination_;
   uint16_t sourcePort_ = 0, destinationPort_ = 0;
+  bool hasTls_ = false;
+  ProxyTls tls_;
 };
 
 // One trusted network: IPv4 is kept as an IPv4-mapped IPv6 address (prefix + 96),

@@ -8,19 +8,23 @@
 #     sanitized build/Release and nothing else;
 #  2. runs the native-engine tests (engine, exit/teardown in forked children
 #     and worker_threads, server protocol and lifecycle) in that copy, with
-#     the ASan runtime preloaded into node;
+#     the ASan runtime preloaded into node; then process.exit(0) under
+#     traffic, EXIT_REPEATS times (2b); then (2c) the native suites again
+#     with EDGEPOLL_DEBUG_TINY_BOUNDS=1 (every native bound shrunk);
 #  3. the exit/teardown fixtures (process.exit, GC, worker.terminate) and T36
 #     (close under load, repeated, in one process, which must exit by itself)
 #     with LeakSanitizer on: leaks allocated by our code fail the run;
-#  4. the Node-free harnesses (native/test/) built with ASan+UBSan+LSan.
+#  4. the Node-free harnesses (native/test/) built with ASan+UBSan+LSan, the
+#     tsan harness twice (default and tiny bounds).
 # (The vitest run has detect_leaks=0: its worker processes end with
 # process.exit, where Node and V8 leak by design.)
 # Any sanitizer report (every process writes them to $out/reports/), failed
 # test or hang exits non-zero.
 #
 # Environment: SANITIZE_OUT (default a new temporary directory),
-# SANITIZE_TESTS (vitest files, default below), CLOSE_ITERATIONS (default 100),
-# CLOSE_CLIENTS (default 50).
+# SANITIZE_TESTS (vitest files, default below), SANITIZE_TINY_TESTS (the
+# files of the tiny-bounds pass), CLOSE_ITERATIONS (default 100),
+# CLOSE_CLIENTS (default 50), EXIT_REPEATS (default 100: process.exit under load).
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -130,6 +134,44 @@ else
 fi
 check_reports "the tests" vitest
 
+# --- 2b. process.exit() with the loop threads busy (issue 11, T37) -----------
+# Node runs no cleanup hook on process.exit(): the loops must be stopped (or
+# harmless) while the process tears down. Leak detection stays off here: an
+# engine nobody stopped is never freed, by design of process.exit.
+repeats="${EXIT_REPEATS:-100}"
+echo "sanitize: process.exit(0) with 1,000 connections under traffic, $repeats times" >&2
+exit_failures=0
+for ((i = 1; i <= repeats; i++)); do
+  code=0
+  timeout 60 "${asan_node[@]}" node "$work/test/helpers/native-fixtures/exit-under-load.js" \
+    >"$out/exit-under-load.log" 2>&1 || code=$?
+  if [ "$code" != 0 ] || ! grep -q '^exiting with 1000 connections' "$out/exit-under-load.log" \
+    || [ "$(grep -vc '^exiting with' "$out/exit-under-load.log")" != 0 ]; then
+    exit_failures=$((exit_failures + 1))
+    echo "sanitize: exit-under-load run $i FAILED (exit $code):" >&2
+    tail -20 "$out/exit-under-load.log" >&2
+  fi
+done
+if [ "$exit_failures" = 0 ]; then echo "sanitize: exit-under-load: $repeats runs, all exit 0, no output"; else status=1; fi
+check_reports "exit under load" exit-under-load
+
+# --- 2c. again with every native bound shrunk (issue 11 item 5, T50) --------
+# EDGEPOLL_DEBUG_TINY_BOUNDS=1: batch ring of 2, 4 KiB read budget and window,
+# 1 KiB read buffer, tiny inbox (native/loop.h LoopBounds::tiny), so every
+# pause path (credit, budget, full ring, full inbox) runs under ASan.
+tiny_tests="${SANITIZE_TINY_TESTS:-test/engine.native.test.ts test/engine.native.pause.test.ts test/server.protocol.test.ts test/server.lifecycle.test.ts}"
+echo "sanitize: vitest $tiny_tests, with EDGEPOLL_DEBUG_TINY_BOUNDS=1" >&2
+# shellcheck disable=SC2086
+if ! (cd "$work" && EDGEPOLL_DEBUG_TINY_BOUNDS=1 timeout 600 "${asan_node[@]}" npx vitest run $tiny_tests \
+  --testTimeout=60000 --hookTimeout=60000 >"$out/vitest-tiny.log" 2>&1); then
+  status=1
+  echo "sanitize: tests FAILED under ASan with tiny bounds; last lines of $out/vitest-tiny.log:" >&2
+  tail -60 "$out/vitest-tiny.log" >&2
+else
+  grep -E 'Test Files|Tests ' "$out/vitest-tiny.log" | sed 's/^/sanitize (tiny bounds): /' || true
+fi
+check_reports "the tests with tiny bounds" vitest-tiny
+
 # --- 3. exit/teardown fixtures and T36, with leak detection -----------------
 # These processes end by themselves, so LeakSanitizer runs at their exit.
 # abort_on_error: an ASan error aborts (its exit code cannot be masked);
@@ -172,19 +214,27 @@ core=()
 for file in "$root"/native/*.cc; do
   grep -qE '#include [<"](napi|node_api|bridge|engine)\.h' "$file" || core+=("$file")
 done
-for program in sigpipe_test tsan_harness; do
-  echo "sanitize: $program (ASan + UBSan + LSan, no Node)" >&2
-  # shellcheck disable=SC2086
-  "$cxx" -std=c++17 -pthread $sanitize_flags -I"$root/native" "$root/native/test/$program.cc" "${core[@]}" \
-    -o "$out/$program"
-  if HARNESS_SCALE="${HARNESS_SCALE:-0.6}" timeout 300 "$out/$program" >"$out/$program.log" 2>&1; then
-    tail -1 "$out/$program.log" | sed 's/^/sanitize: /'
+# tsan_harness@tiny: the harness again with every native bound shrunk.
+for run in sigpipe_test tsan_harness tsan_harness@tiny; do
+  program="${run%@tiny}"
+  tiny=0
+  [ "$run" != "$program" ] && tiny=1
+  name="${run/@/-}"
+  echo "sanitize: $run (ASan + UBSan + LSan, no Node)" >&2
+  if [ "$tiny" = 0 ]; then  # built once, run twice
+    # shellcheck disable=SC2086
+    "$cxx" -std=c++17 -pthread $sanitize_flags -I"$root/native" "$root/native/test/$program.cc" "${core[@]}" \
+      -o "$out/$program"
+  fi
+  if EDGEPOLL_DEBUG_TINY_BOUNDS="$tiny" HARNESS_SCALE="${HARNESS_SCALE:-0.6}" timeout 300 "$out/$program" \
+    >"$out/$name.log" 2>&1; then
+    tail -1 "$out/$name.log" | sed "s/^/sanitize ($run): /"
   else
     status=1
-    echo "sanitize: $program FAILED:" >&2
-    tail -40 "$out/$program.log" >&2
+    echo "sanitize: $run FAILED:" >&2
+    tail -40 "$out/$name.log" >&2
   fi
-  check_reports "$program" "$program"
+  check_reports "$run" "$name"
 done
 
 if [ "$status" = 0 ]; then echo "sanitize: clean (work directory $out)"; fi

@@ -31,15 +31,21 @@ for program in tsan_harness sigpipe_test; do
 done
 
 status=0
-for program in sigpipe_test tsan_harness; do
-  log="$out/$program.log"
-  echo "tsan: running $program (log $log)" >&2
-  if TSAN_OPTIONS="halt_on_error=1 exitcode=66 second_deadlock_stack=1 ${TSAN_OPTIONS:-}" \
+# tsan_harness@tiny: the harness again with every native bound shrunk
+# (EDGEPOLL_DEBUG_TINY_BOUNDS=1, native/loop.h LoopBounds::tiny): full rings
+# and refused submits all the time.
+for run in sigpipe_test tsan_harness tsan_harness@tiny; do
+  program="${run%@tiny}"
+  tiny=0
+  [ "$run" != "$program" ] && tiny=1
+  log="$out/${run/@/-}.log"
+  echo "tsan: running $run (log $log)" >&2
+  if EDGEPOLL_DEBUG_TINY_BOUNDS="$tiny" TSAN_OPTIONS="halt_on_error=1 exitcode=66 second_deadlock_stack=1 ${TSAN_OPTIONS:-}" \
     timeout 480 "$out/$program" >"$log" 2>&1 && ! grep -q 'WARNING: ThreadSanitizer' "$log"; then
     grep -v '^tsan harness: quick stop' "$log"
   else
     status=1
-    echo "tsan: $program FAILED; last lines of $log:" >&2
+    echo "tsan: $run FAILED; last lines of $log:" >&2
     tail -80 "$log" >&2
   fi
 done

@@ -42,6 +42,8 @@ export interface NativeEngine {
   submit(loop: number, commands: Uint8Array, byteLength: number): boolean;
   /** false: some loop's inbox is full and nothing was queued (retry later). */
   broadcast(bytes: Uint8Array): boolean;
+  /** One shared copy to the members of `topic` in every loop, except (loop, slot, generation); loop 0xFFFFFFFF = nobody. false: some inbox is full, nothing queued. */
+  publish(topic: Uint8Array, frame: Uint8Array, exceptLoop: number, exceptSlot: number, exceptGeneration: number): boolean;
   stopAccepting(): void;
   stats(): { loops: Array<Record<string, number>> };
   stop(): void;

@@ -7,6 +7,7 @@
 import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
 import { installDemo } from './demo';
+import { busFromUrl } from './bus/url';
 import { EdgepollError } from './errors';
 import { framings, type Framing } from './protocol';
 import { createServer } from './server';
@@ -21,7 +22,10 @@ const usage = `usage:
                  [--goaway-spread MS] [--request-timeout MS]
                  [--max-connections N] [--accept-mode reuseport|exclusive]
                  [--proxy-protocol [--proxy-trusted CIDR,...] [--proxy-timeout MS]]
+                 [--bus redis://HOST:PORT|nats://HOST:PORT] [--node-id NAME]
   edgepoll bench --target HOST:PORT [options]   (edgepoll bench --help)
+  edgepoll request [--host 127.0.0.1] [--port 7000] [--type 1] [--timeout MS]
+                   [--tls] [--ca FILE] [--cert FILE --key FILE] [--servername NAME] PAYLOAD...
 `;
 
 function log(message: string): void {
@@ -54,6 +58,8 @@ async function serve(argv: string[]): Promise<number> {
       'proxy-protocol': { type: 'boolean' },
       'proxy-trusted': { type: 'string' },
       'proxy-timeout': { type: 'string' },
+      bus: { type: 'string' },
+      'node-id': { type: 'string' },
       hint: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -97,6 +103,8 @@ async function serve(argv: string[]): Promise<number> {
   else if (interval !== undefined || timeout !== undefined) {
     options.heartbeat = { interval: interval ?? 30_000, timeout: timeout ?? 10_000 };
   }
+  if (values.bus !== undefined) options.bus = busFromUrl(values.bus);
+  if (values['node-id'] !== undefined) options.nodeId = values['node-id'];
   for (const key of Object.keys(options) as Array<keyof ServerOptions>) {
     if (options[key] === undefined) delete options[key];
   }
@@ -104,6 +112,9 @@ async function serve(argv: string[]): Promise<number> {
   const server = createServer(options);
   installDemo(server);
   server.on('error', (error) => log(error.message));
+  server.on('busgap', (gap) =>
+    log(`bus back after ${gap.to - gap.from} ms (${gap.error.message}); ${gap.sendDropped} message(s) could not be sent meanwhile`),
+  );
   const worker = cluster.isWorker;
   let stopping = false;
   const stop = (signal: string): void => {

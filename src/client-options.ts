@@ -4,6 +4,7 @@
  * validation through the one wording helper {@link invalidOption}.
  * Pure; JS thread.
  */
+import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls';
 import type { ReconnectOptions } from './backoff';
 import type { Client } from './client';
 import type { EdgepollError } from './errors';
@@ -61,6 +62,13 @@ export interface ClientEvents {
   drain: [];
 }
 
+/**
+ * TLS for {@link connect}: node:tls `connect()` options (`ca`, `cert`, `key`,
+ * `servername`, `rejectUnauthorized`, `ALPNProtocols`, `pfx`, `passphrase`,
+ * `minVersion`, …) except where to connect, which the client's own options say.
+ */
+export type ClientTlsOptions = Omit<TlsConnectionOptions, 'host' | 'port' | 'path' | 'socket'>;
+
 /** Options of {@link connect}. Only `port` (or `path`) is required. */
 export interface ClientOptions {
   /** Server host (an IPv6 address as is, e.g. '::1'). @default '127.0.0.1' */
@@ -96,6 +104,16 @@ export interface ClientOptions {
   highWaterMark?: number;
   /** Hard bound on waiting bytes: a message that would exceed it throws (rejects) `EQUEUE_FULL`. @default 8388608 */
   maxBufferedAmount?: number;
+  /**
+   * Connect over TLS (node:tls), e.g. to a load balancer that terminates it:
+   * `true` for the system's CAs, or {@link ClientTlsOptions} such as
+   * `{ ca, cert, key }` for a device certificate. `servername` (SNI) defaults
+   * to `host` unless that is an IP address. A connection counts as open once
+   * the handshake is done and the server's certificate verified; a failed
+   * handshake is a failed attempt (reconnect as for any other).
+   * @default false
+   */
+  tls?: ClientTlsOptions | boolean;
 }
 
 /** Validated options with defaults. */
@@ -111,6 +129,8 @@ export interface ResolvedClientOptions {
   requestTimeout: number;
   highWaterMark: number;
   maxBufferedAmount: number;
+  /** Set: connect through node:tls with these options. */
+  tls: ClientTlsOptions | undefined;
 }
 
 export const DEFAULT_CLIENT_HEARTBEAT = { interval: 15_000, timeout: 10_000 };
@@ -119,8 +139,10 @@ export const DEFAULT_REQUEST_TIMEOUT = 30_000;
 
 const known = [
   'host', 'port', 'path', 'framing', 'maxFrame', 'heartbeat', 'reconnect', 'maxPending', 'requestTimeout', 'signal',
-  'highWaterMark', 'maxBufferedAmount',
+  'highWaterMark', 'maxBufferedAmount', 'tls',
 ];
+/** Where to connect comes from the client's own options. */
+const tlsReserved = ['host', 'port', 'path', 'socket'];
 
 export function resolveClientOptions(options: ClientOptions): ResolvedClientOptions {
   knownKeys('options', options, known);
@@ -152,5 +174,16 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
     Math.max(8 * 1024 * 1024, highWaterMark),
     { min: highWaterMark, max: limits.bytes.max },
   );
-  return { host, port, path, framing, maxFrame, heartbeat, maxPending, requestTimeout: timeout, highWaterMark, maxBufferedAmount };
+  let tls: ClientTlsOptions | undefined;
+  if (options.tls !== undefined && options.tls !== false) {
+    const given: unknown = options.tls === true ? {} : options.tls;
+    if (typeof given !== 'object' || given === null || Array.isArray(given)) {
+      throw invalidOption('tls', 'true, false or an object of node:tls connect options', options.tls);
+    }
+    for (const key of tlsReserved) {
+      if (key in given) throw invalidOption(`tls.${key}`, `absent (the client's own ${key === 'socket' ? 'connection' : key} option is used)`, (given as Record<string, unknown>)[key]);
+    }
+    tls = { ...(given as ClientTlsOptions) };
+  }
+  return { host, port, path, framing, maxFrame, heartbeat, maxPending, requestTimeout: timeout, highWaterMark, maxBufferedAmount, tls };
 }

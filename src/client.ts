@@ -9,6 +9,7 @@
  */
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
+import tls from 'node:tls';
 import { resolveBackoff, backoffDelay, type Backoff, type ReconnectOptions } from './backoff';
 import { realClock, type Clock } from './clock';
 import { Decoder, encodeMessage } from './codec';
@@ -437,8 +438,12 @@ export class Client<M extends MessageMap = AnyMessages> extends EventEmitter<Cli
 
   private startSession(): void {
     this.setStatus('connecting', { attempt: this.attempt });
-    const { host, port, path } = this.options;
-    const socket = path !== undefined ? net.connect({ path }) : net.connect({ host, port, noDelay: true });
+    const { host, port, path, tls: tlsOptions } = this.options;
+    const where = path !== undefined ? { path } : { host, port, noDelay: true };
+    // node:tls leaves SNI unset for an IP address (RFC 6066 forbids it); the caller's servername wins.
+    const servername = path === undefined && net.isIP(host) === 0 ? host : undefined;
+    const socket = tlsOptions ? tls.connect({ servername, ...tlsOptions, ...where }) : net.connect(where);
+    if (tlsOptions && path === undefined) socket.setNoDelay(true); // node:tls does not take noDelay
     const session = new Session(socket, new Decoder(this.options.framing, this.options.maxFrame, 'client'));
     this.session = session;
     const { heartbeat } = this.options;
@@ -453,7 +458,8 @@ export class Client<M extends MessageMap = AnyMessages> extends EventEmitter<Cli
       });
       session.heartbeat.start();
     }
-    socket.on('connect', () => {
+    // Over TLS the connection is usable once the handshake verified the server.
+    socket.on(tlsOptions ? 'secureConnect' : 'connect', () => {
       if (session.dead) return;
       session.connected = true;
       this.attempt = 0;

@@ -60,8 +60,8 @@ function readU32(bytes: Uint8Array, offset: number): number {
 export class Decoder {
   private readonly headerSize: number;
   private error: EngineCode | '' = '';
-  /** Header bytes of a message whose header was split across feeds. */
-  private readonly header: Buffer;
+  /** Header bytes of a message whose header was split across feeds; made on the first split (most connections never see one). */
+  private header: Buffer | undefined;
   private headerHave = 0;
   /** Payload length announced by the header in `header`. */
   private need = 0;
@@ -80,7 +80,6 @@ export class Decoder {
     readonly role: Role,
   ) {
     this.headerSize = framing === 'frame' ? HEADER_SIZE : LENGTH_PREFIX_SIZE;
-    this.header = Buffer.alloc(this.headerSize);
   }
 
   /** A message has begun (at least one byte arrived) and is not complete; the frame timeout runs. */
@@ -173,14 +172,15 @@ export class Decoder {
         // The payload continues in a later feed: the slow path below copies it.
       }
       if (this.headerHave < headerSize) {
+        const header = (this.header ??= Buffer.alloc(headerSize));
         const take = Math.min(headerSize - this.headerHave, left);
-        chunk.copy(this.header, this.headerHave, position, position + take);
+        chunk.copy(header, this.headerHave, position, position + take);
         this.headerHave += take;
         position += take;
-        const code = this.checkHeader(this.header, 0, this.headerHave);
+        const code = this.checkHeader(header, 0, this.headerHave);
         if (code !== '') return this.fail(code);
         if (this.headerHave < headerSize) return '';
-        this.need = readU32(this.header, lengthOffset);
+        this.need = readU32(header, lengthOffset);
         left = length - position;
         if (left >= this.need) {
           // The header was split but the payload is whole in this chunk.
@@ -189,7 +189,7 @@ export class Decoder {
           this.headerHave = 0;
           this.need = 0;
           position += payloadLength;
-          if (!this.deliver(this.header, 0, payload, onMessage)) return '';
+          if (!this.deliver(header, 0, payload, onMessage)) return '';
           continue;
         }
         // One allocation per split message, bounded: need <= maxFrame was checked.
@@ -206,7 +206,7 @@ export class Decoder {
       this.need = 0;
       this.partial = undefined;
       this.partialHave = 0;
-      if (!this.deliver(this.header, 0, partial, onMessage)) return '';
+      if (!this.deliver(this.header!, 0, partial, onMessage)) return '';
     }
     return '';
   }

@@ -13,10 +13,12 @@
 import { EventEmitter } from 'node:events';
 import { EdgepollError } from './errors';
 import type { Engine } from './engines/engine';
+import type { TopicHub } from './topic-hub';
 import { FLAG_ERROR, type Framing } from './protocol';
 import type { AnyMessages, MessageMap, RequestOf, RequestOptions, TypeOf } from './messages';
 import { toBytes, type Payload } from './payload';
 import { requestTimeout } from './validate';
+import type { ConnectionTls } from './proxy';
 
 export type { RequestOptions } from './messages';
 
@@ -49,7 +51,16 @@ interface PendingRequest {
 }
 
 // Set by Connection's static block: the only code with access to its private members.
-let construct: (engine: Engine, id: number, remoteAddress: string, remotePort: number, framing: Framing, requestTimeout: number) => Connection<any>;
+let construct: (
+  engine: Engine,
+  id: number,
+  remoteAddress: string,
+  remotePort: number,
+  framing: Framing,
+  requestTimeout: number,
+  hub: TopicHub,
+  tls: ConnectionTls | undefined,
+) => Connection<any>;
 let internals: ConnectionInternals;
 
 /** Events of a {@link Connection}. */
@@ -73,8 +84,29 @@ export class Connection<M extends MessageMap = AnyMessages> extends EventEmitter
   readonly remoteAddress: string;
   readonly remotePort: number;
   readonly framing: Framing;
-  /** Arbitrary per-connection state for the application. */
-  data: Record<string, unknown> = {};
+  /**
+   * The client's TLS connection to the load balancer in front, as its PROXY v2
+   * header described it (HAProxy `send-proxy-v2-ssl` / `send-proxy-v2-ssl-cn`):
+   * SNI, ALPN, version, cipher and the client certificate (sent, verified, CN).
+   * Undefined without `proxyProtocol`, for a v1 header (nginx) or when the
+   * proxy sent no SSL TLV or said the client did not use TLS.
+   */
+  readonly tls: ConnectionTls | undefined;
+  /**
+   * This connection's address: `nodeId/…`, naming the server and the
+   * connection, never reused (not even after a restart with the same
+   * nodeId). `server.sendTo(address, …)` reaches it from any server on the bus.
+   * Valid forever (a closed connection's address just reaches nobody).
+   */
+  readonly address: string;
+  /** Arbitrary per-connection state for the application (created on first use: idle connections hold none). */
+  get data(): Record<string, unknown> {
+    return (this.#data ??= {});
+  }
+
+  set data(value: Record<string, unknown>) {
+    this.#data = value;
+  }
 
   /** Requests from the peer being handled now (half-close waits for them). */
   #inFlight = 0;
@@ -85,11 +117,14 @@ export class Connection<M extends MessageMap = AnyMessages> extends EventEmitter
   #endWhenIdle = false;
   #closeCode = '';
   #nextSeq = 1;
-  #pending = new Map<number, PendingRequest>();
+  /** Requests to the peer awaiting a reply; created by the first request (an empty Map costs ~170 B a connection). */
+  #pending: Map<number, PendingRequest> | undefined;
+  #data: Record<string, unknown> | undefined;
+  #hub: TopicHub;
 
   static {
-    construct = (engine, id, remoteAddress, remotePort, framing, timeout) =>
-      new Connection(engine, id, remoteAddress, remotePort, framing, timeout);
+    construct = (engine, id, remoteAddress, remotePort, framing, timeout, hub, tls) =>
+      new Connection(engine, id, remoteAddress, remotePort, framing, timeout, hub, tls);
     internals = {
       handlerStarted: (c) => {
         c.#inFlight++;
@@ -108,14 +143,50 @@ export class Connection<M extends MessageMap = AnyMessages> extends EventEmitter
   }
 
   /** Connections are made by the server (its `'connection'` event). */
-  private constructor(engine: Engine, id: number, remoteAddress: string, remotePort: number, framing: Framing, timeout: number) {
+  private constructor(
+    engine: Engine,
+    id: number,
+    remoteAddress: string,
+    remotePort: number,
+    framing: Framing,
+    timeout: number,
+    hub: TopicHub,
+    tls?: ConnectionTls,
+  ) {
     super();
+    this.tls = tls;
     this.#engine = engine;
     this.#requestTimeout = timeout;
+    this.#hub = hub;
     this.id = id;
     this.remoteAddress = remoteAddress;
     this.remotePort = remotePort;
     this.framing = framing;
+    this.address = hub.opened(this as unknown as Connection);
+  }
+
+  /**
+   * Makes this connection a subscriber of `topic` (1 to 200 bytes of UTF-8,
+   * no 0x00: else throws EBAD_TOPIC; more than `maxTopicsPerConnection`
+   * topics: ETOO_MANY_TOPICS). Takes effect at once for publishes made on this
+   * server after the call; the promise resolves once it is in effect on the
+   * bus too (at once while the bus is unreachable: the bus side follows when
+   * it is back). Subscribing again is not an error.
+   */
+  subscribe(topic: string): Promise<void> {
+    this.#assertOpen();
+    return this.#hub.subscribe(this as unknown as Connection, topic);
+  }
+
+  /** Undoes {@link subscribe}; a topic the connection is not in is not an error. */
+  unsubscribe(topic: string): void {
+    this.#assertOpen();
+    this.#hub.unsubscribe(this as unknown as Connection, topic);
+  }
+
+  /** The topics this connection subscribes to now. Valid until the next subscribe/unsubscribe/'close'. */
+  get topics(): ReadonlySet<string> {
+    return this.#hub.topicsOf(this as unknown as Connection);
   }
 
   /** True after `'close'`. */
@@ -187,15 +258,15 @@ export class Connection<M extends MessageMap = AnyMessages> extends EventEmitter
         signal.addEventListener('abort', onAbort, { once: true });
         entry.cleanup = () => signal.removeEventListener('abort', onAbort);
       }
-      this.#pending.set(seq, entry);
+      (this.#pending ??= new Map()).set(seq, entry);
       this.#engine.sendFrame(this.id, 0, type, seq, bytes);
     });
   }
 
   #settle(seq: number): PendingRequest | undefined {
-    const entry = this.#pending.get(seq);
+    const entry = this.#pending?.get(seq);
     if (!entry) return undefined;
-    this.#pending.delete(seq);
+    this.#pending?.delete(seq);
     if (entry.timer) clearTimeout(entry.timer);
     entry.cleanup?.();
     return entry;
@@ -268,7 +339,8 @@ export class Connection<M extends MessageMap = AnyMessages> extends EventEmitter
     if (this.#closed) return;
     this.#closed = true;
     this.#closeCode = code;
-    for (const seq of [...this.#pending.keys()]) {
+    this.#hub.closed(this as unknown as Connection);
+    for (const seq of [...(this.#pending?.keys() ?? [])]) {
       this.#settle(seq)?.reject(new EdgepollError('ECONNECTION_LOST', `connection closed (${code}) before request ${seq} was answered`));
     }
     this.emit('close', code, reason);
@@ -277,12 +349,13 @@ export class Connection<M extends MessageMap = AnyMessages> extends EventEmitter
 
 const newline = Buffer.from('\n');
 
-
 /** The server makes its connections here (the constructor is private). @internal */
 export function createConnection<M extends MessageMap = AnyMessages>(
   engine: Engine, id: number, remoteAddress: string, remotePort: number, framing: Framing, requestTimeout: number,
+  hub: TopicHub,
+  tls?: ConnectionTls,
 ): Connection<M> {
-  return construct(engine, id, remoteAddress, remotePort, framing, requestTimeout) as Connection<M>;
+  return construct(engine, id, remoteAddress, remotePort, framing, requestTimeout, hub, tls) as Connection<M>;
 }
 
 /** The internal operations on connections, for the server and the dispatcher. @internal */

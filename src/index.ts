@@ -4,12 +4,21 @@
  * exported here; wire helpers (frame encoders, constants) are not API.
  */
 export { createServer, Server } from './server';
-export type { ListenOptions, ServerAddress, ServerStats, ServerEvents } from './server';
+export type { ListenOptions, ServerAddress, ServerStats, ServerEvents, PublishOptions } from './server';
+export { memoryBus } from './bus/memory';
+export type { MemoryBus } from './bus/memory';
+export { redisBus } from './bus/redis';
+export type { RedisBusOptions } from './bus/redis';
+export { natsBus } from './bus/nats';
+export type { NatsBusOptions } from './bus/nats';
+export type { Bus, BusEvents, BusTransport } from './bus/bus';
+export type { BusStats, BusGap } from './bus/link';
 export { Connection } from './connection';
 export type { ConnectionEvents } from './connection';
 export type { Handler, HandlerContext, DispatchCounters } from './dispatcher';
 export type { ServerOptions, ResolvedOptions, EngineName } from './options';
 export type { EngineOptions } from './engines/engine';
+export type { ConnectionTls } from './proxy';
 export type { Payload } from './payload';
 export type {
   MessageMap, MessageSpec, AnyMessages, TypeOf, RequestOf, ReplyOf, HandlerResult, RequestOptions,
@@ -21,6 +30,7 @@ export type {
 } from './client';
 /** @deprecated The client and the server share one {@link RequestOptions}. */
 export type { RequestOptions as ClientRequestOptions } from './messages';
+export type { ClientTlsOptions } from './client-options';
 export { EdgepollError } from './errors';
 export type { ErrorCode, EngineCode, ApiCode } from './errors';
 export { nativeLoadError } from './binding';

@@ -7,6 +7,8 @@ import { invalidOption } from './errors';
 import { flag, heartbeat as heartbeatOption, integer, knownKeys, limits, oneOf, requestTimeout } from './validate';
 import { PROXY_TRUST_UNIX, parseProxyNetwork } from './proxy';
 import type { EngineOptions } from './engines/engine';
+import type { Bus } from './bus/bus';
+import { generateNodeId, checkNodeId } from './bus/address';
 import { DEFAULT_DRAIN_TIMEOUT, DEFAULT_FRAME_TIMEOUT, DEFAULT_MAX_FRAME, framings, type Framing } from './protocol';
 
 /** Which engine runs the sockets. */
@@ -98,6 +100,24 @@ export interface ServerOptions {
    * @default false
    */
   proxyProtocol?: { trusted: string[]; timeout?: number } | false;
+  /**
+   * Topics one connection may subscribe to at once; one more throws
+   * ETOO_MANY_TOPICS. @default 1024
+   */
+  maxTopicsPerConnection?: number;
+  /**
+   * A bus shared with other servers (`memoryBus()`, `redisBus(…)`,
+   * `natsBus(…)`): publishes, broadcasts and `sendTo` then reach their
+   * connections too (README "Topics and the bus"). @default none (cluster
+   * workers: a bus between the workers through the primary)
+   */
+  bus?: Bus;
+  /**
+   * This server's name on the bus, the first part of every
+   * `connection.address`: 1 to 64 of `A-Z a-z 0-9 . _ : -`. Cluster
+   * workers append `.w<worker id>`. @default generated, unique
+   */
+  nodeId?: string;
 }
 
 /** Resolved server options. */
@@ -112,17 +132,31 @@ export interface ResolvedOptions extends EngineOptions {
   /** @deprecated Same as `shutdownTimeout`. */
   drainTimeout: number;
   requestTimeout: number;
+  maxTopicsPerConnection: number;
+  bus: Bus | undefined;
+  nodeId: string;
 }
+
+/** @default 1024 topics per connection (a chat user in many rooms; still bounds a hostile client). */
+export const DEFAULT_MAX_TOPICS_PER_CONNECTION = 1024;
 
 export const DEFAULT_THREADS = 1;
 
 const known = [
   'engine', 'threads', 'workers', 'framing', 'maxFrame', 'highWaterMark', 'maxBufferedAmount', 'maxPartialBytes', 'heartbeat',
   'idleTimeout', 'frameTimeout', 'shutdownTimeout', 'goawaySpread', 'drainTimeout', 'requestTimeout', 'maxConnections',
-  'allowHalfOpen', 'acceptMode', 'nativeEcho', 'triggerMode', 'proxyProtocol',
+  'allowHalfOpen', 'acceptMode', 'nativeEcho', 'triggerMode', 'proxyProtocol', 'maxTopicsPerConnection', 'bus', 'nodeId',
 ];
 
 const engineNames = ['auto', 'native', 'net', 'cluster'] as const;
+
+function bus(value: unknown): Bus | undefined {
+  if (value === undefined) return undefined;
+  if (value === null || typeof value !== 'object' || typeof (value as { open?: unknown }).open !== 'function') {
+    throw invalidOption('bus', 'a bus adapter (memoryBus(), redisBus(…), natsBus(…))', value);
+  }
+  return value as Bus;
+}
 
 /** The PROXY header timeout when none is given: the spec asks for at least 3 s. */
 export const DEFAULT_PROXY_TIMEOUT = 3000;
@@ -225,5 +259,13 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
     nativeEcho: flag('nativeEcho', options.nativeEcho, false),
     triggerMode: oneOf('triggerMode', options.triggerMode, 'edge', ['edge', 'level'] as const),
     proxyProtocol: proxyProtocol(options.proxyProtocol),
+    maxTopicsPerConnection: integer(
+      'maxTopicsPerConnection',
+      options.maxTopicsPerConnection,
+      DEFAULT_MAX_TOPICS_PER_CONNECTION,
+      { min: 1, max: 0x7fffffff },
+    ),
+    bus: bus(options.bus),
+    nodeId: options.nodeId === undefined ? generateNodeId() : checkNodeId(options.nodeId),
   };
 }

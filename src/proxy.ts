@@ -5,7 +5,9 @@
  * runs both over the same inputs and split points.
  *
  * Owns the bytes of one connection's header while it arrives (at most 107 for
- * v1, 16 + 65535 for v2). Does not own the socket or the header timeout.
+ * v1, 16 + 65535 for v2), and what it said: addresses, and the TLS details of
+ * the SSL / AUTHORITY / ALPN TLVs (`connection.tls`; decodeProxyTls reads the
+ * native engine's encoding of them). Does not own the socket or the header timeout.
  */
 
 import type { Socket } from 'node:net';
@@ -31,7 +33,95 @@ const FAMILY_INET6 = 2;
 const FAMILY_UNIX = 3;
 const TRANSPORT_STREAM = 1;
 const TRANSPORT_DGRAM = 2;
+const TLV_ALPN = 0x01;
+const TLV_AUTHORITY = 0x02;
 const TLV_CRC32C = 0x03;
+const TLV_SSL = 0x20;
+const SUBTLV_SSL_VERSION = 0x21;
+const SUBTLV_SSL_CN = 0x22;
+const SUBTLV_SSL_CIPHER = 0x23;
+/** PP2_CLIENT_SSL / PP2_CLIENT_CERT_CONN / PP2_CLIENT_CERT_SESS bits of the SSL TLV's client byte. */
+const CLIENT_SSL = 0x01;
+const CLIENT_CERT_CONN = 0x02;
+const CLIENT_CERT_SESS = 0x04;
+
+/**
+ * What the load balancer in front said about the client's TLS connection
+ * (PROXY v2 SSL TLV with its version, CN and cipher sub-TLVs, and the
+ * AUTHORITY and ALPN TLVs; HAProxy `send-proxy-v2-ssl-cn`). Strings are the
+ * TLV bytes decoded as UTF-8; a field the proxy did not send is undefined.
+ */
+export interface ConnectionTls {
+  /** The server name the client asked for (SNI, the AUTHORITY TLV). */
+  sni: string | undefined;
+  /** The negotiated application protocol (the ALPN TLV). */
+  alpn: string | undefined;
+  /** e.g. 'TLSv1.3' */
+  version: string | undefined;
+  /** e.g. 'TLS_AES_256_GCM_SHA384' */
+  cipher: string | undefined;
+  clientCertificate: {
+    /** The client sent a certificate (on this connection or the TLS session it resumed). */
+    present: boolean;
+    /** It was sent and the proxy verified it (the TLV's verify field is 0). */
+    verified: boolean;
+    /** Its subject's common name (only with `send-proxy-v2-ssl-cn`). */
+    cn: string | undefined;
+  };
+}
+
+/** The raw fields {@link ConnectionTls} is made of; both parsers produce these (test/proxy.test.ts compares them). */
+export interface ProxyTlsFields {
+  /** The SSL TLV's client byte. */
+  client: number;
+  /** The SSL TLV's verify field (0: verified, or no certificate). */
+  verify: number;
+  sni?: Uint8Array;
+  alpn?: Uint8Array;
+  version?: Uint8Array;
+  cipher?: Uint8Array;
+  cn?: Uint8Array;
+}
+
+const text = (bytes: Uint8Array | undefined): string | undefined =>
+  bytes === undefined ? undefined : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
+
+const ENCODED_STRINGS = ['sni', 'alpn', 'version', 'cipher', 'cn'] as const;
+
+/**
+ * The TLS details as native/proxy.cc appendProxyTls encodes them after the
+ * address in an OPEN record's slab (docs/internals.md "Batches"): client u8,
+ * verify u32 LE, a presence byte (bit i: ENCODED_STRINGS[i]), then each present
+ * string as u16 LE length + bytes. Undefined when the bytes do not fit that.
+ */
+export function decodeProxyTls(bytes: Buffer): ProxyTlsFields | undefined {
+  if (bytes.length < 6) return undefined;
+  const fields: ProxyTlsFields = { client: bytes[0]!, verify: bytes.readUInt32LE(1) };
+  const present = bytes[5]!;
+  let at = 6;
+  for (let i = 0; i < ENCODED_STRINGS.length; i++) {
+    if ((present & (1 << i)) === 0) continue;
+    if (bytes.length - at < 2) return undefined;
+    const length = bytes.readUInt16LE(at);
+    if (bytes.length - at - 2 < length) return undefined;
+    fields[ENCODED_STRINGS[i]!] = bytes.subarray(at + 2, at + 2 + length);
+    at += 2 + length;
+  }
+  return at === bytes.length ? fields : undefined;
+}
+
+/** The connection's view of the raw TLS fields (the same on every engine). */
+export function connectionTls(fields: ProxyTlsFields): ConnectionTls {
+  const present = (fields.client & (CLIENT_CERT_CONN | CLIENT_CERT_SESS)) !== 0;
+  return {
+    sni: text(fields.sni),
+    alpn: text(fields.alpn),
+    version: text(fields.version),
+    cipher: text(fields.cipher),
+    // HAProxy leaves verify 0 when no certificate came, so 0 alone does not mean verified.
+    clientCertificate: { present, verified: present && fields.verify === 0, cn: text(fields.cn) },
+  };
+}
 
 function addressBlock(family: number): number {
   return family === FAMILY_INET ? 12 : family === FAMILY_INET6 ? 36 : family === FAMILY_UNIX ? 216 : 0;
@@ -165,6 +255,11 @@ export class ProxyParser {
   sourcePort = 0;
   destinationAddress = '';
   destinationPort = 0;
+  /**
+   * 'done': the v2 header's SSL TLV said the client connected over TLS (PP2_CLIENT_SSL);
+   * with the AUTHORITY and ALPN TLVs. Undefined otherwise (and for v1, which has no TLVs).
+   */
+  tls: ProxyTlsFields | undefined;
 
   get status(): ProxyStatus {
     return this.#status;
@@ -288,14 +383,25 @@ export class ProxyParser {
     const end = this.#expected;
     let at = V2_HEADER_LENGTH + addressBlock(family);
     let crcAt = 0;
+    // A repeated ALPN, AUTHORITY or SSL TLV (or SSL sub-TLV): the last one counts.
+    let ssl: Uint8Array | undefined;
+    let alpn: Uint8Array | undefined;
+    let authority: Uint8Array | undefined;
     while (at < end) {
       if (end - at < 3) return false;
       const type = buffer[at]!;
       const size = buffer.readUInt16BE(at + 1);
       if (end - at - 3 < size) return false;
+      const value = buffer.subarray(at + 3, at + 3 + size);
       if (type === TLV_CRC32C) {
         if (size !== 4 || crcAt !== 0) return false;
         crcAt = at + 3;
+      } else if (type === TLV_SSL) {
+        ssl = value;
+      } else if (type === TLV_ALPN) {
+        alpn = value;
+      } else if (type === TLV_AUTHORITY) {
+        authority = value;
       }
       at += 3 + size;
     }
@@ -303,6 +409,16 @@ export class ProxyParser {
       const carried = buffer.readUInt32BE(crcAt);
       buffer.fill(0, crcAt, crcAt + 4);
       if (crc32c(buffer.subarray(0, end)) !== carried) return false;
+    }
+    if (ssl) {
+      const tls = parseSslTlv(ssl);
+      if (!tls) return false;
+      if ((tls.client & CLIENT_SSL) !== 0) {
+        // Copies: the header buffer is dropped once the parser is done.
+        if (alpn) tls.alpn = Uint8Array.from(alpn);
+        if (authority) tls.sni = Uint8Array.from(authority);
+        this.tls = tls;
+      }
     }
     if (transport !== TRANSPORT_STREAM) return true; // DGRAM/UNSPEC over a TCP listener: the real peer
     const block = V2_HEADER_LENGTH;
@@ -321,6 +437,29 @@ export class ProxyParser {
     }
     return true; // UNIX: the real peer
   }
+}
+
+/**
+ * The SSL TLV's value: client (u8), verify (u32), then sub-TLVs that fill it
+ * exactly (version, CN, cipher kept; others skipped). Undefined when malformed.
+ */
+function parseSslTlv(value: Uint8Array): ProxyTlsFields | undefined {
+  if (value.length < 5) return undefined;
+  const view = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+  const fields: ProxyTlsFields = { client: view[0]!, verify: view.readUInt32BE(1) };
+  let at = 5;
+  while (at < view.length) {
+    if (view.length - at < 3) return undefined;
+    const type = view[at]!;
+    const size = view.readUInt16BE(at + 1);
+    if (view.length - at - 3 < size) return undefined;
+    const sub = Uint8Array.from(view.subarray(at + 3, at + 3 + size));
+    if (type === SUBTLV_SSL_VERSION) fields.version = sub;
+    else if (type === SUBTLV_SSL_CN) fields.cn = sub;
+    else if (type === SUBTLV_SSL_CIPHER) fields.cipher = sub;
+    at += 3 + size;
+  }
+  return fields;
 }
 
 /**
@@ -381,6 +520,8 @@ export function proxyTrusted(networks: readonly ProxyNetwork[], address: Uint8Ar
 export interface ProxyHeader {
   remoteAddress: string;
   remotePort: number;
+  /** The client's TLS connection to the proxy, when the header described it. */
+  tls: ConnectionTls | undefined;
   /** Protocol data that arrived with the header (feed it before anything else). */
   rest: Buffer | undefined;
 }
@@ -447,6 +588,7 @@ export class ProxyReceiver {
       finish(undefined, {
         remoteAddress: parser.hasAddress ? parser.sourceAddress : (socket.remoteAddress ?? ''),
         remotePort: parser.hasAddress ? parser.sourcePort : (socket.remotePort ?? 0),
+        tls: parser.tls ? connectionTls(parser.tls) : undefined,
         rest: result.consumed < chunk.length ? chunk.subarray(result.consumed) : undefined,
       });
     };

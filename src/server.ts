@@ -16,6 +16,22 @@ import type { AnyMessages, MessageMap, ReplyOf, RequestOf, TypeOf } from './mess
 import { toBytes, type Payload } from './payload';
 import { integer, limits } from './validate';
 
+/** After drainTimeout: how long CLOSE `shutdown` may take to flush before sockets are destroyed. */
+const CLOSE_FLUSH_MS = 250;
+import { TopicHub } from './topic-hub';
+import { clusterIpcBus } from './bus/cluster-ipc';
+import type { BusGap, BusStats } from './bus/link';
+import type { Bus } from './bus/bus';
+
+/** How long listen() waits for the bus to be reached (ms). */
+export const BUS_JOIN_WAIT = 3000;
+
+/** Options of {@link Server.publish}. */
+export interface PublishOptions {
+  /** A connection (or an address) that must not get this publish, typically its sender. */
+  except?: Connection | string;
+}
+
 /** Options of {@link Server.listen}. */
 export interface ListenOptions {
   /** 0 picks a free port. @default 0 */
@@ -59,6 +75,12 @@ export interface ServerStats extends DispatchCounters {
   slowConsumers: number;
   /** One entry per loop (native), process (net) or worker (cluster). */
   loops: Array<Record<string, number>>;
+  /** Topics with at least one local subscriber (cluster: summed over workers). */
+  topics: number;
+  /** Connection-topic pairs, local (cluster: summed over workers). */
+  subscriptions: number;
+  /** The bus link's counters, when the server is on a bus. */
+  bus?: BusStats;
 }
 
 /** Events of a {@link Server}. */
@@ -75,6 +97,11 @@ export interface ServerEvents<M extends MessageMap = AnyMessages> {
    * connections' queues: the next one goes straight through.
    */
   broadcastDrain: [];
+  /**
+   * The bus was unreachable and is back, every subscription renewed: what was
+   * published meanwhile is lost (at most once). Once per outage.
+   */
+  busgap: [gap: BusGap];
 }
 
 type State = 'idle' | 'listening' | 'closing' | 'closed';
@@ -95,25 +122,55 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
   #closing: Promise<void> | undefined;
   #drained: (() => void) | undefined;
   #primary: boolean;
+  /** Several processes form this server (cluster, or native with workers). */
+  #workers: boolean;
   /** Closes the engines count as protocolErrors that are not protocol errors (summed over workers as app counters). */
   #closes = { timeouts: 0, slowConsumers: 0 };
+  #hub: TopicHub;
+  /** The bus joined at listen(): the `bus` option, or the workers' IPC bus on the cluster engine. */
+  #bus: Bus | undefined;
 
   constructor(options: ServerOptions = {}) {
     super();
     this.options = resolveOptions(options);
     this.engine = resolveEngineName(this.options.engine);
-    // The cluster engine and the native engine with workers run no handlers in the primary.
-    this.#primary = (this.engine === 'cluster' || (this.engine === 'native' && this.options.nativeWorkers > 0)) && cluster.isPrimary;
+    // The cluster engine and the native engine with workers: processes that form one server; the primary runs no handlers.
+    this.#workers = this.engine === 'cluster' || (this.engine === 'native' && this.options.nativeWorkers > 0);
+    this.#primary = this.#workers && cluster.isPrimary;
     this.#dispatcher = new Dispatcher((error, connection) => this.#report(error, connection));
     this.#engine = createEngine(this.engine, this.options, this.#sink());
+    // Workers: every worker is a node of its own (worker ids are never reused, a reload's
+    // included); the primary only joins the workers' IPC bus.
+    const worker = this.#workers && !cluster.isPrimary ? cluster.worker : undefined;
+    const external = this.options.bus !== undefined && !this.#primary;
+    this.#bus = external ? this.options.bus : this.#workers ? clusterIpcBus() : undefined;
+    this.#hub = new TopicHub(
+      this.#engine,
+      {
+        nodeId: worker ? `${this.options.nodeId}.w${worker.id}` : this.options.nodeId,
+        maxTopicsPerConnection: this.options.maxTopicsPerConnection,
+        framing: this.options.framing,
+        // The cluster engine relays broadcasts between its workers itself.
+        busBroadcast: external,
+      },
+      {
+        gap: (gap) => this.emit('busgap', gap),
+        error: (error) => this.#report(error),
+      },
+    );
+  }
+
+  /** This server's name on the bus: the first part of its connections' addresses. */
+  get nodeId(): string {
+    return this.#hub.nodeId;
   }
 
   #sink(): EngineSink {
     const connections = this.#connections;
     const raw = this.options.framing === 'raw';
     return {
-      open: (id, remoteAddress, remotePort) => {
-        const connection = createConnection<M>(this.#engine, id, remoteAddress, remotePort, this.options.framing, this.options.requestTimeout);
+      open: (id, remoteAddress, remotePort, tls) => {
+        const connection = createConnection<M>(this.#engine, id, remoteAddress, remotePort, this.options.framing, this.options.requestTimeout, this.#hub, tls);
         connections.set(id, connection);
         this.emit('connection', connection);
       },
@@ -145,7 +202,14 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
       error: (error) => this.#report(error),
       batchEnd: () => this.#engine.flush(),
       broadcastDrain: () => this.emit('broadcastDrain'),
-      counters: () => ({ ...this.#dispatcher.counters, ...this.#closes }),
+      counters: () => ({
+        ...this.#dispatcher.counters,
+        ...this.#closes,
+        topics: this.#hub.table.topics,
+        subscriptions: this.#hub.table.subscriptions,
+        // Cluster: the primary counts the union of the workers' topics (cluster-messages.ts sumStats).
+        ...(this.#workers ? ({ topicNames: [...this.#hub.table.names()] } as unknown as Record<string, number>) : {}),
+      }),
       requestClose: () => {
         void this.close();
       },
@@ -217,6 +281,13 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
       throw toEdgepollError(error);
     }
     this.#engine.ref();
+    if (this.#bus) {
+      this.#hub.join(this.#bus);
+      // A bus reachable now is joined before listen() resolves, so a publish made
+      // right after it reaches the other servers; an unreachable one costs at
+      // most BUS_JOIN_WAIT, then the server serves locally and joins when it comes.
+      await this.#hub.reached(BUS_JOIN_WAIT);
+    }
     signal?.addEventListener('abort', () => void this.close(), { once: true });
     this.emit('listening', this.#address);
     return this.#address;
@@ -241,15 +312,58 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
   broadcast<T extends TypeOf<M>>(type: T, payload?: RequestOf<M, T>): boolean;
   broadcast(payload: Payload): boolean;
   broadcast(typeOrPayload: number | Payload, payload?: unknown): boolean {
+    const bytes = this.#encode(typeOrPayload, payload);
+    let sent = true;
+    // On a bus the other processes are reached through it, not through the cluster relay as well.
+    if (this.#hub.busStats && this.options.bus && this.#engine.broadcastLocal) this.#engine.broadcastLocal(bytes);
+    else sent = this.#engine.broadcast(bytes);
+    this.#hub.broadcast(bytes);
+    return sent;
+  }
+
+  /** One message in this server's framing: a push frame of `type` (frame framing) or the payload framed. */
+  #encode(typeOrPayload: number | Payload, payload: unknown): Buffer {
     if (this.options.framing === 'frame') {
       if (typeof typeOrPayload !== 'number') throw invalidOption('type', 'a message type (1 … 0xFEFF)', typeOrPayload);
       checkType(typeOrPayload);
-      return this.#engine.broadcast(encodeFrame(0, typeOrPayload, 0, toBytes(payload as Payload | undefined)));
+      return encodeFrame(0, typeOrPayload, 0, toBytes(payload as Payload | undefined));
     }
     const bytes = toBytes(typeof typeOrPayload === 'number' ? (payload as Payload | undefined) : typeOrPayload);
-    if (this.options.framing === 'length') return this.#engine.broadcast(encodeLength(bytes));
-    if (this.options.framing === 'line') return this.#engine.broadcast(Buffer.concat([bytes, Buffer.from('\n')]));
-    return this.#engine.broadcast(bytes);
+    if (this.options.framing === 'length') return encodeLength(bytes);
+    if (this.options.framing === 'line') return Buffer.concat([bytes, Buffer.from('\n')]);
+    return Buffer.from(bytes);
+  }
+
+  /**
+   * Pushes a frame of `type` (seq 0) to every subscriber of `topic`: this
+   * server's (native engine: fanned out in the loops, one shared copy, no JS
+   * per receiver) and, on a bus, every other server's. Within a server each
+   * subscriber gets it exactly once, in the order this publisher issued its
+   * publishes; across servers at most once, in order. Returns false when a
+   * local subscriber is above its high-water mark (its 'drain' follows) or the
+   * engine had to queue the publish; subscribers above `maxBufferedAmount` are
+   * closed as slow consumers and never slow the others. Throws EBAD_TOPIC for
+   * an invalid name. Other framings: `publish(topic, payload)`.
+   */
+  publish<T extends TypeOf<M>>(topic: string, type: T, payload?: RequestOf<M, T>, options?: PublishOptions): boolean;
+  publish(topic: string, payload: Payload, options?: PublishOptions): boolean;
+  publish(topic: string, typeOrPayload: number | Payload, payload?: unknown, options?: PublishOptions): boolean {
+    const frame = this.options.framing === 'frame';
+    const bytes = this.#encode(typeOrPayload, frame ? payload : undefined);
+    const opts = (frame ? options : (payload as PublishOptions | undefined)) ?? {};
+    return this.#hub.publish(topic, bytes, opts.except as Connection | string | undefined);
+  }
+
+  /**
+   * Pushes a frame of `type` to the connection with that `address`, on this
+   * server or any other on the bus. An address that is gone is not an error
+   * (nothing is delivered); one that is no address throws EBAD_ADDRESS.
+   * Returns false when the (local) connection is above its high-water mark.
+   */
+  sendTo<T extends TypeOf<M>>(address: string, type: T, payload?: RequestOf<M, T>): boolean;
+  sendTo(address: string, payload: Payload): boolean;
+  sendTo(address: string, typeOrPayload: number | Payload, payload?: unknown): boolean {
+    return this.#hub.sendTo(address, this.#encode(typeOrPayload, payload));
   }
 
   /** Counters: the demo's STATS reply. On the cluster engine, summed over all workers. */
@@ -261,9 +375,12 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
       connections: engine.connections,
       accepted: engine.accepted,
       rejected: engine.rejected,
+      topics: this.#hub.table.topics,
+      subscriptions: this.#hub.table.subscriptions,
       ...app,
       // The engines count every close they cause; the vocabulary separates what was not a protocol error.
       protocolErrors: Math.max(0, engine.protocolErrors - app.timeouts - app.slowConsumers),
+      ...(this.#hub.busStats ? { bus: this.#hub.busStats } : {}),
       loops: engine.loops,
     };
   }
@@ -312,10 +429,14 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
         spreading?.();
         for (const id of [...this.#connections.keys()]) this.#engine.close(id, 'ESHUTDOWN');
         this.#engine.flush();
-        await this.#waitDrained(2_000);
+        // CLOSE reaches a peer that reads within this; one that does not read
+        // or never closes its side must not hold the shutdown past
+        // drainTimeout + 1 s (engine.shutdown() below destroys what is left).
+        await this.#waitDrained(CLOSE_FLUSH_MS);
       }
     }
     await this.#engine.shutdown();
+    await this.#hub.leave();
     for (const connection of [...this.#connections.values()]) connectionInternals().closedBy(connection, 'ESHUTDOWN', 'shutdown');
     this.#connections.clear();
     this.#state = 'closed';

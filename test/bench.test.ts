@@ -3,12 +3,22 @@
  * node:net frame echo server written here, independent of edgepoll's engines.
  * The server can corrupt one chosen reply, so the checks the load generator
  * makes (seq, payload bytes) are shown to catch what they claim to catch.
+ * Then the benchmark's reference servers (bench/baseline-net.mjs, and
+ * bench/baseline-bun.mjs when Bun is already on this machine) and the report's
+ * ratios to them.
  */
 import net from 'node:net';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { runBenchCommand, runLoad, type LoadReport } from '../src/bench';
 import { EdgepollError } from '../src/errors';
 import { tryLoadLoadgen, tryLoadNative } from '../src/binding';
+// @ts-expect-error plain ESM scripts of bench/, no type declarations
+import { findBun } from '../bench/bun.mjs';
+// @ts-expect-error plain ESM scripts of bench/, no type declarations
+import { renderHeadline, renderResults } from '../bench/report.mjs';
+// @ts-expect-error plain ESM scripts of bench/, no type declarations
+import { bunBaseline, nodeNetBaseline, startServer, stopServer } from '../bench/server.mjs';
+import { connectPeer, frame } from './helpers/wire';
 
 interface EchoServer {
   port: number;
@@ -240,5 +250,144 @@ describe('the load generator is its own addon', () => {
     const { addon, error } = tryLoadLoadgen();
     expect(error).toBeUndefined();
     expect(Object.keys(addon!)).toEqual(['runLoad']);
+  });
+});
+
+interface ReferenceEngine {
+  name: string;
+  command: string[];
+}
+
+interface StartedServer {
+  child: import('node:child_process').ChildProcess;
+  port: number;
+}
+
+// Only a Bun that is already here (PATH, BENCH_BUN or the bench cache): tests never install it.
+const bun = findBun({ install: false }) as { path?: string; skipped?: string };
+const references: Array<{ engine: ReferenceEngine | null; why?: string }> = [
+  { engine: nodeNetBaseline as ReferenceEngine },
+  { engine: bun.path ? (bunBaseline(bun.path) as ReferenceEngine) : null, why: bun.skipped },
+];
+
+async function startReference(engine: ReferenceEngine): Promise<StartedServer> {
+  const server = (await startServer(engine)) as StartedServer;
+  onTestFinished(() => stopServer(server));
+  return server;
+}
+
+describe.each(references.map((r) => ({ ...r, label: r.engine?.name ?? `bun (skipped: ${r.why})` })))('reference server $label', ({ engine }) => {
+  it.skipIf(!engine)('answers ECHO, PING and unknown types, frames split and batched', async () => {
+    const server = await startReference(engine!);
+    const peer = await connectPeer(server.port);
+    const batch = Buffer.concat([frame(0, 1, 1, 'hello'), frame(0, 0xff01, 2, 'ping!'), frame(0, 9, 3, 'x'), frame(0, 1, 4, 'split across writes')]);
+    // The last frame arrives in two pieces: the server keeps the partial one.
+    peer.write(batch.subarray(0, batch.length - 7));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    peer.write(batch.subarray(batch.length - 7));
+    const replies = await peer.readFrames(4);
+    expect(replies.map((f) => [f.flags, f.type, f.seq, f.payload.toString()])).toEqual([
+      [1, 1, 1, 'hello'],
+      [0, 0xff02, 2, 'ping!'],
+      [3, 9, 3, 'unknown type 9'],
+      [1, 1, 4, 'split across writes'],
+    ]);
+    // A push (seq 0) and a stray PONG get no answer; the next request does.
+    peer.write(Buffer.concat([frame(0, 1, 0, 'push'), frame(0, 0xff02, 7), frame(0, 1, 5, 'after')]));
+    const next = await peer.readFrame();
+    expect([next.flags, next.seq, next.payload.toString()]).toEqual([1, 5, 'after']);
+  });
+
+  it.skipIf(!engine)('BROADCAST reaches every connection, the sender before its reply', async () => {
+    const server = await startReference(engine!);
+    const sender = await connectPeer(server.port);
+    const other = await connectPeer(server.port);
+    // Both connections are accepted and registered once each has an answer.
+    for (const peer of [sender, other]) {
+      peer.write(frame(0, 0xff01, 1));
+      await peer.readFrame();
+    }
+    sender.write(frame(0, 2, 9, 'to all'));
+    const [push, reply] = await sender.readFrames(2);
+    expect([push!.flags, push!.type, push!.seq, push!.payload.toString()]).toEqual([0, 2, 0, 'to all']);
+    expect([reply!.flags, reply!.type, reply!.seq, reply!.payload.length]).toEqual([1, 2, 9, 0]);
+    const pushed = await other.readFrame();
+    expect([pushed.type, pushed.seq, pushed.payload.toString()]).toEqual([2, 0, 'to all']);
+  });
+
+  it.skipIf(!engine)('closes a connection that sends a bad frame, and exits 0 on SIGTERM', async () => {
+    const server = await startReference(engine!);
+    const bad = await connectPeer(server.port);
+    bad.write(Buffer.from([0x00, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1]));
+    await bad.waitClosed();
+    const good = await connectPeer(server.port);
+    good.write(frame(0, 1, 1, 'still here'));
+    expect((await good.readFrame()).payload.toString()).toBe('still here');
+    await stopServer(server);
+    expect(server.child.exitCode).toBe(0);
+  });
+
+  it.skipIf(!engine)('passes the load generator: pipelined ECHO and idle PINGs', async () => {
+    const server = await startReference(engine!);
+    const rr = await runLoad({ port: server.port, connections: 4, depth: 16, payload: 64, duration: 0.5, progressInterval: 0 });
+    expectClean(rr);
+    expect(rr.messages).toBeGreaterThan(100);
+    // A PONG later than the next PING counts as a mismatch: a wide interval for a loaded machine.
+    const idle = await runLoad({ port: server.port, mode: 'idle', connections: 10, interval: 400, payload: 8, duration: 0.9, progressInterval: 0 });
+    expectClean(idle);
+    expect(idle.pings).toBeGreaterThanOrEqual(10);
+    expect(idle.missedPongs).toBe(0);
+  });
+});
+
+describe('bench report', () => {
+  const result = (engine: string, round: number, rate: number) => ({
+    scenario: 'S3',
+    engine,
+    round,
+    messagesPerSecond: rate,
+    latency: { p50Us: 1, p99Us: 2, p999Us: 3 },
+    errors: 0,
+    mismatches: 0,
+    serverCpuMicrosPerMessage: 1_000_000 / rate,
+  });
+  const run = {
+    date: '2026-12-01T00:00:00.000Z',
+    elapsedSeconds: 60,
+    settings: { seconds: 1, rounds: 2, warmup: 0, loadgenThreads: 1 },
+    bun: { version: '1.0.0' },
+    machine: { cpus: 2, model: 'test', kernel: 'test', node: 'v20' },
+    scenarios: [{ id: 'S3', title: 'pipelined', metric: 'msgs/s', load: {} }],
+    // Ratios are per round, then the median: 2.0 and 3.0 to node:net give 2.50×.
+    results: [
+      result('node:net', 1, 100), result('bun', 1, 150), result('native-1', 1, 200), result('net', 1, 50),
+      result('node:net', 2, 100), result('bun', 2, 150), result('native-1', 2, 300), result('net', 2, 60),
+    ],
+  };
+
+  it('leads with ratios to the plain node:net server, Bun beside them', () => {
+    const headline = renderHeadline(run) as string;
+    expect(headline).toContain('| S3 pipelined | 100 msgs/s | 1.50× | 2.50× | 0.55× |');
+    expect(headline).toMatch(/\| S3 \| 10,000\.00 \| 6,666\.67 \| 4,166\.67 \| /);
+    const markdown = renderResults(run) as string;
+    expect(markdown.indexOf(headline)).toBeGreaterThan(0);
+    expect(markdown).toContain('| vs node:net | vs Bun | vs net engine |');
+    // native-1: 2.50× node:net, (200/150 + 300/150) / 2 = 1.67× Bun, (4 + 5) / 2 = 4.50× net.
+    expect(markdown).toContain('| S3 | native-1 | 250 msgs/s | 2.50× | 1.67× | 4.50× |');
+    expect(markdown).toContain('Bun 1.0.0');
+  });
+
+  it('says why Bun was skipped', () => {
+    const skipped = { ...run, bun: { skipped: 'no Bun package for darwin-arm64' }, results: run.results.filter((r) => r.engine !== 'bun') };
+    expect(renderResults(skipped)).toContain('Bun: skipped (no Bun package for darwin-arm64)');
+    expect(renderResults(skipped)).not.toContain('vs Bun');
+  });
+
+  it('findBun honours BENCH_BUN', () => {
+    vi.stubEnv('BENCH_BUN', '0');
+    onTestFinished(() => void vi.unstubAllEnvs());
+    expect(findBun({ install: false })).toEqual({ skipped: 'BENCH_BUN=0' });
+    vi.stubEnv('BENCH_BUN', '/nonexistent/bun');
+    expect(findBun({ install: false })).toEqual({ skipped: 'BENCH_BUN=/nonexistent/bun does not run' });
   });
 });

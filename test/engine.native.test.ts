@@ -10,7 +10,7 @@ import { tryLoadNative } from '../src/binding';
 import type { Engine, EngineOptions, EngineSink } from '../src/engines/engine';
 import { createNativeEngine } from '../src/engines/native';
 import { FLAG_RESPONSE, TYPE_CLOSE, TYPE_PING, TYPE_PONG } from '../src/protocol';
-import { connectPeer, frame } from './helpers/wire';
+import { connectPeer, frame, type WirePeer } from './helpers/wire';
 
 const addon = tryLoadNative();
 if (!addon) throw new Error('the native addon must be built for this suite (npx node-gyp build)');
@@ -216,6 +216,21 @@ describe.each(configurations)('native engine ($name)', (configuration) => {
     expect([...server.closes.values()][0].code).toBe('OK');
   });
 
+  it('echoes every byte of 300 KB and then reports END and CLOSE when the peer half-closes right after it', async () => {
+    // Under the shrunken bounds (engine.native.tiny.test.ts) every read of
+    // this transfer pauses: the FIN must still be read after the last pause.
+    const server = await start({ ...options, allowHalfOpen: false });
+    const socket = await connect(server.port);
+    const data = crypto.randomBytes(300 * 1024);
+    const received = receive(socket, data.length);
+    socket.end(data);
+    expect((await received).hash).toBe(crypto.createHash('sha256').update(data).digest('hex'));
+    await closed(socket);
+    await server.until(() => server.closes.size === 1, 'close');
+    expect([...server.closes.values()][0].code).toBe('OK');
+    expect(server.events.filter((event) => event.kind === 'end')).toHaveLength(1);
+  });
+
   it('keeps writing after the peer half-closed when allowHalfOpen is true', async () => {
     const server = await start(
       { ...options, allowHalfOpen: true },
@@ -304,10 +319,20 @@ describe.each(configurations)('native engine ($name)', (configuration) => {
 });
 
 describe('native engine ids', () => {
-  it('ignores a command for a stale generation of a reused slot', async () => {
-    const records: Array<{ kind: number; slot: number; generation: number; text: string }> = [];
+  interface RawRecord {
+    kind: number;
+    slot: number;
+    generation: number;
+    text: string;
+  }
+  const OPEN = 1;
+  const CLOSE = 7;
+
+  /** The addon's Engine with raw framing, its records decoded (docs/internals.md "Batches"). */
+  function rawEngine(options: Record<string, unknown> = {}) {
+    const records: RawRecord[] = [];
     let wake: (() => void) | undefined;
-    const engine = new addon.Engine({ threads: 1, framing: 3 }, (_loop, batch, count) => {
+    const engine = new addon!.Engine({ threads: 1, framing: 3, ...options }, (_loop, batch, count) => {
       const view = new DataView(batch);
       for (let i = 0; i < count; i++) {
         const at = i * 32;
@@ -322,9 +347,9 @@ describe('native engine ids', () => {
       wake?.();
     });
     onTestFinished(() => engine.stop());
-    const port = engine.listen('127.0.0.1', 0, 16);
-    const until = async (ready: () => boolean): Promise<void> => {
-      const deadline = Date.now() + 5000;
+    const port = engine.listen('127.0.0.1', 0, 2048);
+    const until = async (ready: () => boolean, timeout = 10_000): Promise<void> => {
+      const deadline = Date.now() + timeout;
       while (!ready()) {
         if (Date.now() > deadline) throw new Error('timed out');
         await new Promise<void>((resolve) => {
@@ -333,6 +358,8 @@ describe('native engine ids', () => {
         });
       }
     };
+    const count = (kind: number): number => records.filter((record) => record.kind === kind).length;
+    const opened = (n: number): RawRecord => records.filter((record) => record.kind === OPEN)[n - 1];
     const command = (op: number, slot: number, generation: number, payload = Buffer.alloc(0)): Buffer => {
       const bytes = Buffer.alloc(16 + payload.length);
       bytes[0] = op;
@@ -342,14 +369,26 @@ describe('native engine ids', () => {
       payload.copy(bytes, 16);
       return bytes;
     };
+    return { engine, port, records, until, count, opened, command };
+  }
+
+  it('ignores a command for a stale generation of a reused slot, and reuses the oldest free slot', async () => {
+    const { engine, port, until, count, opened, command } = rawEngine();
     const first = await connect(port);
-    await until(() => records.some((record) => record.kind === 1));
-    const old = records.find((record) => record.kind === 1)!;
+    await until(() => count(OPEN) === 1);
+    const old = opened(1);
     first.resetAndDestroy(); // RST: closes natively (a FIN would wait for JS's END with allowHalfOpen=false)
-    await until(() => records.some((record) => record.kind === 7));
+    await until(() => count(CLOSE) === 1);
+    // A slot waits in quarantine until more than 1,024 others are free: open
+    // and reset 1,100 more, then the next connection gets the oldest free slot.
+    const burst = await Promise.all(Array.from({ length: 1100 }, () => connect(port)));
+    await until(() => count(OPEN) === 1101);
+    expect(new Set(Array.from({ length: 1100 }, (_, i) => opened(i + 2).slot)).has(old.slot)).toBe(false);
+    for (const socket of burst) socket.resetAndDestroy();
+    await until(() => count(CLOSE) === 1101);
     const second = await connect(port);
-    await until(() => records.filter((record) => record.kind === 1).length === 2);
-    const reused = records.filter((record) => record.kind === 1)[1];
+    await until(() => count(OPEN) === 1102);
+    const reused = opened(1102);
     expect(reused.slot).toBe(old.slot);
     expect(reused.generation).not.toBe(old.generation);
     // Stale WRITE and DESTROY must not reach the new connection; then a fresh WRITE does.
@@ -361,7 +400,51 @@ describe('native engine ids', () => {
     expect(engine.submit(0, block, block.length)).toBe(true);
     const got = await receive(second, 5);
     expect(got.bytes.toString()).toBe('fresh');
-    expect(records.filter((record) => record.kind === 7)).toHaveLength(1);
+    expect(count(CLOSE)).toBe(1101);
+  });
+
+  it('gives the memory of a burst back: after 3,000 connections close, a loop holds only the live ones', async () => {
+    const { engine, port, until, count, opened, command } = rawEngine();
+    const burst = await Promise.all(Array.from({ length: 3000 }, () => connect(port)));
+    await until(() => count(OPEN) === 3000);
+    const slots = (): number => engine.stats().loops[0].slots;
+    expect(slots()).toBe(3000);
+    for (const socket of burst) socket.resetAndDestroy();
+    await until(() => count(CLOSE) === 3000);
+    const survivor = await connect(port);
+    await until(() => count(OPEN) === 3001);
+    expect(slots()).toBe(1);
+    // The broadcast (which walks the live connections only) still reaches it.
+    expect(engine.broadcast(Buffer.from('to all'))).toBe(true);
+    const last = opened(3001);
+    const block = command(1, last.slot, last.generation, Buffer.from('!'));
+    engine.submit(0, block, block.length);
+    expect((await receive(survivor, 7)).bytes.toString()).toBe('to all!');
+  });
+
+  it('never lets a stale id address a new client, even when one hot slot would wrap its generation', async () => {
+    // 2-bit generations (hidden test option): a slot reused newest-first
+    // would come back to the stale id's generation on the 4th reuse.
+    const { engine, port, until, count, opened, command } = rawEngine({ debugGenerationBits: 2 });
+    const first = await connect(port);
+    await until(() => count(OPEN) === 1);
+    const stale = opened(1);
+    first.resetAndDestroy();
+    await until(() => count(CLOSE) === 1);
+    for (let i = 2; i <= 41; i++) {
+      const client = await connect(port);
+      await until(() => count(OPEN) === i);
+      const current = opened(i);
+      const block = Buffer.concat([
+        command(1, stale.slot, stale.generation, Buffer.from('stale')),
+        command(1, current.slot, current.generation, Buffer.from('fresh')),
+      ]);
+      expect(engine.submit(0, block, block.length)).toBe(true);
+      const got = await receive(client, 5);
+      expect(got.bytes.toString(), `connection ${i} (slot ${current.slot}, generation ${current.generation})`).toBe('fresh');
+      client.resetAndDestroy();
+      await until(() => count(CLOSE) === i);
+    }
   });
 });
 
@@ -421,6 +504,21 @@ describe('native engine, frame framing', () => {
     expect(close.payload.toString()).toBe('heartbeat timeout');
     await server.until(() => server.closes.size === 1, 'close');
     expect([...server.closes.values()][0].code).toBe('EHEARTBEAT_TIMEOUT');
+  });
+
+  it('PINGs 600 connections due together in slices of at most 64 per loop iteration (issue 17)', async () => {
+    const server = await start({ ...framed, threads: 1, heartbeatInterval: 1000, heartbeatTimeout: 10_000 });
+    const peers: WirePeer[] = [];
+    for (let i = 0; i < 600; i++) peers.push(await connectPeer(server.port));
+    onTestFinished(() => {
+      for (const peer of peers) peer.destroy();
+    });
+    const pings = await Promise.all(peers.map((peer) => peer.readFrame(10_000)));
+    for (const ping of pings) expect(ping.type).toBe(TYPE_PING);
+    // All connected within about one sweep period, so at most a few passes
+    // carried the 600 PINGs: each pass stops at the budget ⌊due / 64⌋ times.
+    const loops = (await server.engine.stats()).loops;
+    expect(loops[0]!.sweepDeferred).toBeGreaterThanOrEqual(5);
   });
 
   it('closes a message left incomplete past frameTimeout', async () => {

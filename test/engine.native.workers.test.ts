@@ -16,6 +16,8 @@ import { createNativeEngine } from '../src/engines/native';
 import { resolveOptions } from '../src/options';
 import { root, startFixture, type Fixture } from './helpers/fixture';
 import { connectPeer, frame, type WirePeer } from './helpers/wire';
+import { stats as demoStats } from './helpers/demo-requests';
+import { ask, publish, subscribe, whoami } from './helpers/topic-requests';
 
 const addon = tryLoadNative()!;
 const fixtures = path.join(root, 'test', 'helpers', 'native-workers-fixtures');
@@ -215,6 +217,37 @@ describe('engine native with workers', () => {
       expect(frames.filter((f) => f.seq === 0).map((f) => f.payload.toString())).toEqual(['to all']);
     }
   });
+});
+
+describe('one space across native workers, no external component (the workers\' IPC bus)', () => {
+  it('PUBLISH, SENDTO and BROADCAST reach connections of every worker exactly once; STATS counts topics once', async () => {
+    const fixture = await startWorkers({ workers: 2, threads: 1, shutdownTimeout: 300 });
+    const connected = await onEveryWorker(fixture.port, 2);
+    const pids = [...new Set(connected.map((c) => c.pid))];
+    // Two subscribers on each worker.
+    const peers = pids.flatMap((pid) => connected.filter((c) => c.pid === pid).slice(0, 2).map((c) => c.peer));
+    for (const [i, peer] of peers.entries()) await subscribe(peer, 100 + i, 'room');
+    const addresses = await Promise.all(peers.map((p, i) => whoami(p, 110 + i)));
+    const nodes = addresses.map((a) => a.split('/')[0]);
+    expect(new Set(nodes).size).toBe(2);
+    const publisher = connected.find((c) => !peers.includes(c.peer))!.peer;
+    for (let i = 0; i < 20; i++) expect((await publish(publisher, 200 + i, 'room', `m${i}`)).flags).toBe(1);
+    for (const peer of peers) {
+      const got = await peer.readFrames(20);
+      expect(got.map((f) => f.payload.toString())).toEqual(Array.from({ length: 20 }, (_, i) => `room\0m${i}`));
+    }
+    const other = nodes.findIndex((n) => n !== nodes[0]);
+    const reply = await ask(peers[0]!, 8, 300, Buffer.concat([Buffer.from(addresses[other]!), Buffer.from([0]), Buffer.from('hi')]));
+    expect(reply.flags).toBe(1);
+    expect(await peers[other]!.readFrame()).toEqual({ flags: 0, type: 8, seq: 0, payload: Buffer.from('hi') });
+    expect((await ask(publisher, 2, 350, 'all')).flags).toBe(1);
+    for (const peer of peers) expect(await peer.readFrame()).toEqual({ flags: 0, type: 2, seq: 0, payload: Buffer.from('all') });
+    for (const peer of peers) expect((await ask(peer, 1, 400, 'e')).payload.toString()).toBe('e');
+    const s = await demoStats(publisher, 500);
+    expect(s.subscriptions).toBe(peers.length);
+    expect(s.topics).toBe(1);
+    expect(s.engine).toBe('native');
+  }, 60_000);
 });
 
 describe('edgepoll serve --engine native --workers N', () => {

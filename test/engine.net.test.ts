@@ -2,7 +2,8 @@
  * The node:net engine driven through the Engine interface with a small echo
  * sink, against raw wire peers (PROTOCOL.md sections 2-4).
  */
-import { describe, expect, it, onTestFinished } from 'vitest';
+import net from 'node:net';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import { createNetEngine } from '../src/engines/net';
 import type { Engine, EngineOptions, EngineSink } from '../src/engines/engine';
 import { TYPE_CLOSE, TYPE_GOAWAY, TYPE_PING, TYPE_PONG, encodeLength, type Framing } from '../src/protocol';
@@ -262,6 +263,41 @@ describe('net engine: heartbeats and deadlines', () => {
   });
 });
 
+describe('net engine: bounded timer work (issue 17)', () => {
+  it('PINGs 300 due connections a slice per callback, every one of them in the end', async () => {
+    let now = 1_000_000;
+    const manual = new SweepTimer({ automatic: false, now: () => now });
+    setSharedTimer(manual);
+    onTestFinished(() => setSharedTimer(undefined));
+    const server = await start({ heartbeatInterval: 60_000, heartbeatTimeout: 60_000 });
+    const peers: WirePeer[] = [];
+    for (let i = 0; i < 300; i++) peers.push(await connectPeer(server.port));
+    onTestFinished(() => {
+      for (const peer of peers) peer.destroy();
+    });
+    while (server.opened.length < 300) await new Promise((resolve) => setTimeout(resolve, 10));
+    now += 61_000;
+    // Writes made inside the timer's own callback: a bounded slice, not all 300.
+    const write = net.Socket.prototype.write;
+    let writes = 0;
+    net.Socket.prototype.write = function counted(this: net.Socket, ...args: unknown[]) {
+      writes++;
+      return (write as (...a: unknown[]) => boolean).apply(this, args);
+    } as typeof write;
+    try {
+      manual.tick();
+    } finally {
+      net.Socket.prototype.write = write;
+    }
+    expect(writes).toBeGreaterThan(0);
+    expect(writes).toBeLessThanOrEqual(64);
+    // The rest follows in later callbacks, after I/O.
+    const pings = await Promise.all(peers.map((peer) => peer.readFrame(5000)));
+    for (const ping of pings) expect(ping.type).toBe(TYPE_PING);
+    await server.engine.shutdown();
+  });
+});
+
 describe('net engine: limits', () => {
   it('refuses connections over maxConnections with CLOSE "server full"', async () => {
     const server = await start({ maxConnections: 2 });
@@ -326,6 +362,69 @@ describe('net engine: limits', () => {
     }
     // The next frame on every connection is its echo: nothing was delivered twice.
     await Promise.all(peers.map((peer) => expectEcho(peer)));
+  });
+});
+
+describe('net engine: small frames coalesced, one write per batch', () => {
+  /** Counts socket.write calls made on the server's sockets (not the test's peers). */
+  function countServerWrites(peers: WirePeer[]): { count: () => number } {
+    const original = net.Socket.prototype.write;
+    let count = 0;
+    const spy = vi.spyOn(net.Socket.prototype, 'write').mockImplementation(function (this: net.Socket, ...args: unknown[]) {
+      if (!peers.some((p) => p.socket === this)) count++;
+      return (original as (...a: unknown[]) => boolean).apply(this, args);
+    });
+    onTestFinished(() => spy.mockRestore());
+    return { count: () => count };
+  }
+
+  it('answers 32 pipelined requests and a PING of one read with one socket write, in order', async () => {
+    const server = await start();
+    const peer = await connectPeer(server.port);
+    await expectEcho(peer); // accepted and served once before counting
+    const writes = countServerWrites([peer]);
+    const requests = Array.from({ length: 32 }, (_, i) => frame(0, 1, i + 1, `m${i}`));
+    requests.splice(10, 0, frame(0, TYPE_PING, 99, 'p'));
+    const before = server.messages.length;
+    peer.write(Buffer.concat(requests));
+    const replies = await peer.readFrames(33);
+    expect(replies.map((f) => `${f.type}/${f.seq}`)).toEqual(requests.map((r) => `${r.readUInt16BE(2) === TYPE_PING ? TYPE_PONG : 1}/${r.readUInt32BE(8)}`));
+    expect(server.messages.length - before).toBe(32);
+    // One write per 'data' event; loopback delivers the 33 frames (2.5 KB) in one or, rarely, a few reads.
+    expect(writes.count()).toBeLessThanOrEqual(3);
+  });
+
+  it('coalesced small frames count toward backpressure; drain follows; order kept', async () => {
+    const server = await start({ highWaterMark: 16 * 1024, maxBufferedAmount: 64 * 1024 * 1024 }, false);
+    const peer = await connectPeer(server.port);
+    peer.socket.pause();
+    await expect.poll(() => server.opened.length).toBe(1);
+    const id = server.opened[0]!;
+    const payload = Buffer.alloc(1000, 7);
+    let sent = 0;
+    // All in one tick: nothing has reached the socket yet, so only the coalescing buffer can say "full".
+    while (server.engine.sendFrame(id, 0, 7, sent + 1, payload)) sent++;
+    sent++;
+    expect(sent).toBeLessThan(20);
+    expect(server.engine.bufferedAmount(id)).toBeGreaterThanOrEqual(16 * 1024);
+    peer.socket.resume();
+    await expect.poll(() => server.drains.includes(id)).toBe(true);
+    const frames = await peer.readFrames(sent);
+    expect(frames.map((f) => f.seq)).toEqual(Array.from({ length: sent }, (_, i) => i + 1));
+    expect(server.closes.size).toBe(0);
+  });
+
+  it('replies queued before close() leave before the CLOSE frame', async () => {
+    const server = await start({}, false);
+    const peer = await connectPeer(server.port);
+    await expect.poll(() => server.opened.length).toBe(1);
+    const id = server.opened[0]!;
+    for (let seq = 1; seq <= 3; seq++) server.engine.sendFrame(id, 1, 1, seq, Buffer.from(`r${seq}`));
+    server.engine.close(id, 'ESHUTDOWN');
+    const frames = await peer.readFrames(4);
+    expect(frames.map((f) => [f.type, f.seq])).toEqual([[1, 1], [1, 2], [1, 3], [TYPE_CLOSE, 0]]);
+    expect(frames[3]!.payload.toString()).toBe('shutdown');
+    await peer.waitClosed();
   });
 });
 

@@ -7,10 +7,9 @@
  * scripts/install-proxies.sh installs them; the suite is skipped, saying why,
  * when it cannot.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { tryLoadNative } from '../src/binding';
@@ -18,15 +17,7 @@ import type { Connection } from '../src/connection';
 import type { ServerOptions } from '../src/options';
 import { createServer, type Server } from '../src/server';
 import { connectPeer, frame } from './helpers/wire';
-
-const root = path.join(__dirname, '..');
-
-function installProxies(): string | undefined {
-  if (process.platform !== 'linux') return 'HAProxy/nginx tests need Linux';
-  const result = spawnSync('bash', [path.join(root, 'scripts', 'install-proxies.sh')], { encoding: 'utf8', timeout: 300_000 });
-  if (result.status === 0) return undefined;
-  return `scripts/install-proxies.sh could not install haproxy and nginx (exit ${result.status}): ${(result.stderr ?? '').trim().split('\n').slice(-3).join(' | ')}`;
-}
+import { freePort, installProxies, run, sleep, tempDir } from './helpers/proxies';
 
 const missing = installProxies();
 if (missing) console.warn(`skipping test/proxy.haproxy.test.ts: ${missing}`);
@@ -37,37 +28,6 @@ if (process.env.EDGEPOLL_PROXY_NET !== '0') cases.push({ name: 'net', options: {
 
 const PING = 'EB00FF010000000000000001';
 const PONG = 'EB00FF020000000000000001';
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function freePort(): Promise<number> {
-  const probe = net.createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
-}
-
-function tempDir(): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'edgepoll-proxy-'));
-  onTestFinished(() => fs.rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-/** Runs a foreground child, killed when the test ends; its output is kept for failure messages. */
-function run(command: string, args: string[]): { child: ChildProcess; output: () => string } {
-  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout!.on('data', (chunk) => (output += chunk));
-  child.stderr!.on('data', (chunk) => (output += chunk));
-  child.on('error', (error) => (output += String(error)));
-  onTestFinished(async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGKILL');
-    await exited;
-  });
-  return { child, output: () => output };
-}
 
 interface Edgepoll {
   server: Server;

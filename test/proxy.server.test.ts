@@ -14,7 +14,7 @@ import { createServer, type Server } from '../src/server';
 import type { Connection } from '../src/connection';
 import { startFixture } from './helpers/fixture';
 import { connectPeer, frame } from './helpers/wire';
-import { inet4, v2 } from './helpers/proxy-fixtures/headers';
+import { inet4, ssl, v2 } from './helpers/proxy-fixtures/headers';
 
 const RESPONSE = 1;
 
@@ -70,6 +70,55 @@ describe.each(cases)('PROXY protocol on $name', ({ options }) => {
     peer.write(Buffer.concat([Buffer.from('PROXY TCP4 198.51.100.7 127.0.0.1 40123 7000\r\n'), frame(0, 1, 5, 'hello')]));
     expect(await peer.readFrame()).toEqual({ flags: RESPONSE, type: 1, seq: 5, payload: Buffer.from('hello') });
     expect(s.connections.map((c) => [c.remoteAddress, c.remotePort])).toEqual([['198.51.100.7', 40123]]);
+  });
+
+  it('connection.tls from a v2 header with SSL (version, CN, cipher), AUTHORITY and ALPN TLVs; undefined without them', async () => {
+    const s = await start(options);
+    const tlvs: Array<[number, Buffer]> = [
+      [0x01, Buffer.from('edgepoll')],
+      [0x02, Buffer.from('gw.example.com')],
+      [0x20, ssl(0x07, 0, [[0x21, 'TLSv1.3'], [0x22, 'Gerät-42'], [0x23, 'TLS_AES_128_GCM_SHA256']])],
+    ];
+    const device = await connectPeer(s.port);
+    device.write(Buffer.concat([v2(0x21, 0x11, inet4('203.0.113.5', '127.0.0.1', 40001, 443), tlvs, true), frame(0, 1, 1, 'a')]));
+    expect((await device.readFrame()).seq).toBe(1);
+    const unverified = await connectPeer(s.port);
+    unverified.write(Buffer.concat([v2(0x21, 0x11, inet4('203.0.113.6', '127.0.0.1', 40002, 443), [[0x20, ssl(0x03, 18)]]), frame(0, 1, 2, 'b')]));
+    expect((await unverified.readFrame()).seq).toBe(2);
+    const plain = await connectPeer(s.port);
+    plain.write(Buffer.concat([v2(0x21, 0x11, inet4('203.0.113.7', '127.0.0.1', 40003, 443), [[0x01, Buffer.from('h2')]]), frame(0, 1, 3, 'c')]));
+    expect((await plain.readFrame()).seq).toBe(3);
+    const v1 = await connectPeer(s.port);
+    v1.write(Buffer.concat([Buffer.from('PROXY TCP4 203.0.113.8 127.0.0.1 40004 443\r\n'), frame(0, 1, 4, 'd')]));
+    expect((await v1.readFrame()).seq).toBe(4);
+    const byPort = new Map(s.connections.map((c) => [c.remotePort, c]));
+    expect(byPort.get(40001)?.remoteAddress).toBe('203.0.113.5');
+    expect(byPort.get(40001)?.tls).toEqual({
+      sni: 'gw.example.com',
+      alpn: 'edgepoll',
+      version: 'TLSv1.3',
+      cipher: 'TLS_AES_128_GCM_SHA256',
+      clientCertificate: { present: true, verified: true, cn: 'Gerät-42' },
+    });
+    expect(byPort.get(40002)?.tls).toEqual({
+      sni: undefined,
+      alpn: undefined,
+      version: undefined,
+      cipher: undefined,
+      clientCertificate: { present: true, verified: false, cn: undefined },
+    });
+    expect(byPort.get(40003)?.tls).toBeUndefined();
+    expect(byPort.get(40004)?.tls).toBeUndefined();
+    for (const peer of [device, unverified, plain, v1]) peer.destroy();
+  });
+
+  it('a malformed SSL TLV aborts the connection like any malformed header', async () => {
+    const s = await start(options);
+    const peer = await connectPeer(s.port);
+    peer.write(Buffer.concat([v2(0x21, 0x11, inet4('203.0.113.5', '127.0.0.1', 1, 2), [[0x20, Buffer.from([7, 0, 0, 0])]]), frame(0, 1, 1, 'a')]));
+    await until(async () => (await proxyErrors(s.server)).proxyErrors === 1);
+    expect(s.connections).toEqual([]);
+    expect(s.handled).toEqual([]);
   });
 
   it('takes remoteAddress from a v2 TCP6 header with TLVs, sent a byte at a time', async () => {

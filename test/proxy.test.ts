@@ -6,9 +6,19 @@
  */
 import { describe, expect, it } from 'vitest';
 import { tryLoadNative } from '../src/binding';
-import { addressBytes, crc32c, parseProxyNetwork, proxyTrusted, ProxyParser } from '../src/proxy';
+import {
+  addressBytes,
+  connectionTls,
+  crc32c,
+  decodeProxyTls,
+  parseProxyNetwork,
+  proxyTrusted,
+  ProxyParser,
+  type ConnectionTls,
+  type ProxyTlsFields,
+} from '../src/proxy';
 import { frame } from './helpers/wire';
-import { inet4, inet6, SIGNATURE, v2 } from './helpers/proxy-fixtures/headers';
+import { inet4, inet6, SIGNATURE, ssl, v2 } from './helpers/proxy-fixtures/headers';
 
 interface Parsed {
   status: string;
@@ -19,10 +29,29 @@ interface Parsed {
   sourcePort: number;
   destinationAddress: string;
   destinationPort: number;
+  /** The TLS details byte for byte (hex), and as connection.tls shows them; null: none. */
+  tls: TlsView | null;
+}
+
+interface TlsView {
+  client: number;
+  verify: number;
+  strings: Record<string, string | undefined>;
+  connection: ConnectionTls;
+}
+
+function tlsView(fields: ProxyTlsFields): TlsView {
+  const hex = (bytes: Uint8Array | undefined): string | undefined => (bytes ? Buffer.from(bytes).toString('hex') : undefined);
+  return {
+    client: fields.client,
+    verify: fields.verify,
+    strings: { sni: hex(fields.sni), alpn: hex(fields.alpn), version: hex(fields.version), cipher: hex(fields.cipher), cn: hex(fields.cn) },
+    connection: connectionTls(fields),
+  };
 }
 
 interface ProxyProbe {
-  proxyParse(chunks: Uint8Array[]): Parsed;
+  proxyParse(chunks: Uint8Array[]): Omit<Parsed, 'tls'> & { tls: Buffer | null };
   proxyTrust(networks: string[], address: string): boolean | null;
 }
 
@@ -45,11 +74,21 @@ function parseTs(chunks: Uint8Array[]): Parsed {
     sourcePort: parser.sourcePort,
     destinationAddress: parser.destinationAddress,
     destinationPort: parser.destinationPort,
+    tls: parser.tls ? tlsView(parser.tls) : null,
   };
 }
 
+/** The native parser through the probe; its TLS details go through the OPEN record's encoding and decodeProxyTls, as in the engine. */
+function parseNative(chunks: Uint8Array[]): Parsed {
+  const result = probe!.proxyParse(chunks);
+  if (result.tls === null) return { ...result, tls: null };
+  const fields = decodeProxyTls(result.tls);
+  if (!fields) throw new Error(`decodeProxyTls rejected the native encoding ${result.tls.toString('hex')}`);
+  return { ...result, tls: tlsView(fields) };
+}
+
 const parsers: Array<[string, (chunks: Uint8Array[]) => Parsed]> = [['ts', parseTs]];
-if (probe) parsers.push(['native', (chunks) => probe.proxyParse(chunks)]);
+if (probe) parsers.push(['native', parseNative]);
 
 const ascii = (text: string): Buffer => Buffer.from(text, 'latin1');
 
@@ -59,7 +98,22 @@ interface Valid {
   version: number;
   source?: [string, number];
   destination?: [string, number];
+  tls?: ConnectionTls;
 }
+
+const TLS13 = 'TLS_AES_256_GCM_SHA384';
+const haproxyLike = [
+  [0x01, ascii('edgepoll')],
+  [0x02, ascii('gw.example.com')],
+  [0x20, ssl(0x07, 0, [[0x21, 'TLSv1.3'], [0x22, 'device-42'], [0x23, TLS13], [0x24, 'RSA-SHA256'], [0x25, 'RSA2048']])],
+] as Array<[number, Buffer]>;
+const tlsOf = (fields: Partial<ConnectionTls> & { cert?: Partial<ConnectionTls['clientCertificate']> }): ConnectionTls => ({
+  sni: fields.sni,
+  alpn: fields.alpn,
+  version: fields.version,
+  cipher: fields.cipher,
+  clientCertificate: { present: false, verified: false, cn: undefined, ...fields.cert },
+});
 
 const valid: Valid[] = [
   { name: 'v1 TCP4', header: ascii('PROXY TCP4 192.168.0.1 192.168.0.11 56324 443\r\n'), version: 1, source: ['192.168.0.1', 56324], destination: ['192.168.0.11', 443] },
@@ -84,7 +138,50 @@ const valid: Valid[] = [
     source: ['2001:db8::5', 5555],
     destination: ['fe80::1:0:0:1', 443],
   },
+  {
+    name: 'v2 TLS: ALPN, AUTHORITY, SSL with version, CN, cipher, sig and key alg, CRC32C (send-proxy-v2-ssl-cn)',
+    header: v2(0x21, 0x11, inet4('198.51.100.7', '127.0.0.1', 50000, 443), haproxyLike, true),
+    version: 2,
+    source: ['198.51.100.7', 50000],
+    destination: ['127.0.0.1', 443],
+    tls: tlsOf({ sni: 'gw.example.com', alpn: 'edgepoll', version: 'TLSv1.3', cipher: TLS13, cert: { present: true, verified: true, cn: 'device-42' } }),
+  },
+  {
+    name: 'v2 TLS over TCP6, no client certificate, no ALPN or SNI',
+    header: v2(0x21, 0x21, inet6('2001:db8::9', '::1', 1, 2), [[0x20, ssl(0x01, 0, [[0x21, 'TLSv1.2'], [0x23, 'ECDHE-RSA-AES128-GCM-SHA256']])]]),
+    version: 2,
+    source: ['2001:db8::9', 1],
+    destination: ['::1', 2],
+    tls: tlsOf({ version: 'TLSv1.2', cipher: 'ECDHE-RSA-AES128-GCM-SHA256' }),
+  },
+  {
+    name: 'v2 TLS, certificate sent but not verified (verify 20, verify optional)',
+    header: v2(0x21, 0x11, inet4('10.0.0.1', '10.0.0.2', 3, 4), [[0x20, ssl(0x03, 20, [[0x22, 'intruder']])]]),
+    version: 2,
+    source: ['10.0.0.1', 3],
+    destination: ['10.0.0.2', 4],
+    tls: tlsOf({ cert: { present: true, verified: false, cn: 'intruder' } }),
+  },
+  {
+    name: 'v2 TLS, certificate from the resumed session only; repeated CN (the last counts), UTF-8, empty SNI',
+    header: v2(0x21, 0x11, inet4('10.0.0.1', '10.0.0.2', 3, 4), [
+      [0x02, Buffer.alloc(0)],
+      [0x20, ssl(0x05, 0, [[0x22, 'first'], [0x26, Buffer.from([0xff, 0])], [0x22, 'Gerät-ü-✓']])],
+    ]),
+    version: 2,
+    source: ['10.0.0.1', 3],
+    destination: ['10.0.0.2', 4],
+    tls: tlsOf({ sni: '', cert: { present: true, verified: true, cn: 'Gerät-ü-✓' } }),
+  },
+  {
+    name: 'v2 SSL TLV saying the client did not use TLS (client 0): no tls, even with ALPN',
+    header: v2(0x21, 0x11, inet4('10.0.0.1', '10.0.0.2', 3, 4), [[0x01, ascii('h2')], [0x20, ssl(0x00, 0)]]),
+    version: 2,
+    source: ['10.0.0.1', 3],
+    destination: ['10.0.0.2', 4],
+  },
   { name: 'v2 LOCAL', header: v2(0x20, 0x00, Buffer.alloc(0)), version: 2 },
+  { name: 'v2 LOCAL with an SSL TLV (ignored: a health check)', header: v2(0x20, 0x11, Buffer.concat([inet4('1.2.3.4', '5.6.7.8', 1, 2), Buffer.from([0x20, 0, 5, 1, 0, 0, 0, 0])])), version: 2 },
   { name: 'v2 LOCAL with an address block', header: v2(0x20, 0x11, inet4('1.2.3.4', '5.6.7.8', 1, 2)), version: 2 },
   { name: 'v2 PROXY UNSPEC', header: v2(0x21, 0x00, Buffer.alloc(3)), version: 2 },
   { name: 'v2 PROXY UNIX', header: v2(0x21, 0x31, Buffer.alloc(216)), version: 2 },
@@ -94,7 +191,7 @@ const valid: Valid[] = [
 const ping = frame(0, 0xff01, 1);
 
 describe.each(parsers)('%s PROXY parser', (_name, parse) => {
-  it.each(valid)('$name: split at every offset, then a frame in the same segment', ({ header, version, source, destination }) => {
+  it.each(valid)('$name: split at every offset, then a frame in the same segment', ({ header, version, source, destination, tls }) => {
     const stream = Buffer.concat([header, ping]);
     for (let at = 0; at <= stream.length; at++) {
       const result = parse([stream.subarray(0, at), stream.subarray(at)]);
@@ -106,6 +203,7 @@ describe.each(parsers)('%s PROXY parser', (_name, parse) => {
         expect([result.sourceAddress, result.sourcePort]).toEqual(source);
         expect([result.destinationAddress, result.destinationPort]).toEqual(destination);
       }
+      expect(result.tls?.connection ?? null).toEqual(tls ?? null);
     }
     const bytewise = parse([...stream].map((byte) => Uint8Array.of(byte)));
     expect(bytewise.status).toBe('done');
@@ -173,6 +271,16 @@ describe.each(parsers)('%s PROXY parser', (_name, parse) => {
     ['v2 CRC32C mismatch', badCrc],
     ['v2 CRC32C of 3 bytes', v2(0x21, 0x11, good, [[0x03, Buffer.alloc(3)]])],
     ['v2 two CRC32C TLVs', v2(0x21, 0x11, good, [[0x03, Buffer.alloc(4)]], true)],
+    ['v2 SSL TLV of 4 bytes', v2(0x21, 0x11, good, [[0x20, Buffer.from([1, 0, 0, 0])]])],
+    ['v2 SSL TLV of 0 bytes', v2(0x21, 0x11, good, [[0x20, Buffer.alloc(0)]])],
+    ['v2 SSL sub-TLV overrunning the SSL TLV', v2(0x21, 0x11, good, [[0x20, Buffer.concat([ssl(1, 0), Buffer.from([0x22, 0, 9, 0x41])])]])],
+    ['v2 SSL truncated sub-TLV header', v2(0x21, 0x11, good, [[0x20, Buffer.concat([ssl(1, 0, [[0x21, 'TLSv1.3']]), Buffer.from([0x22, 0])])]])],
+    ['v2 SSL sub-TLV overrun with client 0 (not TLS)', v2(0x21, 0x11, good, [[0x20, Buffer.concat([ssl(0, 0), Buffer.from([0x21, 1, 0])])]])],
+    ['v2 SSL TLV fine but CRC32C mismatch', (() => {
+      const header = v2(0x21, 0x11, good, [[0x20, ssl(7, 0, [[0x22, 'device']])]], true);
+      header[header.length - 1]! ^= 1;
+      return header;
+    })()],
   ];
 
   it.each(malformed)('rejects %s, however it is split, even with a frame after it', (_case, header) => {
@@ -257,7 +365,7 @@ describe.skipIf(!probe)('native vs TS PROXY parser', () => {
       const cut = Math.floor(random() * (bytes.length + 1));
       const chunks = [bytes.subarray(0, cut), bytes.subarray(cut)];
       const tsResult = parseTs(chunks);
-      const nativeResult = probe!.proxyParse(chunks);
+      const nativeResult = parseNative(chunks);
       expect(nativeResult, `seed ${seed} round ${round}: ${bytes.toString('hex')}`).toEqual(tsResult);
     }
   });

@@ -6,6 +6,7 @@ import readline from 'node:readline';
 import { expect, it, onTestFinished } from 'vitest';
 import { connect } from '../src/index';
 import { root } from './helpers/fixture';
+import { have, startBroker } from './helpers/brokers';
 
 function example(name: string): string {
   const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
@@ -69,3 +70,23 @@ it('the README cluster example serves from its workers and drains on SIGTERM', a
   expect(await serverExit).toBe(0);
 });
 
+
+async function runBusExample(env: Record<string, string>): Promise<string> {
+  const child = spawn(process.execPath, [writeExample('bus')], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  onTestFinished(() => void child.kill('SIGKILL'));
+  let output = '';
+  child.stdout!.on('data', (chunk) => (output += chunk));
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  expect(code).toBe(0);
+  return output;
+}
+
+it('the README bus example: a publish on one instance reaches a subscriber on the other (memoryBus)', async () => {
+  expect(await runBusExample({})).toBe('bob heard: hello from a\n');
+});
+
+it.skipIf(!have('redis-server') && !process.env.CI)('the README bus example on a real Redis (REDIS_URL)', async () => {
+  const broker = await startBroker('redis');
+  onTestFinished(() => broker.kill());
+  expect(await runBusExample({ REDIS_URL: broker.url })).toBe('bob heard: hello from a\n');
+});

@@ -133,6 +133,85 @@ describe.each(engineCases())('slow peers on $name', ({ options }) => {
     expect(closed.at).toBeLessThan(1900);
   });
 
+  // Issue 11 item 2: while the JS thread is stalled the loop stops reading
+  // (its batch ring fills), so chatty peers look silent to a clock that only a
+  // read restarts. Held-back input is not silence; a silent peer still is.
+  it('T17 (d) a 2 s JS stall with heartbeat 300/300 ms closes none of 50 peers requesting every 5 ms; all answered in order', async () => {
+    const server = await startServer({ ...options, heartbeat: { interval: 300, timeout: 300 } });
+    const chatty = await Promise.all(Array.from({ length: 50 }, () => connectPeer(server.port)));
+    const blocker = await connectPeer(server.port);
+    let seq = 0;
+    // The longest this process went without writing: if it starves for a
+    // heartbeat's worth (loaded machine), a close after the stall is correct.
+    let lastTick = Date.now();
+    let longestGap = 0;
+    const timer = setInterval(() => {
+      const now = Date.now();
+      longestGap = Math.max(longestGap, now - lastTick);
+      lastTick = now;
+      seq++;
+      for (const peer of chatty) if (!peer.closed && !peer.ended) peer.write(frame(0, 1, seq, `r${seq}`));
+      if (seq % 20 === 0) blocker.write(frame(0, 0xff01, seq, 'k')); // the blocker talks too
+    }, 5);
+    onTestFinished(() => clearInterval(timer));
+    await sleep(200);
+    // Connected just before the stall: its 600 ms of silence fall inside it.
+    const silent = await connectPeer(server.port);
+    const blockedAt = Date.now();
+    blocker.write(frame(0, 16, 1, '2000'));
+    const silentClose = (async () => {
+      let f;
+      do f = await silent.readFrame(5000);
+      while (f.type !== 0xff03);
+      return { reason: f.payload.toString(), at: Date.now() - blockedAt };
+    })();
+    await sleep(2600); // the stall, then some traffic after it
+    // They keep talking (their traffic is their liveness) until every request
+    // sent by now has its answer.
+    const last = seq;
+    const answered = await Promise.all(chatty.map(async (peer) => {
+      let next = 1;
+      while (next <= last) {
+        const reply = await peer.readFrame(10_000);
+        if (reply.type === 0xff03) throw new Error(`closed: ${reply.payload.toString()} after ${next - 1} replies`);
+        if (reply.type !== 1) continue; // PINGs
+        expect(reply.payload.toString()).toBe(`r${reply.seq}`);
+        if (reply.seq !== next) throw new Error(`reply ${reply.seq} where ${next} was due`);
+        next++;
+      }
+      return next - 1;
+    }));
+    clearInterval(timer);
+    expect(answered).toEqual(chatty.map(() => last));
+    for (const peer of chatty) {
+      if (!peer.closed && !peer.ended) continue;
+      const rest = [];
+      try {
+        for (;;) rest.push(await peer.readFrame(100));
+      } catch {
+        // drained
+      }
+      const control = rest.filter((f) => f.type !== 1).map((f) => `${f.type}:${f.payload.toString()}`);
+      if (longestGap >= 450) {
+        console.log(`T17 (d): this process went ${longestGap} ms without writing; a chatty peer's later close (${control.join(', ')}) is then due`);
+        break;
+      }
+      throw new Error(`a chatty peer was closed after its replies (${control.join(', ') || 'no CLOSE frame'}), longest write gap ${longestGap} ms`);
+    }
+    let reply;
+    do reply = await blocker.readFrame(3000);
+    while (reply.type !== 16);
+    expect(reply.payload.toString()).toBe('unblocked');
+    const closed = await silentClose;
+    expect(closed.reason).toBe('heartbeat timeout');
+    // Native: the loop closes it during the stall (interval + timeout = 600 ms,
+    // swept every 75 ms); net and cluster time out on the JS thread the stall blocks.
+    if (options.engine === 'native') {
+      expect(closed.at).toBeGreaterThanOrEqual(450);
+      expect(closed.at).toBeLessThan(1900);
+    }
+  });
+
   it('T18 a SIGSTOPped client (no FIN) is closed at interval + timeout', async () => {
     const interval = 300;
     const timeout = 300;

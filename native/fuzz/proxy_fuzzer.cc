@@ -1,7 +1,7 @@
 // libFuzzer target: the PROXY protocol header parser (native/proxy.cc,
 // RELIABILITY.md T39/T40). Byte 0 picks the split point; the rest is the
 // stream. Feeding it whole, in two parts and a byte at a time must give the
-// same status, the same header length and the same addresses; an error is
+// same status, the same header length, the same addresses and TLS details; an error is
 // sticky; a v1 header never exceeds 107 bytes.
 // Built only by scripts/fuzz.sh, never into the addon. Runs on: the fuzzer's thread.
 #include <cstdio>
@@ -42,9 +42,18 @@ Outcome run(ProxyParser& parser, const std::vector<std::vector<uint8_t>>& parts)
   return {parser.status(), 0};
 }
 
+bool sameTls(const ProxyParser& a, const ProxyParser& b) {
+  if ((a.tls() == nullptr) != (b.tls() == nullptr)) return false;
+  if (a.tls() == nullptr) return true;
+  std::string x, y;
+  edgepoll::appendProxyTls(*a.tls(), &x);
+  edgepoll::appendProxyTls(*b.tls(), &y);
+  return x == y;
+}
+
 bool sameAddresses(const ProxyParser& a, const ProxyParser& b) {
   return a.hasAddress() == b.hasAddress() && a.sourceAddress() == b.sourceAddress() && a.sourcePort() == b.sourcePort() &&
-         a.destinationAddress() == b.destinationAddress() && a.destinationPort() == b.destinationPort();
+         a.destinationAddress() == b.destinationAddress() && a.destinationPort() == b.destinationPort() && sameTls(a, b);
 }
 
 }  // namespace
@@ -74,8 +83,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     PROXY_CHECK(whole.version() == 1 || whole.version() == 2);
     if (whole.version() == 1) PROXY_CHECK(reference.consumed <= ProxyParser::kV1MaxLength);
     if (whole.hasAddress()) PROXY_CHECK(!whole.sourceAddress().empty() && !whole.destinationAddress().empty());
+    if (whole.tls() != nullptr) PROXY_CHECK(whole.version() == 2 && (whole.tls()->client & 1) != 0);
   } else {
-    PROXY_CHECK(!whole.hasAddress());
+    PROXY_CHECK(!whole.hasAddress() && whole.tls() == nullptr);
   }
   // A decided parser takes nothing more.
   if (reference.status != ProxyStatus::NeedMore) {

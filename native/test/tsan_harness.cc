@@ -215,6 +215,10 @@ class JsThread {
     config.heartbeatTimeout = 5000;
     config.levelTriggered = round_.levelTriggered;
     config.highWaterMark = 64 * 1024;
+    // The scripts run a second pass with every bound shrunk (ring of 2,
+    // tiny inbox, …): full rings and refused submits all the time.
+    const char* tiny = std::getenv("EDGEPOLL_DEBUG_TINY_BOUNDS");
+    if (tiny && tiny[0] == '1') config.bounds = LoopBounds::tiny();
     pool_ = std::make_unique<Pool>(config, round_.threads, round_.exclusive, &bell_);
     int err = pool_->init();
     if (err != 0) return fail("%s: Pool::init errno %d", round_.name, err);

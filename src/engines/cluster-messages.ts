@@ -14,6 +14,8 @@ export const STATS_TIMEOUT = 2000;
 export const STOP_TIMEOUT = 1000;
 /** Beyond the drain timeout, how long the primary waits before killing a worker that does not exit (ms). */
 export const EXIT_GRACE = 5000;
+/** A draining worker that disconnected gets this long (ms) to exit by itself before SIGTERM. */
+export const DISCONNECT_GRACE = 200;
 /** Re-fork delay after an unexpected exit, doubled per consecutive crash up to the cap (ms). */
 export const REFORK_DELAY = 100;
 export const REFORK_DELAY_MAX = 5000;
@@ -43,7 +45,15 @@ export function isClusterMessage(message: unknown): message is ClusterMessage {
 export function sumStats(entries: Array<{ worker: number; pid: number; counts: NetCounters }>): EngineStats {
   const total: EngineStats = { engine: 'cluster', connections: 0, accepted: 0, rejected: 0, protocolErrors: 0, loops: [] };
   const app: Record<string, number> = {};
-  for (const { worker, pid, counts } of entries) {
+  // Topics are counted once however many workers have subscribers to them (one space, PROTOCOL.md section 6).
+  const topics = new Set<string>();
+  let named = false;
+  for (const { worker, pid, counts: withNames } of entries) {
+    const { topicNames, ...counts } = withNames as NetCounters & { topicNames?: unknown };
+    if (Array.isArray(topicNames)) {
+      named = true;
+      for (const name of topicNames) topics.add(String(name));
+    }
     for (const [key, value] of Object.entries(counts)) {
       if (!(key in total) && typeof value === 'number') app[key] = (app[key] ?? 0) + value;
     }
@@ -53,6 +63,7 @@ export function sumStats(entries: Array<{ worker: number; pid: number; counts: N
     total.protocolErrors += counts.protocolErrors;
     total.loops.push({ worker, pid, ...counts });
   }
+  if (named) app.topics = topics.size;
   total.app = app;
   return total;
 }

@@ -11,6 +11,7 @@ import { EdgepollError } from '../errors';
 import type { Engine, EngineOptions, EngineSink, EngineStats, ListenAddress } from './engine';
 import type { NetCounters } from './net';
 import {
+  DISCONNECT_GRACE,
   EXIT_GRACE,
   REFORK_DELAY,
   REFORK_DELAY_MAX,
@@ -31,6 +32,8 @@ interface WorkerState {
 }
 
 /** The primary: forks, relays, aggregates; holds no connection. */
+const noIds: ReadonlySet<number> = new Set();
+
 export class PrimaryEngine implements Engine {
   readonly kind = 'cluster' as const;
   private readonly workers = new Map<number, WorkerState>();
@@ -59,6 +62,7 @@ export class PrimaryEngine implements Engine {
     cluster.setupPrimary({ serialization: 'advanced' });
     cluster.on('message', this.onMessage);
     cluster.on('exit', this.onExit);
+    cluster.on('disconnect', this.onDisconnect);
     return new Promise((resolve, reject) => {
       this.starting = { resolve, reject };
       const asked = this.options.workers;
@@ -143,6 +147,20 @@ export class PrimaryEngine implements Engine {
     }
   };
 
+  /**
+   * A draining worker disconnects once its server has closed every
+   * connection; a timer or socket of the application must not keep it (and
+   * the shutdown) alive past drainTimeout + 1 s: SIGTERM after a short grace
+   * (the CLI and fixtures exit 0 on it), SIGKILL later (killTimer).
+   */
+  private readonly onDisconnect = (worker: Worker): void => {
+    if (!this.draining && !this.stopping) return;
+    if (!this.workers.has(worker.id)) return;
+    setTimeout(() => {
+      if (worker.process.exitCode === null && worker.process.signalCode === null) worker.process.kill('SIGTERM');
+    }, DISCONNECT_GRACE).unref();
+  };
+
   private readonly onExit = (worker: Worker, code: number | null, signal: string | null): void => {
     const state = this.workers.get(worker.id);
     if (!state) return;
@@ -214,6 +232,14 @@ export class PrimaryEngine implements Engine {
   destroy(): void {}
   close(): void {}
   flush(): void {}
+  subscribe(): void {}
+  unsubscribe(): void {}
+  publish(): boolean {
+    return true;
+  }
+  backlogged(): ReadonlySet<number> {
+    return noIds;
+  }
 
   broadcast(bytes: Uint8Array): boolean {
     const message: ClusterMessage = { edgepoll: 'broadcast', bytes };
@@ -276,6 +302,7 @@ export class PrimaryEngine implements Engine {
     await this.allExited();
     cluster.off('message', this.onMessage);
     cluster.off('exit', this.onExit);
+    cluster.off('disconnect', this.onDisconnect);
   }
 
   private unrefWorker(worker: Worker): void {

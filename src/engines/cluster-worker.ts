@@ -30,8 +30,8 @@ export class WorkerEngine implements Engine {
   ) {
     this.frameFraming = options.framing === 'frame';
     const relay: EngineSink = {
-      open: (id, address, port) => {
-        sink.open(id, address, port);
+      open: (id, address, port, tls) => {
+        sink.open(id, address, port, tls);
         this.countChanged();
       },
       message: sink.message.bind(sink),
@@ -141,6 +141,22 @@ export class WorkerEngine implements Engine {
   }
   flush(): void {
     this.local.flush();
+  }
+  subscribe(id: number, topic: string, bytes: Buffer): void {
+    this.local.subscribe(id, topic, bytes);
+  }
+  unsubscribe(id: number, topic: string, bytes: Buffer): void {
+    this.local.unsubscribe(id, topic, bytes);
+  }
+  /** This worker's members only: the other workers are reached through the server's bus (cluster-ipc.ts or an external one). */
+  publish(topic: string, bytes: Buffer, frame: Uint8Array, except: number): boolean {
+    return this.local.publish(topic, bytes, frame, except);
+  }
+  backlogged(): ReadonlySet<number> {
+    return this.local.backlogged();
+  }
+  broadcastLocal(bytes: Uint8Array): void {
+    this.local.broadcast(bytes);
   }
 
   /**

@@ -8,6 +8,7 @@
  */
 import type { EdgepollError, EngineCode } from '../errors';
 import type { Framing } from '../protocol';
+import type { ConnectionTls } from '../proxy';
 
 /** Options after validation and defaults (see src/options.ts). */
 export interface EngineOptions {
@@ -57,8 +58,11 @@ export interface EngineOptions {
 
 /** Events an engine reports to the server layer, in order per connection. */
 export interface EngineSink {
-  /** A connection was accepted (and counted against maxConnections). */
-  open(id: number, remoteAddress: string, remotePort: number): void;
+  /**
+   * A connection was accepted (and counted against maxConnections). `tls`: what
+   * the PROXY v2 header said about the client's TLS connection to the proxy.
+   */
+  open(id: number, remoteAddress: string, remotePort: number, tls?: ConnectionTls): void;
   /** frame framing: one application frame (control frames never arrive here). */
   message(id: number, type: number, flags: number, seq: number, payload: Buffer): void;
   /** length/line: one message; raw: one chunk. */
@@ -138,6 +142,23 @@ export interface Engine {
    * wait for the sink's broadcastDrain before the next one.
    */
   broadcast(bytes: Uint8Array): boolean;
+  /**
+   * Topics (issue 14): the engine keeps each connection's memberships (native:
+   * in its loop) and drops them itself when the connection closes. Commands
+   * keep their order with the connection's writes.
+   */
+  subscribe(id: number, topic: string, bytes: Buffer): void;
+  unsubscribe(id: number, topic: string, bytes: Buffer): void;
+  /**
+   * Sends already-framed bytes to every local member of the topic except
+   * connection `except` (-1: none), one shared copy, each receiver's bounds
+   * applying. false = the engine had to queue it (its loops' inboxes were full).
+   */
+  publish(topic: string, bytes: Buffer, frame: Uint8Array, except: number): boolean;
+  /** Ids of connections whose outbound queue is above the high-water mark now (best estimate). */
+  backlogged(): ReadonlySet<number>;
+  /** Cluster worker: broadcast to this process's connections only (an external bus reaches the others). */
+  broadcastLocal?(bytes: Uint8Array): void;
   /** Flushes writes corked during this tick (called by the server; engines may also self-schedule). */
   flush(): void;
   /** Closes the listening socket(s); open connections stay. */

@@ -25,6 +25,8 @@ import {
 } from './cluster-messages';
 import { WORKERS_ENV, WORKERS_FD } from './native-workers-env';
 
+const noIds: ReadonlySet<number> = new Set();
+
 /** How long a new generation may take to listen before the reload gives up (ms). */
 export const START_TIMEOUT = 30_000;
 
@@ -318,6 +320,15 @@ export class NativeWorkersPrimary implements Engine {
   destroy(): void {}
   close(): void {}
   flush(): void {}
+  subscribe(): void {}
+  unsubscribe(): void {}
+  /** Topics reach the workers through the server's bus (the workers' IPC bus, src/bus/cluster-ipc.ts). */
+  publish(): boolean {
+    return true;
+  }
+  backlogged(): ReadonlySet<number> {
+    return noIds;
+  }
 
   broadcast(bytes: Uint8Array): boolean {
     const message: ClusterMessage = { edgepoll: 'broadcast', bytes };

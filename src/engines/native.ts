@@ -12,6 +12,7 @@
 import type { NativeAddon, NativeEngine } from '../binding';
 import { EdgepollError, type EngineCode } from '../errors';
 import { HEADER_SIZE, framingNumber, writeHeader } from '../protocol';
+import { connectionTls, decodeProxyTls } from '../proxy';
 import type { Engine, EngineOptions, EngineSink, EngineStats, ListenAddress } from './engine';
 import { ID_LOOP_SPAN, ID_SLOT_SPAN, idGeneration, idLoop, idSlot } from './engine';
 
@@ -36,6 +37,8 @@ const OP_WRITE = 1;
 const OP_END = 2;
 const OP_DESTROY = 3;
 const OP_CLOSE = 4;
+const OP_SUBSCRIBE = 5;
+const OP_UNSUBSCRIBE = 6;
 const KIND_OPEN = 1;
 const KIND_MESSAGE = 2;
 const KIND_DATA = 3;
@@ -112,6 +115,8 @@ interface Pending {
   /** The connections with bytes in the block, and how many each. */
   states: Outbound[];
   amounts: number[];
+  /** A publish (loop -1): its topic and excepted connection. */
+  publish?: { topic: Buffer; except: number };
 }
 
 class NativeEngineAdapter implements Engine {
@@ -121,6 +126,8 @@ class NativeEngineAdapter implements Engine {
   private readonly outbound = new Map<number, Outbound>();
   private readonly codeNames: string[];
   private readonly pending: Pending[] = [];
+  /** Connections above the high-water mark (native's BACKPRESSURE until its DRAIN, or corked above it). */
+  private readonly backloggedIds = new Set<number>();
   private pendingBytes = 0;
   /** A broadcast returned false: 'broadcastDrain' is owed once `pending` empties. */
   private broadcastWanted = false;
@@ -147,7 +154,6 @@ class NativeEngineAdapter implements Engine {
         idleTimeout: options.idleTimeout,
         frameTimeout: options.frameTimeout,
         maxConnections: options.maxConnections,
-        allowHalfOpen: options.allowHalfOpen,
         acceptMode: options.acceptMode,
         nativeEcho: options.nativeEcho,
         triggerMode: options.triggerMode,
@@ -155,6 +161,9 @@ class NativeEngineAdapter implements Engine {
         proxyTrusted: options.proxyProtocol ? options.proxyProtocol.trusted : [],
         proxyTimeout: options.proxyProtocol ? options.proxyProtocol.timeout : 0,
         maxPartialBytes: options.maxPartialBytes,
+        // Test suites only (never documented): every native bound shrunk, so
+        // that reads pause all the time (native/loop.h LoopBounds::tiny).
+        debugTinyBounds: process.env.EDGEPOLL_DEBUG_TINY_BOUNDS === '1',
       },
       (loop, batch, records) => this.onBatch(loop, batch, records),
     );
@@ -194,6 +203,7 @@ class NativeEngineAdapter implements Engine {
     if (!state || state.closing) return false;
     if (this.pendingBytes >= PENDING_LIMIT) return this.overflow(id);
     const above = this.above(state, bytes.length);
+    if (above) this.backloggedIds.add(id);
     const buffer = this.command(id, OP_WRITE, above ? 1 : 0, 0, bytes.length);
     buffer.bytes.set(bytes, buffer.length - bytes.length);
     return !above;
@@ -205,6 +215,7 @@ class NativeEngineAdapter implements Engine {
     if (this.pendingBytes >= PENDING_LIMIT) return this.overflow(id);
     const size = HEADER_SIZE + payload.length;
     const above = this.above(state, size);
+    if (above) this.backloggedIds.add(id);
     const buffer = this.command(id, OP_WRITE, above ? 1 : 0, 0, size);
     const at = buffer.length - size;
     writeHeader(buffer.bytes, at, flags, type, payload.length, seq);
@@ -254,6 +265,40 @@ class NativeEngineAdapter implements Engine {
     this.pendingBytes += cost;
     this.scheduleRetry();
     return false;
+  }
+
+  subscribe(id: number, _topic: string, bytes: Buffer): void {
+    this.topicCommand(id, OP_SUBSCRIBE, bytes);
+  }
+
+  unsubscribe(id: number, _topic: string, bytes: Buffer): void {
+    this.topicCommand(id, OP_UNSUBSCRIBE, bytes);
+  }
+
+  private topicCommand(id: number, op: number, topic: Buffer): void {
+    if (!this.outbound.has(id)) return;
+    const buffer = this.command(id, op, 0, 0, topic.length);
+    topic.copy(buffer.bytes, buffer.length - topic.length);
+  }
+
+  publish(_topic: string, bytes: Buffer, frame: Uint8Array, except: number): boolean {
+    if (this.stopped || frame.length === 0) return true;
+    // Commands corked before (writes, SUBSCRIBE) must reach the loops before it.
+    this.flush();
+    const loop = except < 0 ? 0xffffffff : idLoop(except);
+    const slot = except < 0 ? 0 : idSlot(except);
+    const generation = except < 0 ? 0 : idGeneration(except);
+    if (this.pending.length === 0 && this.native.publish(bytes, frame, loop, slot, generation)) return true;
+    if (this.pendingBytes >= PENDING_LIMIT) return false; // dropped: see PENDING_LIMIT
+    const cost = frame.length + bytes.length + PENDING_ENTRY_COST;
+    this.pending.push({ loop: -1, bytes: Buffer.from(frame), cost, states: [], amounts: [], publish: { topic: Buffer.from(bytes), except } });
+    this.pendingBytes += cost;
+    this.scheduleRetry();
+    return false;
+  }
+
+  backlogged(): ReadonlySet<number> {
+    return this.backloggedIds;
   }
 
   flush(): void {
@@ -372,8 +417,18 @@ class NativeEngineAdapter implements Engine {
   private retryPending(): void {
     while (this.pending.length > 0) {
       const next = this.pending[0];
-      const taken =
-        next.loop < 0 ? this.native.broadcast(next.bytes) : this.native.submit(next.loop, next.bytes, next.bytes.length);
+      const publish = next.publish;
+      const taken = publish
+        ? this.native.publish(
+            publish.topic,
+            next.bytes,
+            publish.except < 0 ? 0xffffffff : idLoop(publish.except),
+            publish.except < 0 ? 0 : idSlot(publish.except),
+            publish.except < 0 ? 0 : idGeneration(publish.except),
+          )
+        : next.loop < 0
+          ? this.native.broadcast(next.bytes)
+          : this.native.submit(next.loop, next.bytes, next.bytes.length);
       if (!taken) return;
       this.pending.shift();
       this.pendingBytes -= next.cost;
@@ -410,10 +465,20 @@ class NativeEngineAdapter implements Engine {
       // A throwing sink must not cost the rest of the batch (those bytes would be lost).
       try {
         switch (kind) {
-          case KIND_OPEN:
+          case KIND_OPEN: {
             this.outbound.set(id, { loop, reported: 0, corked: 0, pending: 0 });
-            this.sink.open(id, Buffer.from(batch, offset, length).toString('latin1'), value);
+            // flags bit 0: the PROXY header's TLS details follow the address (seq = its length).
+            const withTls = (view.getUint8(at + 1) & 1) !== 0;
+            const addressLength = withTls ? view.getUint32(at + 12, true) : length;
+            const fields = withTls ? decodeProxyTls(Buffer.from(batch, offset + addressLength, length - addressLength)) : undefined;
+            this.sink.open(
+              id,
+              Buffer.from(batch, offset, addressLength).toString('latin1'),
+              value,
+              fields ? connectionTls(fields) : undefined,
+            );
             break;
+          }
           case KIND_MESSAGE:
             this.sink.message(
               id,
@@ -427,12 +492,14 @@ class NativeEngineAdapter implements Engine {
             this.sink.data(id, Buffer.from(batch, offset, length));
             break;
           case KIND_DRAIN: {
+            this.backloggedIds.delete(id);
             const state = this.outbound.get(id);
             if (state) state.reported = value;
             this.sink.drain(id);
             break;
           }
           case KIND_BACKPRESSURE: {
+            this.backloggedIds.add(id);
             const state = this.outbound.get(id);
             if (state) state.reported = value;
             break;
@@ -442,6 +509,7 @@ class NativeEngineAdapter implements Engine {
             break;
           case KIND_CLOSE:
             this.outbound.delete(id);
+            this.backloggedIds.delete(id);
             this.sink.close(
               id,
               this.codeNames[view.getUint16(at + 28, true)] ?? 'EIO',

@@ -28,11 +28,26 @@ export class NetConnection {
   messageStart = 0;
   /** Force-destroy deadline once closing. */
   closeAt = 0;
+  /** In the engine's flush list for this tick. */
+  queued = false;
+  /** socket.cork() in effect: a write that bypassed the coalescing buffer happened this tick. */
   corked = false;
+  /**
+   * Small frames queued since the last flush, copied back to back so one
+   * socket.write carries them all (a write per message is most of what a
+   * reply costs in node:net). Handed to the socket at the flush and dropped,
+   * so an idle connection holds none.
+   */
+  out: Buffer | undefined = undefined;
+  outLength = 0;
+  /** Bytes of the last flush: the next coalescing buffer starts that big (no growing and copying). */
+  outHint = 0;
   /** A write reported backpressure to the server: 'drain' is owed. */
   wantDrain = false;
   /** Reading paused because the outbound queue is above the high-water mark. */
   paused = false;
+  /** Counted by an Admission (cluster maxConnections): released once, at close. */
+  admitted = false;
 
   constructor(
     readonly id: number,

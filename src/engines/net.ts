@@ -3,9 +3,12 @@
  * the native engine below the {@link Engine} interface (framing, PING/PONG,
  * heartbeats, deadlines, outbound bounds, maxConnections), so the server layer
  * sees identical events. It is the fallback where the addon cannot load and
- * the baseline of every benchmark, so the hot path avoids per-message
- * allocations: one decoder callback shared by all connections, writes corked
- * per socket and uncorked once per tick, frames written as one pooled buffer.
+ * measured against a plain node:net server, so the hot path avoids
+ * per-message allocations and writes: one decoder callback shared by all
+ * connections, small frames encoded back to back into one buffer per
+ * connection and handed to the socket with one write per tick (the socket is
+ * corked only when a large frame or shared buffer is written in between, so
+ * the order holds and the usual case costs one plain write).
  *
  * Owns: the listening server, the sockets, their decoders and deadlines.
  * Does not own: handlers, request/reply, graceful-shutdown order (server.ts).
@@ -25,17 +28,48 @@ export type { Admission, NetCounters } from './net-connection';
 
 /** How long a closing connection may take to flush before it is destroyed (ms). */
 const CLOSE_GRACE = 1000;
-/** Payloads up to this size are copied behind their header into one buffer (one write). */
+/** Frames up to this size are copied into the connection's coalescing buffer (one write per tick). */
 const SMALL_FRAME = 16 * 1024;
+/**
+ * First coalescing buffer of a connection. Later ones start as big as the
+ * connection's last flush (outHint), so a steady load allocates one buffer of
+ * the right size per flush (small ones from Node's Buffer pool) and never grows.
+ */
+const OUT_START = 256;
+/** A coalescing buffer is handed to the socket once it holds this much, before growing further. */
+const OUT_MAX = 64 * 1024;
 /** An engine-level error of one code is reported at most this often (ms). */
 const ERROR_INTERVAL = 1000;
 
 const EMPTY = new Uint8Array(0);
+/**
+ * One sweep slice: connections looked at, and PINGs or closes made. The rest
+ * of a pass runs in a later setImmediate, after the poll phase has read the
+ * sockets, so 19,000 heartbeats due at once never hold the thread in one
+ * callback (issue 17), and a connection is judged after the bytes it sent
+ * during a JS stall were read (issue 11 item 2).
+ */
+const SWEEP_VISITS = 2048;
+const SWEEP_ACTIONS = 64;
+
+/** A served socket knows its connection, so one set of event handlers serves them all (no closures per connection). */
+const CONN = Symbol('edgepoll.netConnection');
+type Served = net.Socket & { [CONN]: NetConnection };
+
+function socketError(this: Served, error: NodeJS.ErrnoException): void {
+  const conn = this[CONN];
+  if (!conn.code) conn.code = error.code ?? 'EIO';
+}
 
 class NetEngine implements Engine {
   readonly kind = 'net' as const;
   private server: net.Server | undefined;
   private readonly connections = new Map<number, NetConnection>();
+  /** Topics (issue 14): topic → members, and each member's topics (dropped at close). */
+  private readonly topicMembers = new Map<string, Set<NetConnection>>();
+  private readonly memberships = new Map<number, Set<string>>();
+  /** Connections whose socket refused a write (above the high-water mark) until 'drain'. */
+  private readonly above = new Set<number>();
   private readonly rejecting = new Map<net.Socket, number>();
   private readonly counters: NetCounters = { connections: 0, accepted: 0, rejected: 0, protocolErrors: 0 };
   private readonly timer: SweepTimer;
@@ -43,9 +77,12 @@ class NetEngine implements Engine {
   private readonly deadlines: Deadlines;
   private nextId = 1;
   private pingSeq = 0;
-  private corked: NetConnection[] = [];
+  /** Connections with something to flush this tick. */
+  private toFlush: NetConnection[] = [];
   private spare: NetConnection[] = [];
   private flushScheduled = false;
+  /** A read is being handled: onData flushes at its end, so queueing schedules no tick. */
+  private batching = false;
   private referenced = true;
   private stopped = false;
   private readonly lastErrorAt = new Map<string, number>();
@@ -55,6 +92,9 @@ class NetEngine implements Engine {
   /** PROXY protocol: reads each socket's header before accept() sees it (src/proxy.ts). */
   private readonly proxy: ProxyReceiver | undefined;
   private proxyErrors = 0;
+  /** The sweep pass under way (a live Map iterator), continued slice by slice. */
+  private sweepPass: IterableIterator<NetConnection> | undefined;
+  private readonly continueSweep = (): void => this.sweepSlice(this.timer.now());
 
   constructor(
     private readonly options: EngineOptions,
@@ -163,21 +203,41 @@ class NetEngine implements Engine {
     this.connections.set(conn.id, conn);
     this.counters.connections++;
     this.counters.accepted++;
-    socket.on('data', (chunk: Buffer) => this.onData(conn, chunk));
-    socket.on('end', () => this.onEnd(conn));
-    socket.on('drain', () => this.onDrain(conn));
-    socket.on('error', (error: NodeJS.ErrnoException) => {
-      if (!conn.code) conn.code = error.code ?? 'EIO';
-    });
-    socket.on('close', () => {
-      this.onClose(conn);
-      if (admitted) this.admission?.release();
-    });
-    if (header) this.sink.open(conn.id, header.remoteAddress, header.remotePort);
+    conn.admitted = admitted;
+    (socket as Served)[CONN] = conn;
+    socket.on('data', this.socketData);
+    socket.on('end', this.socketEnd);
+    socket.on('drain', this.socketDrain);
+    socket.on('error', socketError);
+    socket.on('close', this.socketClose);
+    if (header) this.sink.open(conn.id, header.remoteAddress, header.remotePort, header.tls);
     else this.sink.open(conn.id, socket.remoteAddress ?? '', socket.remotePort ?? 0);
     this.sink.batchEnd();
     if (header?.rest) this.onData(conn, header.rest); // protocol data that came with the PROXY header
   }
+
+  // The socket events of every served connection (`this` is the socket).
+  private readonly socketData = ((engine: NetEngine) =>
+    function (this: Served, chunk: Buffer): void {
+      engine.onData(this[CONN], chunk);
+    })(this);
+
+  private readonly socketEnd = ((engine: NetEngine) =>
+    function (this: Served): void {
+      engine.onEnd(this[CONN]);
+    })(this);
+
+  private readonly socketDrain = ((engine: NetEngine) =>
+    function (this: Served): void {
+      engine.onDrain(this[CONN]);
+    })(this);
+
+  private readonly socketClose = ((engine: NetEngine) =>
+    function (this: Served): void {
+      const conn = this[CONN];
+      engine.onClose(conn);
+      if (conn.admitted) engine.admission?.release();
+    })(this);
 
   /** Not served: CLOSE with the reason (frame framing), FIN, destroyed at the latest after the grace period. */
   private reject(socket: net.Socket, code: 'ESERVER_FULL' | 'ESHUTDOWN'): void {
@@ -197,26 +257,36 @@ class NetEngine implements Engine {
     const now = this.timer.now();
     conn.lastRead = now;
     const decoder = conn.decoder;
-    if (!decoder) {
-      this.sink.data(conn.id, chunk);
-      this.sink.batchEnd();
-      return;
-    }
-    this.current = conn;
-    let code: EngineCode | '';
+    // Replies queued while this read is handled are flushed at its end, not by a nextTick each.
+    this.batching = true;
+    let done = false;
     try {
-      code = decoder.feed(chunk, this.onMessage);
+      if (!decoder) {
+        this.sink.data(conn.id, chunk);
+      } else {
+        this.current = conn;
+        let code: EngineCode | '';
+        try {
+          code = decoder.feed(chunk, this.onMessage);
+        } finally {
+          this.current = undefined;
+        }
+        if (code) {
+          this.counters.protocolErrors++;
+          this.closeWith(conn, code, closeReasons[code] ?? code);
+        } else if (conn.state === OPEN) {
+          if (!decoder.midMessage) conn.messageStart = 0;
+          else if (conn.messageStart === 0) conn.messageStart = now;
+        }
+      }
+      done = true;
     } finally {
-      this.current = undefined;
-    }
-    if (code) {
-      this.counters.protocolErrors++;
-      this.closeWith(conn, code, closeReasons[code] ?? code);
-    } else if (conn.state === OPEN) {
-      if (!decoder.midMessage) conn.messageStart = 0;
-      else if (conn.messageStart === 0) conn.messageStart = now;
+      this.batching = false;
+      // A throw out of the sink skips the flush below: it still comes, on the next tick.
+      if (!done && this.toFlush.length > 0) this.scheduleFlush();
     }
     this.sink.batchEnd();
+    if (this.toFlush.length > 0) this.flush();
   }
 
   /** The decoder's callback for every connection (the connection is `this.current`). */
@@ -230,7 +300,7 @@ class NetEngine implements Engine {
     }
     if (type >= CONTROL_FIRST) {
       if (type === TYPE_PING) {
-        this.enqueue(conn, encodeFrame(0, TYPE_PONG, seq, payload));
+        this.queueFrame(conn, 0, TYPE_PONG, seq, payload);
       } else if (type === TYPE_CLOSE) {
         // The peer is closing: flush what we queued, then FIN; nothing more is delivered.
         this.closeWith(conn, 'ECLOSED_BY_PEER', payload.toString('utf8'), false);
@@ -251,6 +321,7 @@ class NetEngine implements Engine {
   }
 
   private onDrain(conn: NetConnection): void {
+    this.above.delete(conn.id);
     if (conn.paused) {
       conn.paused = false;
       conn.socket.resume();
@@ -266,6 +337,8 @@ class NetEngine implements Engine {
     if (conn.state === CLOSED) return;
     conn.state = CLOSED;
     this.connections.delete(conn.id);
+    this.above.delete(conn.id);
+    this.leaveAll(conn);
     this.counters.connections--;
     this.sink.close(conn.id, conn.code || 'OK', conn.reason);
     this.sink.batchEnd();
@@ -276,24 +349,97 @@ class NetEngine implements Engine {
 
   // ---- outbound ------------------------------------------------------------
 
-  /** Writes corked; returns false above the high-water mark; closes above the hard limit. */
-  private enqueue(conn: NetConnection, bytes: Uint8Array): boolean {
-    const socket = conn.socket;
-    if (!conn.corked) {
-      conn.corked = true;
-      socket.cork();
-      this.corked.push(conn);
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        process.nextTick(this.flushTick);
+  /** Schedules the connection's flush (once per connection and tick). */
+  private schedule(conn: NetConnection): void {
+    if (conn.queued) return;
+    conn.queued = true;
+    this.toFlush.push(conn);
+    if (!this.batching) this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    process.nextTick(this.flushTick);
+  }
+
+  /** Makes room for `bytes` at the end of the coalescing buffer; returns where they go. */
+  private reserve(conn: NetConnection, bytes: number): number {
+    let at = conn.outLength;
+    if (conn.out === undefined || at + bytes > conn.out.length) {
+      if (at + bytes > OUT_MAX) {
+        this.cork(conn);
+        this.spill(conn);
+        at = 0;
       }
+      const start = conn.outHint > 0 ? conn.outHint : OUT_START;
+      const grown = Buffer.allocUnsafe(Math.max(at + bytes, Math.min(OUT_MAX, at > 0 ? conn.out!.length * 2 : start)));
+      if (at > 0) conn.out!.copy(grown, 0, 0, at);
+      conn.out = grown;
     }
-    const below = socket.write(bytes);
-    if (socket.writableLength > this.options.maxBufferedAmount) {
+    conn.outLength = at + bytes;
+    return at;
+  }
+
+  /** Corks the socket until the flush: writes that bypass the coalescing buffer then leave together with it. */
+  private cork(conn: NetConnection): void {
+    if (conn.corked) return;
+    conn.corked = true;
+    conn.socket.cork();
+  }
+
+  /** Hands the coalesced frames to the socket; the socket owns that buffer from now on. */
+  private spill(conn: NetConnection): boolean {
+    const out = conn.out;
+    if (out === undefined || conn.outLength === 0) return true;
+    const length = conn.outLength;
+    conn.out = undefined;
+    conn.outLength = 0;
+    conn.outHint = length;
+    return conn.socket.write(length === out.length ? out : out.subarray(0, length));
+  }
+
+  /**
+   * Queues bytes the caller will not change (a BROADCAST's shared frame, raw
+   * writes): handed to the socket as they are while nothing is coalesced
+   * (a broadcast's receivers then share one buffer), copied behind the
+   * coalesced frames when small, else after them. Returns false above the
+   * high-water mark; closes above the hard limit.
+   */
+  private enqueue(conn: NetConnection, bytes: Uint8Array): boolean {
+    this.schedule(conn);
+    if (conn.outLength > 0 && bytes.length <= SMALL_FRAME) {
+      const at = this.reserve(conn, bytes.length);
+      conn.out!.set(bytes, at);
+    } else {
+      this.cork(conn);
+      this.spill(conn);
+      conn.socket.write(bytes);
+    }
+    return this.bounded(conn);
+  }
+
+  /** A small frame, encoded in place behind the frames queued before it: no buffer of its own. */
+  private queueFrame(conn: NetConnection, flags: number, type: number, seq: number, payload: Uint8Array): boolean {
+    this.schedule(conn);
+    const at = this.reserve(conn, HEADER_SIZE + payload.length);
+    const out = conn.out!;
+    writeHeader(out, at, flags, type, payload.length, seq);
+    if (payload.length > 0) out.set(payload, at + HEADER_SIZE);
+    return this.bounded(conn);
+  }
+
+  /** After queueing: the hard limit closes, the high-water mark pauses reading (PROTOCOL.md section 4). */
+  private bounded(conn: NetConnection): boolean {
+    const socket = conn.socket;
+    const queued = socket.writableLength + conn.outLength;
+    if (queued > this.options.maxBufferedAmount) {
       this.counters.protocolErrors++;
       this.destroyWith(conn, 'ESLOW_CONSUMER', closeReasons.ESLOW_CONSUMER!);
       return false;
     }
+    const below = queued < socket.writableHighWaterMark;
+    if (!below) this.above.add(conn.id);
     if (!below && !conn.paused) {
       // Stop reading a peer we cannot answer fast enough; 'drain' resumes it.
       conn.paused = true;
@@ -321,7 +467,7 @@ class NetEngine implements Engine {
     if (!conn) return false;
     let below: boolean;
     if (payload.length <= SMALL_FRAME) {
-      below = this.enqueue(conn, encodeFrame(flags, type, seq, payload));
+      below = this.queueFrame(conn, flags, type, seq, payload);
     } else {
       // Large payloads are not copied: header and payload go out in one writev.
       const header = Buffer.allocUnsafe(HEADER_SIZE);
@@ -334,7 +480,8 @@ class NetEngine implements Engine {
   }
 
   bufferedAmount(id: number): number {
-    return this.connections.get(id)?.socket.writableLength ?? 0;
+    const conn = this.connections.get(id);
+    return conn ? conn.socket.writableLength + conn.outLength : 0;
   }
 
   broadcast(bytes: Uint8Array): boolean {
@@ -348,28 +495,98 @@ class NetEngine implements Engine {
     return true;
   }
 
+  private readonly drainTick = (conn: NetConnection): void => {
+    if (conn.state === OPEN && !conn.socket.writableNeedDrain) this.onDrain(conn);
+  };
+
+  subscribe(id: number, topic: string): void {
+    const conn = this.connections.get(id);
+    if (!conn || conn.state === CLOSED) return;
+    let members = this.topicMembers.get(topic);
+    if (!members) {
+      members = new Set();
+      this.topicMembers.set(topic, members);
+    }
+    members.add(conn);
+    let mine = this.memberships.get(id);
+    if (!mine) {
+      mine = new Set();
+      this.memberships.set(id, mine);
+    }
+    mine.add(topic);
+  }
+
+  unsubscribe(id: number, topic: string): void {
+    const members = this.topicMembers.get(topic);
+    const conn = this.connections.get(id);
+    if (!members || !conn) return;
+    members.delete(conn);
+    if (members.size === 0) this.topicMembers.delete(topic);
+    this.memberships.get(id)?.delete(topic);
+  }
+
+  private leaveAll(conn: NetConnection): void {
+    const mine = this.memberships.get(conn.id);
+    if (!mine) return;
+    this.memberships.delete(conn.id);
+    for (const topic of mine) {
+      const members = this.topicMembers.get(topic);
+      if (!members) continue;
+      members.delete(conn);
+      if (members.size === 0) this.topicMembers.delete(topic);
+    }
+  }
+
+  publish(topic: string, _bytes: Buffer, frame: Uint8Array, except: number): boolean {
+    const members = this.topicMembers.get(topic);
+    if (!members) return true;
+    // One copy, so the caller may reuse its buffer; every receiver shares it.
+    const shared = Buffer.from(frame);
+    // A slow consumer closed on the way removes itself from `members` (onClose): walk a copy.
+    for (const conn of [...members]) {
+      if (conn.id !== except && conn.state === OPEN && !conn.socket.writableEnded) this.enqueue(conn, shared);
+    }
+    return true;
+  }
+
+  backlogged(): ReadonlySet<number> {
+    return this.above;
+  }
+
   private readonly flushTick = (): void => {
     this.flush();
   };
 
   flush(): void {
     this.flushScheduled = false;
-    const list = this.corked;
+    const list = this.toFlush;
     if (list.length === 0) return;
     // Two lists swapped, so a flush allocates nothing.
-    this.corked = this.spare;
+    this.toFlush = this.spare;
     for (const conn of list) {
-      conn.corked = false;
-      if (!conn.socket.destroyed) conn.socket.uncork();
+      conn.queued = false;
+      if (conn.socket.destroyed) continue;
+      this.spill(conn);
+      this.uncork(conn);
+      // 'drain' is owed (a reader paused, or send() returned false) but the
+      // socket emits it only after a write of its own returned false: when the
+      // coalesced bytes fit after all, deliver it here.
+      if ((conn.wantDrain || conn.paused) && !conn.socket.writableNeedDrain) process.nextTick(this.drainTick, conn);
     }
     list.length = 0;
     this.spare = list;
   }
 
-  private flushOne(conn: NetConnection): void {
+  private uncork(conn: NetConnection): void {
     if (!conn.corked) return;
     conn.corked = false;
     conn.socket.uncork();
+  }
+
+  /** Before end() or a CLOSE: what is queued goes first (the flush list skips it later). */
+  private flushOne(conn: NetConnection): void {
+    this.spill(conn);
+    this.uncork(conn);
   }
 
   // ---- closing -------------------------------------------------------------
@@ -401,6 +618,7 @@ class NetEngine implements Engine {
     const socket = conn.socket;
     if (socket.destroyed) return;
     if (this.frameFraming && sendClose && !socket.writableEnded) {
+      this.spill(conn); // replies queued before the decision leave before the CLOSE
       socket.write(encodeFrame(0, TYPE_CLOSE, 0, Buffer.from(reason)));
     }
     this.flushOne(conn);
@@ -419,32 +637,60 @@ class NetEngine implements Engine {
       conn.reason = reason;
     }
     conn.state = CLOSING;
+    conn.queued = false;
     conn.corked = false;
+    conn.out = undefined;
+    conn.outLength = 0;
     conn.socket.destroy();
   }
 
-  /** The coarse timer's visit: heartbeats, idle and frame deadlines, forced closes. */
+  /** The coarse timer's visit: starts a pass over the connections (heartbeats, idle and frame deadlines, forced closes). */
   sweep(now: number): void {
-    for (const conn of this.connections.values()) {
-      if (conn.state === CLOSING) {
-        if (now >= conn.closeAt) conn.socket.destroy();
-        continue;
-      }
-      if (conn.state !== OPEN) continue;
-      const due = conn.due(now, this.deadlines);
-      if (due === 'PING') {
-        if (!conn.socket.writableEnded) {
-          conn.pingAt = now;
-          // Like the native engine: a nonzero sequence per PING, so PONGs are distinguishable.
-          this.pingSeq = this.pingSeq >= 0xffffffff ? 1 : this.pingSeq + 1;
-          this.enqueue(conn, encodeFrame(0, TYPE_PING, this.pingSeq, EMPTY));
-        }
-      } else if (due) {
-        this.counters.protocolErrors++;
-        this.closeWith(conn, due, closeReasons[due]!);
-      }
-    }
     for (const [socket, closeAt] of this.rejecting) if (now >= closeAt) socket.destroy();
+    if (this.sweepPass) return; // the pass under way finishes first
+    this.sweepPass = this.connections.values();
+    this.sweepSlice(now);
+  }
+
+  private sweepSlice(now: number): void {
+    const pass = this.sweepPass;
+    if (!pass) return;
+    let visits = 0;
+    let actions = 0;
+    for (;;) {
+      if (visits === SWEEP_VISITS || actions === SWEEP_ACTIONS) {
+        setImmediate(this.continueSweep);
+        return;
+      }
+      const next = pass.next();
+      if (next.done) break;
+      visits++;
+      if (this.visit(next.value, now)) actions++;
+    }
+    this.sweepPass = undefined;
+  }
+
+  /** One connection's deadlines; true when it cost a PING or a close. */
+  private visit(conn: NetConnection, now: number): boolean {
+    if (conn.state === CLOSING) {
+      if (now < conn.closeAt) return false;
+      conn.socket.destroy();
+      return true;
+    }
+    if (conn.state !== OPEN) return false;
+    const due = conn.due(now, this.deadlines);
+    if (!due) return false;
+    if (due === 'PING') {
+      if (conn.socket.writableEnded) return false;
+      conn.pingAt = now;
+      // Like the native engine: a nonzero sequence per PING, so PONGs are distinguishable.
+      this.pingSeq = this.pingSeq >= 0xffffffff ? 1 : this.pingSeq + 1;
+      this.enqueue(conn, encodeFrame(0, TYPE_PING, this.pingSeq, EMPTY));
+      return true;
+    }
+    this.counters.protocolErrors++;
+    this.closeWith(conn, due, closeReasons[due]!);
+    return true;
   }
 
   private reportError(error: NodeJS.ErrnoException): void {

@@ -57,6 +57,8 @@ if (server.options.framing === 'frame') {
   });
   // PEER: `remoteAddress remotePort` as this connection reports them.
   server.handle(32, (_payload, { connection }) => `${connection.remoteAddress} ${connection.remotePort}`);
+  // TLS: connection.tls as JSON (null when undefined; absent fields as null).
+  server.handle(33, (_payload, { connection }) => JSON.stringify(connection.tls ?? null, (_key, value) => (value === undefined ? null : value)));
 }
 server.on('error', (error) => process.stderr.write(`fixture error: ${error.code ?? ''} ${error.message}\n`));
 let stopping = false;

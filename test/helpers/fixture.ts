@@ -16,13 +16,18 @@ export interface EngineCase {
   options: ServerOptions;
 }
 
-/** Every engine available here: native with 1 and 2 threads (if the addon loads), net, cluster. */
+/**
+ * Every engine available here: native with 1 and 2 threads (if the addon loads), net, cluster.
+ * Under EDGEPOLL_DEBUG_TINY_BOUNDS=1 (test/engine.native.tiny.test.ts) only the
+ * native ones: the switch shrinks native bounds and changes nothing else.
+ */
 export function engineCases({ cluster = true } = {}): EngineCase[] {
   const cases: EngineCase[] = [];
   if (tryLoadNative()) {
     cases.push({ name: 'native threads=1', options: { engine: 'native', threads: 1 } });
     cases.push({ name: 'native threads=2', options: { engine: 'native', threads: 2 } });
   }
+  if (process.env.EDGEPOLL_DEBUG_TINY_BOUNDS === '1') return cases;
   cases.push({ name: 'net', options: { engine: 'net' } });
   if (cluster) cases.push({ name: 'cluster workers=2', options: { engine: 'cluster', workers: 2 } });
   return cases;

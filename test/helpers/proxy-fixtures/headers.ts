@@ -38,3 +38,19 @@ export function inet6(source: string, destination: string, sourcePort: number, d
   return block;
 }
 
+
+/**
+ * The value of a PP2_TYPE_SSL TLV (0x20): client bits (1 SSL, 2 cert on this
+ * connection, 4 cert in the session), verify (0 = verified), sub-TLVs
+ * ([type, value]: 0x21 version, 0x22 CN, 0x23 cipher, 0x24 sig alg, 0x25 key alg).
+ */
+export function ssl(client: number, verify: number, subs: Array<[number, Buffer | string]> = []): Buffer {
+  const head = Buffer.alloc(5);
+  head[0] = client;
+  head.writeUInt32BE(verify, 1);
+  const parts = subs.map(([type, raw]) => {
+    const value = typeof raw === 'string' ? Buffer.from(raw, 'utf8') : raw;
+    return Buffer.concat([Buffer.from([type, value.length >> 8, value.length & 0xff]), value]);
+  });
+  return Buffer.concat([head, ...parts]);
+}
