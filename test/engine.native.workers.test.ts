@@ -18,6 +18,7 @@ import { root, startFixture, type Fixture } from './helpers/fixture';
 import { connectPeer, frame, type WirePeer } from './helpers/wire';
 import { stats as demoStats } from './helpers/demo-requests';
 import { ask, publish, subscribe, whoami } from './helpers/topic-requests';
+import { have, startBroker } from './helpers/brokers';
 
 const addon = tryLoadNative()!;
 const fixtures = path.join(root, 'test', 'helpers', 'native-workers-fixtures');
@@ -247,6 +248,53 @@ describe('one space across native workers, no external component (the workers\' 
     expect(s.subscriptions).toBe(peers.length);
     expect(s.topics).toBe(1);
     expect(s.engine).toBe('native');
+  }, 60_000);
+});
+
+describe.skipIf(!process.env.CI && !(have('redis-server') && have('redis-cli')))('native workers on an external bus (redis)', () => {
+  it('each worker is a node: a publish from another server reaches every worker\'s subscribers once, a broadcast from a worker reaches everyone once', async () => {
+    const broker = await startBroker('redis', []);
+    onTestFinished(() => broker.kill());
+    const cli = path.join(root, 'dist', 'cli.js');
+    const serve = async (args: string[]): Promise<Fixture> => {
+      const fixture = await startFixture({}, cli, ['serve', '--port', '0', '--engine', 'native', '--bus', broker.url, '--drain-timeout', '200', ...args]);
+      onTestFinished(async () => {
+        await fixture.stop('SIGTERM');
+      });
+      return fixture;
+    };
+    const A = await serve(['--workers', '2', '--node-id', 'wA']);
+    const B = await serve(['--node-id', 'B']);
+    const onB = await connectPeer(B.port);
+    onTestFinished(() => onB.destroy());
+    // Peers on A until both workers hold two (a worker's node id is wA.w<id>).
+    const byNode = new Map<string, WirePeer[]>();
+    const all: WirePeer[] = [];
+    onTestFinished(() => all.forEach((peer) => peer.destroy()));
+    for (let round = 0; round < 10 && ([...byNode.values()].filter((p) => p.length >= 2).length < 2); round++) {
+      const peers = await Promise.all(Array.from({ length: 8 }, () => connectPeer(A.port)));
+      all.push(...peers);
+      for (const peer of peers) {
+        const node = (await whoami(peer, 1)).split('/')[0]!;
+        byNode.set(node, [...(byNode.get(node) ?? []), peer]);
+      }
+    }
+    const nodes = [...byNode.keys()];
+    expect(nodes.filter((node) => node.startsWith('wA.w'))).toHaveLength(2);
+    const subscribers = nodes.flatMap((node) => byNode.get(node)!.slice(0, 2));
+    await expect
+      .poll(async () => ((await demoStats(onB, 2)) as unknown as { bus?: { up: boolean } }).bus?.up, { timeout: 15_000 })
+      .toBe(true);
+    for (const [i, peer] of subscribers.entries()) await subscribe(peer, 10 + i, 'lobby');
+    for (let i = 0; i < 20; i++) expect((await publish(onB, 100 + i, 'lobby', `n${i}`)).flags).toBe(1);
+    for (const peer of subscribers) {
+      const got = await peer.readFrames(20, 15_000);
+      expect(got.map((f) => f.payload.toString())).toEqual(Array.from({ length: 20 }, (_, i) => `lobby\0n${i}`));
+    }
+    expect((await ask(subscribers[0]!, 2, 200, 'all')).flags).toBe(1);
+    for (const peer of [onB, ...subscribers.slice(1)]) expect(await peer.readFrame(10_000)).toEqual({ flags: 0, type: 2, seq: 0, payload: Buffer.from('all') });
+    // Exactly once: the next frame each one sees is its ECHO reply.
+    for (const peer of [onB, ...subscribers]) expect((await ask(peer, 1, 300, 'e')).payload.toString()).toBe('e');
   }, 60_000);
 });
 
