@@ -10,6 +10,7 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import fs from 'node:fs';
+import net from 'node:net';
 import type { NativeAddon } from '../binding';
 import { EdgepollError } from '../errors';
 import type { Engine, EngineOptions, EngineSink, EngineStats, ListenAddress } from './engine';
@@ -56,6 +57,8 @@ export class NativeWorkersPrimary implements Engine {
   private fd = -1;
   private address: ListenAddress | undefined;
   private generation = 0;
+  /** The generation that serves (the last one that started completely). */
+  private serving = 0;
   private starting: Starting | undefined;
   private reloading: Promise<void> | undefined;
   private draining = false;
@@ -126,6 +129,7 @@ export class NativeWorkersPrimary implements Engine {
         resolve: () => {
           clearTimeout(timer);
           this.starting = undefined;
+          this.serving = generation;
           resolve();
         },
         reject: fail,
@@ -190,6 +194,11 @@ export class NativeWorkersPrimary implements Engine {
         break;
       case 'stopped':
         state.stopped = true;
+        if (!this.draining) {
+          // A retiring worker (reload) stopped accepting: see nudge().
+          this.nudge();
+          break;
+        }
         if (this.allStopped) this.send(worker, { edgepoll: 'all-stopped' });
         else this.checkAllStopped();
         break;
@@ -229,9 +238,13 @@ export class NativeWorkersPrimary implements Engine {
       this.sink.error(new EdgepollError('EWORKER_EXIT', `native worker ${worker.process.pid} exited (${how}); starting another`));
       const delay = Math.min(REFORK_DELAY_MAX, REFORK_DELAY * 2 ** this.crashes++);
       setTimeout(() => {
-        if (!this.draining && !this.stopping && this.fd >= 0) this.fork(state.generation, this.address?.host ?? '127.0.0.1');
+        // A generation retired meanwhile (a reload) is not topped up again.
+        if (!this.draining && !this.stopping && this.fd >= 0 && state.generation >= this.serving) {
+          this.fork(state.generation, this.address?.host ?? '127.0.0.1');
+        }
       }, delay).unref();
     }
+    this.nudge();
     this.checkAllStopped();
     for (let i = this.exitWaiters.length - 1; i >= 0; i--) {
       const waiter = this.exitWaiters[i];
@@ -243,6 +256,23 @@ export class NativeWorkersPrimary implements Engine {
     }
     if (this.workers.size === 0 && this.killTimer) clearTimeout(this.killTimer);
   };
+
+  /**
+   * EPOLLEXCLUSIVE wakes one waiter per new connection. A worker woken that
+   * then stops accepting (a retire) or dies before its accept leaves the
+   * connection queued with nobody woken for it until the next one arrives.
+   * One connection made here (closed at once) wakes a serving loop, which
+   * accepts until the queue is empty. It shows as one more `accepted`.
+   */
+  private nudge(): void {
+    if (this.fd < 0 || !this.address || this.draining || this.stopping) return;
+    const host = this.address.host === '0.0.0.0' ? '127.0.0.1' : this.address.host === '::' ? '::1' : this.address.host;
+    const socket = net.connect({ port: this.address.port, host });
+    socket.setTimeout(1000, () => socket.destroy());
+    socket.on('connect', () => socket.end());
+    socket.on('error', () => socket.destroy());
+    socket.unref();
+  }
 
   /** Shutdown: GOAWAY goes out once no worker accepts any more (see the worker's stopAccepting). */
   private checkAllStopped(): void {

@@ -286,7 +286,12 @@ export class NativeWorkerEngine implements Engine {
    */
   async stopAccepting(): Promise<void> {
     await this.local.stopAccepting();
-    if (!this.drain || this.drain.retire || !process.connected) return;
+    if (!this.drain || !process.connected) return;
+    if (this.drain.retire) {
+      // The primary wakes a serving loop for anything queued that this worker was woken for.
+      this.post({ edgepoll: 'stopped' });
+      return;
+    }
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, STOP_TIMEOUT);
       timer.unref();
