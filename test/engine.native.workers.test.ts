@@ -474,7 +474,8 @@ describe('reload (server.reload(), SIGHUP)', () => {
     onTestFinished(() => peer.destroy());
     fs.writeFileSync(versionFile, 'broken');
     fixture.child.kill('SIGHUP');
-    await expect.poll(() => fixture.stderr(), { timeout: 20_000 }).toMatch(/reload failed: ERELOAD_FAILED: a worker of generation 2 exited \(code 3\) before it was listening/);
+    const state = (): string => `${fixture.stderr()} [primary exit ${fixture.child.exitCode} ${fixture.child.signalCode}]`;
+    await expect.poll(state, { timeout: 45_000 }).toMatch(/reload failed: ERELOAD_FAILED: a worker of generation 2 exited \(code 3\) before it was listening/);
     expect((await request(peer, 1, 5, 'old connection')).toString()).toBe('old connection');
     expect(await version(fixture.port)).toBe('good');
     const stats = JSON.parse((await request(peer, 3, 6)).toString());
@@ -484,7 +485,7 @@ describe('reload (server.reload(), SIGHUP)', () => {
     fixture.child.kill('SIGHUP');
     await expect.poll(() => fixture.stderr(), { timeout: 20_000 }).toContain('reload done');
     expect(await version(fixture.port)).toBe('fixed');
-  }, 60_000);
+  }, 90_000);
 
   it('edgepoll serve --workers reloads on SIGHUP and keeps serving the port', async () => {
     const cli = path.join(root, 'dist', 'cli.js');

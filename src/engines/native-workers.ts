@@ -15,6 +15,9 @@
  * the primary holds until the server closes: a worker that dies or retires
  * only stops taking from it (test/engine.native.workers.test.ts shows both).
  *
+ * - Balance is the kernel's: EPOLLEXCLUSIVE wakes the first registered loop
+ *   sleeping in epoll_wait, so an idle server puts most new connections on
+ *   its first worker; they spread once loops are busy (README).
  * - A worker that dies is reported (`EWORKER_EXIT`) and replaced; its
  *   connections end, the others' do not notice.
  * - `maxConnections` counts all workers' connections: each new connection is

@@ -31,6 +31,7 @@ server.listen({ port: 0 }).then(
     if (!cluster.isPrimary) return;
     process.stdout.write(`listening on ${address.host}:${address.port}\n`);
     process.on('SIGHUP', () => {
+      process.stderr.write('SIGHUP: reloading\n');
       server.reload().then(
         () => process.stderr.write('reload done\n'),
         (error) => process.stderr.write(`reload failed: ${error.code}: ${error.message}\n`),
