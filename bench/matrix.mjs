@@ -9,7 +9,8 @@
 // Environment: BENCH_SECONDS (measured seconds per run, default 5),
 // BENCH_ROUNDS (default 3), BENCH_WARMUP (default 1), BENCH_SCENARIOS
 // (e.g. "S1,S3"), BENCH_ENGINES (e.g. "native-1,net"), BENCH_LOADGEN_THREADS
-// (default 1), BENCH_NO_WRITE=1 (print only), BENCH_BUN (a Bun executable, or 0
+// (default 1), BENCH_NO_WRITE=1 (print only), BENCH_BASE (another built
+// checkout to compare with, side by side), BENCH_BUN (a Bun executable, or 0
 // to skip Bun; see bench/bun.mjs). The heartbeat scenario H1
 // (bench/heartbeats.mjs: 19,000 idle connections, a latency probe) runs last
 // unless BENCH_SCENARIOS leaves it out.
@@ -44,6 +45,16 @@ const engines = [
   // The native engine in 2 worker processes (one loop each) on one shared socket: the same 2 cores as cluster.
   { name: 'native-w2', args: ['--engine', 'native', '--threads', '1', '--workers', '2'] },
 ];
+// BENCH_BASE=<another built checkout>: its native-1 and net run beside ours in
+// the same rounds, so a change is judged before/after side by side.
+if (process.env.BENCH_BASE) {
+  const base = process.env.BENCH_BASE;
+  const cli = ['dist/cli/main.js', 'dist/cli.js'].map((p) => path.join(base, p)).find((p) => fs.existsSync(p));
+  if (!cli) throw new Error(`BENCH_BASE=${base}: no dist/cli/main.js or dist/cli.js there (build it first)`);
+  for (const engine of engines.filter((e) => e.name === 'native-1' || e.name === 'net')) {
+    engines.push({ name: `base ${engine.name}`, command: [process.execPath, cli, 'serve', ...engine.args] });
+  }
+}
 /** Diagnostics: the same load with one server option changed, compared with `baseline` in the same round. */
 const diagnostics = [
   { name: 'native-1 nativeEcho', baseline: 'native-1', scenarios: ['S1', 'S3'], args: ['--engine', 'native', '--threads', '1', '--native-echo'], diagnostic: true },

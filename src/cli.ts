@@ -12,6 +12,7 @@ import { EdgepollError } from './errors';
 import { framings, type Framing } from './protocol';
 import { createServer } from './server';
 import type { ServerOptions } from './options';
+import { logLevels, stderrLogger, type Logger, type LogLevel } from './logger';
 import { integerFlag } from './validate';
 
 const usage = `usage:
@@ -22,14 +23,19 @@ const usage = `usage:
                  [--goaway-spread MS] [--request-timeout MS]
                  [--max-connections N] [--accept-mode reuseport|exclusive]
                  [--proxy-protocol [--proxy-trusted CIDR,...] [--proxy-timeout MS]]
+                 [--metrics-port N (Prometheus /metrics on --host; needs prom-client)]
+                 [--log-level debug|info|warn|error|silent]
                  [--bus redis://HOST:PORT|nats://HOST:PORT] [--node-id NAME]
   edgepoll bench --target HOST:PORT [options]   (edgepoll bench --help)
   edgepoll request [--host 127.0.0.1] [--port 7000] [--type 1] [--timeout MS]
                    [--tls] [--ca FILE] [--cert FILE --key FILE] [--servername NAME] PAYLOAD...
 `;
 
+/** The CLI's logger: one line on stderr per message (`--log-level` filters it). */
+let logger: Logger = stderrLogger();
+
 function log(message: string): void {
-  process.stderr.write(`edgepoll: ${message}\n`);
+  logger.info(message);
 }
 
 async function serve(argv: string[]): Promise<number> {
@@ -58,6 +64,8 @@ async function serve(argv: string[]): Promise<number> {
       'proxy-protocol': { type: 'boolean' },
       'proxy-trusted': { type: 'string' },
       'proxy-timeout': { type: 'string' },
+      'metrics-port': { type: 'string' },
+      'log-level': { type: 'string' },
       bus: { type: 'string' },
       'node-id': { type: 'string' },
       hint: { type: 'boolean' },
@@ -69,6 +77,13 @@ async function serve(argv: string[]): Promise<number> {
     process.stderr.write(usage);
     return 0;
   }
+  if (values['log-level'] !== undefined) {
+    if (!logLevels.includes(values['log-level'] as LogLevel)) {
+      throw new EdgepollError('EINVALID_OPTION', `--log-level must be one of ${logLevels.join(', ')}, got ${JSON.stringify(values['log-level'])}`);
+    }
+    logger = stderrLogger(values['log-level'] as LogLevel);
+  }
+  const metricsPort = integerFlag('metrics-port', values['metrics-port']);
   if (!framings.includes(values.framing as Framing)) {
     throw new EdgepollError('EINVALID_OPTION', `--framing must be one of ${framings.join(', ')}, got ${JSON.stringify(values.framing)}`);
   }
@@ -90,6 +105,7 @@ async function serve(argv: string[]): Promise<number> {
     acceptMode: values['accept-mode'] as ServerOptions['acceptMode'],
     nativeEcho: values['native-echo'],
     triggerMode: values.trigger as ServerOptions['triggerMode'],
+    logger,
   };
   // PROXY protocol (behind HAProxy/nginx): trusts the local host unless told otherwise.
   if (values['proxy-protocol']) {
@@ -111,9 +127,9 @@ async function serve(argv: string[]): Promise<number> {
 
   const server = createServer(options);
   installDemo(server);
-  server.on('error', (error) => log(error.message));
+  server.on('error', (error) => logger.error(error.message));
   server.on('busgap', (gap) =>
-    log(`bus back after ${gap.to - gap.from} ms (${gap.error.message}); ${gap.sendDropped} message(s) could not be sent meanwhile`),
+    logger.warn(`bus back after ${gap.to - gap.from} ms (${gap.error.message}); ${gap.sendDropped} message(s) could not be sent meanwhile`),
   );
   const worker = cluster.isWorker;
   let stopping = false;
@@ -144,9 +160,12 @@ async function serve(argv: string[]): Promise<number> {
   }
 
   const port = integerFlag('port', values.port) ?? 7000;
+  // The primary serves /metrics (on the cluster engine its stats() sums the workers).
+  const metrics = metricsPort !== undefined && !worker ? await serveMetrics(server, values.host!, metricsPort) : undefined;
   const address = await server.listen({ host: values.host, port });
   if (!worker) {
     process.stdout.write(`listening on ${address.host}:${address.port}\n`);
+    if (metrics) log(`metrics on http://${metrics}/metrics`);
     const workers = server.engine === 'native' && server.options.nativeWorkers > 0 ? `, ${server.options.nativeWorkers} worker(s)` : '';
     log(`engine ${server.engine}, framing ${server.options.framing}${server.engine === 'native' ? `, ${server.options.threads} thread(s)${workers}` : ''}`);
     if (values.hint) {
@@ -154,6 +173,47 @@ async function serve(argv: string[]): Promise<number> {
     }
   }
   return -1; // keep serving
+}
+
+/** Serves `GET /metrics` (Prometheus text format) over node:http; resolves with "host:port". */
+async function serveMetrics(server: ReturnType<typeof createServer>, host: string, port: number): Promise<string> {
+  let prometheus: typeof import('./prometheus');
+  let client: typeof import('prom-client');
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    client = require('prom-client') as typeof import('prom-client');
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    prometheus = require('./prometheus') as typeof import('./prometheus');
+  } catch (error) {
+    throw new EdgepollError('EINVALID_OPTION', '--metrics-port needs the prom-client package (npm install prom-client)', { cause: error });
+  }
+  const registry = new client.Registry();
+  prometheus.registerMetrics(server, { registry });
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const http = require('node:http') as typeof import('node:http');
+  const httpServer = http.createServer((request, response) => {
+    if (request.method !== 'GET' || (request.url ?? '').split('?')[0] !== '/metrics') {
+      response.writeHead(404, { 'content-type': 'text/plain' }).end('not found; try /metrics\n');
+      return;
+    }
+    registry.metrics().then(
+      (text) => response.writeHead(200, { 'content-type': registry.contentType }).end(text),
+      (error: Error) => {
+        logger.error(`metrics: ${error.message}`);
+        response.writeHead(500, { 'content-type': 'text/plain' }).end(`${error.message}\n`);
+      },
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    httpServer.once('error', (error: NodeJS.ErrnoException) => {
+      reject(new EdgepollError(error.code ?? 'EIO', `--metrics-port ${port}: ${error.message}`, { cause: error }));
+    });
+    httpServer.listen(port, host, () => resolve());
+  });
+  httpServer.unref(); // the edgepoll server keeps the process alive; /metrics follows it
+  server.once('close', () => httpServer.close());
+  const bound = httpServer.address();
+  return `${host}:${typeof bound === 'object' && bound ? bound.port : port}`;
 }
 
 async function main(): Promise<void> {

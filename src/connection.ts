@@ -97,8 +97,13 @@ export class Connection<M extends MessageMap = AnyMessages> extends EventEmitter
    * connection, never reused (not even after a restart with the same
    * nodeId). `server.sendTo(address, …)` reaches it from any server on the bus.
    * Valid forever (a closed connection's address just reaches nobody).
+   * Made on first use: only a connection whose address was handed out can be
+   * addressed, so idle connections hold no string and no entry for it.
    */
-  readonly address: string;
+  get address(): string {
+    // A connection already closed gets an address that reaches nobody.
+    return (this.#address ??= this.#closed ? this.#hub.unlisted() : this.#hub.opened(this as unknown as Connection));
+  }
   /** Arbitrary per-connection state for the application (created on first use: idle connections hold none). */
   get data(): Record<string, unknown> {
     return (this.#data ??= {});
@@ -121,6 +126,7 @@ export class Connection<M extends MessageMap = AnyMessages> extends EventEmitter
   #pending: Map<number, PendingRequest> | undefined;
   #data: Record<string, unknown> | undefined;
   #hub: TopicHub;
+  #address: string | undefined;
 
   static {
     construct = (engine, id, remoteAddress, remotePort, framing, timeout, hub, tls) =>
@@ -162,7 +168,6 @@ export class Connection<M extends MessageMap = AnyMessages> extends EventEmitter
     this.remoteAddress = remoteAddress;
     this.remotePort = remotePort;
     this.framing = framing;
-    this.address = hub.opened(this as unknown as Connection);
   }
 
   /**
@@ -339,7 +344,7 @@ export class Connection<M extends MessageMap = AnyMessages> extends EventEmitter
     if (this.#closed) return;
     this.#closed = true;
     this.#closeCode = code;
-    this.#hub.closed(this as unknown as Connection);
+    this.#hub.closed(this as unknown as Connection, this.#address);
     for (const seq of [...(this.#pending?.keys() ?? [])]) {
       this.#settle(seq)?.reject(new EdgepollError('ECONNECTION_LOST', `connection closed (${code}) before request ${seq} was answered`));
     }

@@ -11,6 +11,8 @@ export type { HandlerResult } from './messages';
 import { EdgepollError } from './errors';
 import { FLAG_ERROR, FLAG_RESPONSE } from './protocol';
 import { toBytes, type Payload } from './payload';
+import { channels } from './diagnostics';
+import type { Metrics } from './metrics';
 
 /** What a handler learns besides the payload. Valid until the handler settles. */
 export interface HandlerContext<M extends MessageMap = AnyMessages> {
@@ -43,9 +45,13 @@ export class Dispatcher {
   readonly handlers = new Map<number, Handler>();
   readonly counters: DispatchCounters = { unhandled: 0, unmatched: 0, handlerErrors: 0 };
   private readonly report: (error: Error, connection: Connection) => void;
+  private readonly metrics: Metrics | undefined;
+  private readonly owner: object;
 
-  constructor(report: (error: Error, connection: Connection) => void) {
+  constructor(report: (error: Error, connection: Connection) => void, metrics?: Metrics, owner: object = {}) {
     this.report = report;
+    this.metrics = metrics;
+    this.owner = owner;
   }
 
   dispatch(connection: Connection, type: number, flags: number, seq: number, payload: Buffer): void {
@@ -59,27 +65,39 @@ export class Dispatcher {
       else connectionInternals().reply(connection, type, seq, FLAG_RESPONSE | FLAG_ERROR, Buffer.from(`unknown type ${type}`));
       return;
     }
+    const metrics = this.metrics;
+    const started = metrics ? performance.now() : 0;
     let result: HandlerResult | Promise<HandlerResult>;
     try {
       result = handler(payload, { connection, type, seq });
     } catch (error) {
+      metrics?.handlerDuration.observe((performance.now() - started) / 1000);
       this.fail(connection, type, seq, error);
       return;
     }
     if (result !== null && typeof result === 'object' && typeof (result as Promise<HandlerResult>).then === 'function') {
       connectionInternals().handlerStarted(connection);
+      if (metrics) metrics.requestsInFlight++;
+      const settled = (): void => {
+        if (!metrics) return;
+        metrics.requestsInFlight--;
+        metrics.handlerDuration.observe((performance.now() - started) / 1000);
+      };
       (result as Promise<HandlerResult>).then(
         (value) => {
+          settled();
           this.succeed(connection, type, seq, value);
           connectionInternals().handlerSettled(connection);
         },
         (error: unknown) => {
+          settled();
           this.fail(connection, type, seq, error);
           connectionInternals().handlerSettled(connection);
         },
       );
       return;
     }
+    metrics?.handlerDuration.observe((performance.now() - started) / 1000);
     this.succeed(connection, type, seq, result as HandlerResult);
   }
 
@@ -97,6 +115,7 @@ export class Dispatcher {
 
   private fail(connection: Connection, type: number, seq: number, error: unknown): void {
     this.counters.handlerErrors++;
+    if (channels.handlerError.hasSubscribers) channels.handlerError.publish({ server: this.owner, connection, error, type, seq });
     const message = error instanceof Error ? error.message : String(error);
     if (seq !== 0) connectionInternals().reply(connection, type, seq, FLAG_RESPONSE | FLAG_ERROR, Buffer.from(message, 'utf8'));
     // The same report as the client's: EHANDLER, the thrown value as cause.

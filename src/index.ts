@@ -4,7 +4,7 @@
  * exported here; wire helpers (frame encoders, constants) are not API.
  */
 export { createServer, Server } from './server';
-export type { ListenOptions, ServerAddress, ServerStats, ServerEvents, PublishOptions } from './server';
+export type { ListenOptions, ServerAddress, ServerStats, ServerEvents, PublishOptions, LoopStats } from './server';
 export { memoryBus } from './bus/memory';
 export type { MemoryBus } from './bus/memory';
 export { redisBus } from './bus/redis';
@@ -13,6 +13,15 @@ export { natsBus } from './bus/nats';
 export type { NatsBusOptions } from './bus/nats';
 export type { Bus, BusEvents, BusTransport } from './bus/bus';
 export type { BusStats, BusGap } from './bus/link';
+export type { MetricsSnapshot, CloseCounts, CloseReason, HistogramSnapshot } from './metrics';
+export type { Logger, LogLevel } from './logger';
+export {
+  CHANNEL_CONNECTION_OPEN,
+  CHANNEL_CONNECTION_CLOSE,
+  CHANNEL_HANDLER_ERROR,
+  CHANNEL_SLOW_CONSUMER,
+} from './diagnostics';
+export type { ConnectionOpenMessage, ConnectionCloseMessage, HandlerErrorMessage, SlowConsumerMessage } from './diagnostics';
 export { Connection } from './connection';
 export type { ConnectionEvents } from './connection';
 export type { Handler, HandlerContext, DispatchCounters } from './dispatcher';

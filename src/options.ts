@@ -7,6 +7,7 @@ import { invalidOption } from './errors';
 import { flag, heartbeat as heartbeatOption, integer, knownKeys, limits, oneOf, requestTimeout } from './validate';
 import { PROXY_TRUST_UNIX, parseProxyNetwork } from './proxy';
 import type { EngineOptions } from './engines/engine';
+import { resolveLogger, warn, type Logger } from './logger';
 import type { Bus } from './bus/bus';
 import { generateNodeId, checkNodeId } from './bus/address';
 import { DEFAULT_DRAIN_TIMEOUT, DEFAULT_FRAME_TIMEOUT, DEFAULT_MAX_FRAME, framings, type Framing } from './protocol';
@@ -101,6 +102,13 @@ export interface ServerOptions {
    */
   proxyProtocol?: { trusted: string[]; timeout?: number } | false;
   /**
+   * Receives every message edgepoll writes (README "Logs"): any object with
+   * `debug`, `info`, `warn` and `error` (pino, console, …). Server errors with
+   * no `'error'` listener go to `logger.error`.
+   * @default one line `edgepoll: …` on stderr per message at info and above
+   */
+  logger?: Logger;
+  /**
    * Topics one connection may subscribe to at once; one more throws
    * ETOO_MANY_TOPICS. @default 1024
    */
@@ -145,7 +153,7 @@ export const DEFAULT_THREADS = 1;
 const known = [
   'engine', 'threads', 'workers', 'framing', 'maxFrame', 'highWaterMark', 'maxBufferedAmount', 'maxPartialBytes', 'heartbeat',
   'idleTimeout', 'frameTimeout', 'shutdownTimeout', 'goawaySpread', 'drainTimeout', 'requestTimeout', 'maxConnections',
-  'allowHalfOpen', 'acceptMode', 'nativeEcho', 'triggerMode', 'proxyProtocol', 'maxTopicsPerConnection', 'bus', 'nodeId',
+  'allowHalfOpen', 'acceptMode', 'nativeEcho', 'triggerMode', 'proxyProtocol', 'maxTopicsPerConnection', 'bus', 'nodeId', 'logger',
 ];
 
 const engineNames = ['auto', 'native', 'net', 'cluster'] as const;
@@ -184,7 +192,7 @@ let warnedEngine = false;
  * variable replaces `auto` or an absent option. A bad variable is reported as
  * the variable, not as the option.
  */
-function chooseEngine(option: unknown): { engine: EngineName; source: ResolvedOptions['engineSource'] } {
+function chooseEngine(option: unknown, logger: Logger | undefined): { engine: EngineName; source: ResolvedOptions['engineSource'] } {
   const explicit = oneOf('engine', option, 'auto', engineNames);
   const fromEnv = process.env.EDGEPOLL_ENGINE;
   let env: EngineName | undefined;
@@ -197,9 +205,7 @@ function chooseEngine(option: unknown): { engine: EngineName; source: ResolvedOp
   if (explicit !== 'auto') {
     if (env !== undefined && env !== 'auto' && env !== explicit && !warnedEngine) {
       warnedEngine = true;
-      process.emitWarning(`EDGEPOLL_ENGINE=${env} is ignored: the engine option asks for '${explicit}' explicitly`, {
-        code: 'EDGEPOLL_ENGINE_IGNORED',
-      });
+      warn(logger, `EDGEPOLL_ENGINE=${env} is ignored: the engine option asks for '${explicit}' explicitly`, 'EDGEPOLL_ENGINE_IGNORED');
     }
     return { engine: explicit, source: 'option' };
   }
@@ -210,7 +216,8 @@ function chooseEngine(option: unknown): { engine: EngineName; source: ResolvedOp
 /** Validates options and fills in defaults; throws EdgepollError EINVALID_OPTION. */
 export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
   knownKeys('options', options, known);
-  const { engine, source: engineSource } = chooseEngine(options.engine);
+  const logger = options.logger === undefined ? undefined : resolveLogger(options.logger);
+  const { engine, source: engineSource } = chooseEngine(options.engine, logger);
   const framing = oneOf('framing', options.framing, 'frame', framings);
   const maxFrame = integer('maxFrame', options.maxFrame, DEFAULT_MAX_FRAME, limits.maxFrame);
   const highWaterMark = integer('highWaterMark', options.highWaterMark, 64 * 1024, limits.bytes);

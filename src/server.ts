@@ -14,6 +14,9 @@ import { resolveOptions, type ResolvedOptions, type ServerOptions } from './opti
 import { encodeFrame, encodeLength, TYPE_GOAWAY } from './protocol';
 import type { AnyMessages, MessageMap, ReplyOf, RequestOf, TypeOf } from './messages';
 import { toBytes, type Payload } from './payload';
+import { Metrics, closeReasonOf, countingEngine, type MetricsSnapshot } from './metrics';
+import { channels } from './diagnostics';
+import { logError, resolveLogger, type Logger } from './logger';
 import { integer, limits } from './validate';
 
 /** After drainTimeout: how long CLOSE `shutdown` may take to flush before sockets are destroyed. */
@@ -58,12 +61,33 @@ export interface ServerAddress {
   path?: string;
 }
 
-/** Counters of {@link Server.stats} (the demo's STATS reply). */
-export interface ServerStats extends DispatchCounters {
+/**
+ * One entry of {@link ServerStats.loops}: a native loop, the net engine's
+ * process, or a cluster worker. These keys are on every engine; engines add
+ * their own (native: `bytesIn`/`bytesOut` on the wire, `batches`,
+ * `acceptErrors`, `proxyErrors`, `inboxFull`; cluster: `worker`, `pid`).
+ */
+export interface LoopStats {
+  connections: number;
+  accepted: number;
+  rejected: number;
+  protocolErrors: number;
+  /** Native: times the loop found its batch ring to JS full (it stops reading until JS catches up). 0 elsewhere. */
+  ringFull: number;
+  /** Times a connection's outbound queue crossed above the high-water mark (a write returned false). */
+  backpressure: number;
+  [key: string]: number;
+}
+
+/**
+ * {@link Server.stats}: the same shape on every engine (README "Metrics").
+ * On the cluster engine every number is the sum over the workers.
+ */
+export interface ServerStats extends DispatchCounters, MetricsSnapshot {
   engine: 'native' | 'net' | 'cluster';
   /** Open now. */
   connections: number;
-  /** Accepted since start. */
+  /** Accepted since start (the engine's count: PROXY-protocol failures never open, see `opened`). */
   accepted: number;
   /** Refused because of maxConnections. */
   rejected: number;
@@ -74,7 +98,7 @@ export interface ServerStats extends DispatchCounters {
   /** Closed because the peer did not read (outbound queue over maxBufferedAmount). */
   slowConsumers: number;
   /** One entry per loop (native), process (net) or worker (cluster). */
-  loops: Array<Record<string, number>>;
+  loops: LoopStats[];
   /** Topics with at least one local subscriber (cluster: summed over workers). */
   topics: number;
   /** Connection-topic pairs, local (cluster: summed over workers). */
@@ -124,6 +148,10 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
   #primary: boolean;
   /** Several processes form this server (cluster, or native with workers). */
   #workers: boolean;
+  #metrics = new Metrics();
+  #logger: Logger;
+  /** What connections write through: the engine, counting messages and bytes out. */
+  #counted: Engine;
   /** Closes the engines count as protocolErrors that are not protocol errors (summed over workers as app counters). */
   #closes = { timeouts: 0, slowConsumers: 0 };
   #hub: TopicHub;
@@ -133,12 +161,14 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
   constructor(options: ServerOptions = {}) {
     super();
     this.options = resolveOptions(options);
-    this.engine = resolveEngineName(this.options.engine);
+    this.#logger = resolveLogger(options.logger);
+    this.engine = resolveEngineName(this.options.engine, options.logger === undefined ? undefined : this.#logger);
     // The cluster engine and the native engine with workers: processes that form one server; the primary runs no handlers.
     this.#workers = this.engine === 'cluster' || (this.engine === 'native' && this.options.nativeWorkers > 0);
     this.#primary = this.#workers && cluster.isPrimary;
-    this.#dispatcher = new Dispatcher((error, connection) => this.#report(error, connection));
+    this.#dispatcher = new Dispatcher((error, connection) => this.#report(error, connection), this.#metrics, this);
     this.#engine = createEngine(this.engine, this.options, this.#sink());
+    this.#counted = countingEngine(this.#engine, this.#metrics, this.options.framing);
     // Workers: every worker is a node of its own (worker ids are never reused, a reload's
     // included); the primary only joins the workers' IPC bus.
     const worker = this.#workers && !cluster.isPrimary ? cluster.worker : undefined;
@@ -160,6 +190,23 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
     );
   }
 
+  /** The logger in force (the `logger` option, or one line per message on stderr). */
+  get logger(): Logger {
+    return this.#logger;
+  }
+
+  #closed(connection: Connection<M>, code: string, reason: string): void {
+    const closeReason = closeReasonOf(code);
+    this.#metrics.closed[closeReason]++;
+    if (channels.close.hasSubscribers) {
+      channels.close.publish({ server: this, connection, code, reason, closeReason });
+    }
+    if (code === 'ESLOW_CONSUMER' && channels.slowConsumer.hasSubscribers) {
+      channels.slowConsumer.publish({ server: this, connection, code });
+    }
+    connectionInternals().closedBy(connection, code, reason);
+  }
+
   /** This server's name on the bus: the first part of its connections' addresses. */
   get nodeId(): string {
     return this.#hub.nodeId;
@@ -168,19 +215,26 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
   #sink(): EngineSink {
     const connections = this.#connections;
     const raw = this.options.framing === 'raw';
+    const framing = this.options.framing;
+    const metrics = this.#metrics;
     return {
       open: (id, remoteAddress, remotePort, tls) => {
-        const connection = createConnection<M>(this.#engine, id, remoteAddress, remotePort, this.options.framing, this.options.requestTimeout, this.#hub, tls);
+        const connection = createConnection<M>(this.#counted, id, remoteAddress, remotePort, this.options.framing, this.options.requestTimeout, this.#hub, tls);
         connections.set(id, connection);
+        metrics.opened++;
+        if (channels.open.hasSubscribers) channels.open.publish({ server: this, connection });
         this.emit('connection', connection);
       },
       message: (id, type, flags, seq, payload) => {
         const connection = connections.get(id);
-        if (connection) this.#dispatcher.dispatch(connection as Connection, type, flags, seq, payload);
+        if (!connection) return;
+        metrics.received(framing, payload.length);
+        this.#dispatcher.dispatch(connection as Connection, type, flags, seq, payload);
       },
       data: (id, payload) => {
         const connection = connections.get(id);
         if (!connection) return;
+        metrics.received(framing, payload.length);
         connection.emit('message', payload);
         // The old name of a raw chunk, kept because it costs one emit nobody listens to.
         if (raw) connection.emit('data', payload);
@@ -196,7 +250,7 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
         connections.delete(id);
         if (code === 'ESLOW_CONSUMER') this.#closes.slowConsumers++;
         else if (timeoutCodes.has(code)) this.#closes.timeouts++;
-        connectionInternals().closedBy(connection, code, reason);
+        this.#closed(connection, code, reason);
         if (connections.size === 0) this.#drained?.();
       },
       error: (error) => this.#report(error),
@@ -210,6 +264,7 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
         // Cluster: the primary counts the union of the workers' topics (cluster-messages.ts sumStats).
         ...(this.#workers ? ({ topicNames: [...this.#hub.table.names()] } as unknown as Record<string, number>) : {}),
       }),
+      metrics: () => metrics.snapshot(this.#dispatcher.counters.handlerErrors),
       requestClose: () => {
         void this.close();
       },
@@ -219,7 +274,7 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
   #report(error: Error, connection?: Connection): void {
     const reported = toEdgepollError(error);
     if (this.listenerCount('error') > 0) this.emit('error', reported, connection as Connection<M> | undefined);
-    else process.stderr.write(`edgepoll: ${reported.code}: ${reported.message}\n`);
+    else logError(this.#logger, 'error', `${reported.code}: ${reported.message}`, reported);
   }
 
   /**
@@ -288,6 +343,8 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
       // most BUS_JOIN_WAIT, then the server serves locally and joins when it comes.
       await this.#hub.reached(BUS_JOIN_WAIT);
     }
+    this.#metrics.startLagSampler();
+    this.#logger.debug(`listening on ${this.#address.path ?? `${this.#address.host}:${this.#address.port}`} (engine ${this.engine})`);
     signal?.addEventListener('abort', () => void this.close(), { once: true });
     this.emit('listening', this.#address);
     return this.#address;
@@ -331,7 +388,8 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
     const bytes = toBytes(typeof typeOrPayload === 'number' ? (payload as Payload | undefined) : typeOrPayload);
     if (this.options.framing === 'length') return encodeLength(bytes);
     if (this.options.framing === 'line') return Buffer.concat([bytes, Buffer.from('\n')]);
-    return Buffer.from(bytes);
+    // A view, not a copy: the engines copy what they keep, and a broadcast storm must not double its garbage.
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
 
   /**
@@ -370,6 +428,9 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
   async stats(): Promise<ServerStats> {
     const engine = await this.#engine.stats();
     const app = { ...this.#dispatcher.counters, ...this.#closes, ...engine.app } as DispatchCounters & { timeouts: number; slowConsumers: number };
+    // A cluster's engine stats carry every worker's snapshot, summed; elsewhere the server's own.
+    const metrics = engine.metrics ?? this.#metrics.snapshot(this.#dispatcher.counters.handlerErrors);
+    const loops = engine.loops.map((loop) => ({ ringFull: 0, backpressure: 0, ...loop })) as LoopStats[];
     return {
       engine: engine.engine,
       connections: engine.connections,
@@ -378,10 +439,12 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
       topics: this.#hub.table.topics,
       subscriptions: this.#hub.table.subscriptions,
       ...app,
+      ...metrics,
       // The engines count every close they cause; the vocabulary separates what was not a protocol error.
       protocolErrors: Math.max(0, engine.protocolErrors - app.timeouts - app.slowConsumers),
       ...(this.#hub.busStats ? { bus: this.#hub.busStats } : {}),
-      loops: engine.loops,
+      closed: { ...metrics.closed, serverFull: engine.rejected },
+      loops,
     };
   }
 
@@ -437,8 +500,9 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
     }
     await this.#engine.shutdown();
     await this.#hub.leave();
-    for (const connection of [...this.#connections.values()]) connectionInternals().closedBy(connection, 'ESHUTDOWN', 'shutdown');
+    for (const connection of [...this.#connections.values()]) this.#closed(connection, 'ESHUTDOWN', 'shutdown');
     this.#connections.clear();
+    this.#metrics.stopLagSampler();
     this.#state = 'closed';
     this.emit('close');
   }

@@ -97,7 +97,12 @@ export class TopicHub {
     return this.#link?.holds(topic) ?? false;
   }
 
-  /** A new connection: its address. */
+  /** An address for a connection that is gone: unique, reaching nobody. */
+  unlisted(): string {
+    return this.#addresses.next();
+  }
+
+  /** A connection's address, made when it is first asked for (never reused). */
   opened(connection: Connection): string {
     const address = this.#addresses.next();
     this.#byAddress.set(address, connection);
@@ -105,8 +110,8 @@ export class TopicHub {
   }
 
   /** The connection closed: the engine dropped its memberships itself; the mirror and the bus interest follow. */
-  closed(connection: Connection): void {
-    this.#byAddress.delete(connection.address);
+  closed(connection: Connection, address: string | undefined): void {
+    if (address !== undefined) this.#byAddress.delete(address);
     const topics = this.#topicsOf.get(connection);
     if (!topics) return;
     this.#topicsOf.delete(connection);

@@ -5,6 +5,10 @@
  */
 import type { EngineStats } from './engine';
 import type { NetCounters } from './net';
+import { mergeSnapshots, type MetricsSnapshot } from '../metrics';
+
+/** What a worker reports: its net engine's counters, the server's, and its metrics snapshot. */
+export type WorkerCounts = NetCounters & { metrics?: MetricsSnapshot } & Record<string, unknown>;
 
 /** Workers report their connection count at most this often (ms). */
 export const COUNT_INTERVAL = 50;
@@ -34,7 +38,7 @@ export type ClusterMessage =
   | { edgepoll: 'admit'; request: number; admitted: boolean }
   | { edgepoll: 'release' }
   | { edgepoll: 'counts?'; request: number }
-  | { edgepoll: 'counts'; request: number; counts: NetCounters }
+  | { edgepoll: 'counts'; request: number; counts: WorkerCounts }
   | { edgepoll: 'stats?'; request: number }
   | { edgepoll: 'stats'; request: number; stats: EngineStats };
 
@@ -42,29 +46,35 @@ export function isClusterMessage(message: unknown): message is ClusterMessage {
   return typeof message === 'object' && message !== null && typeof (message as { edgepoll?: unknown }).edgepoll === 'string';
 }
 
-export function sumStats(entries: Array<{ worker: number; pid: number; counts: NetCounters }>): EngineStats {
+/** Engine counters that only make sense per loop (kept out of the top-level sums). */
+const perLoopOnly = new Set(['ringFull', 'backpressure']);
+
+export function sumStats(entries: Array<{ worker: number; pid: number; counts: WorkerCounts }>): EngineStats {
   const total: EngineStats = { engine: 'cluster', connections: 0, accepted: 0, rejected: 0, protocolErrors: 0, loops: [] };
   const app: Record<string, number> = {};
+  const snapshots: MetricsSnapshot[] = [];
   // Topics are counted once however many workers have subscribers to them (one space, PROTOCOL.md section 6).
   const topics = new Set<string>();
   let named = false;
-  for (const { worker, pid, counts: withNames } of entries) {
-    const { topicNames, ...counts } = withNames as NetCounters & { topicNames?: unknown };
+  for (const { worker, pid, counts: all } of entries) {
+    const { topicNames, metrics, ...counts } = all as WorkerCounts & { topicNames?: unknown };
+    if (metrics) snapshots.push(metrics);
     if (Array.isArray(topicNames)) {
       named = true;
       for (const name of topicNames) topics.add(String(name));
     }
     for (const [key, value] of Object.entries(counts)) {
-      if (!(key in total) && typeof value === 'number') app[key] = (app[key] ?? 0) + value;
+      if (!(key in total) && !perLoopOnly.has(key) && typeof value === 'number') app[key] = (app[key] ?? 0) + value;
     }
     total.connections += counts.connections;
     total.accepted += counts.accepted;
     total.rejected += counts.rejected;
     total.protocolErrors += counts.protocolErrors;
-    total.loops.push({ worker, pid, ...counts });
+    total.loops.push({ worker, pid, ...(counts as Record<string, number>) });
   }
   if (named) app.topics = topics.size;
   total.app = app;
+  total.metrics = mergeSnapshots(snapshots);
   return total;
 }
 

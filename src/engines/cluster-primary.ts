@@ -9,7 +9,6 @@ import cluster, { type Worker } from 'node:cluster';
 import os from 'node:os';
 import { EdgepollError } from '../errors';
 import type { Engine, EngineOptions, EngineSink, EngineStats, ListenAddress } from './engine';
-import type { NetCounters } from './net';
 import {
   DISCONNECT_GRACE,
   EXIT_GRACE,
@@ -19,6 +18,7 @@ import {
   isClusterMessage,
   sumStats,
   type ClusterMessage,
+  type WorkerCounts,
 } from './cluster-messages';
 
 interface WorkerState {
@@ -46,7 +46,7 @@ export class PrimaryEngine implements Engine {
   /** Connections admitted under maxConnections, all workers together. */
   private admitted = 0;
   private nextRequest = 1;
-  private readonly pending = new Map<number, { want: Set<number>; got: Array<{ worker: number; pid: number; counts: NetCounters }>; done: () => void }>();
+  private readonly pending = new Map<number, { want: Set<number>; got: Array<{ worker: number; pid: number; counts: WorkerCounts }>; done: () => void }>();
   private readonly exitWaiters: Array<() => void> = [];
   private killTimer: NodeJS.Timeout | undefined;
   private referenced = true;
@@ -267,7 +267,7 @@ export class PrimaryEngine implements Engine {
     return new Promise((resolve) => {
       const entry = {
         want,
-        got: [] as Array<{ worker: number; pid: number; counts: NetCounters }>,
+        got: [] as Array<{ worker: number; pid: number; counts: WorkerCounts }>,
         done: () => {
           clearTimeout(timer);
           this.pending.delete(request);

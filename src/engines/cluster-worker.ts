@@ -9,7 +9,7 @@ import type { EdgepollError } from '../errors';
 import { HEADER_SIZE } from '../protocol';
 import type { Engine, EngineOptions, EngineSink, EngineStats, ListenAddress } from './engine';
 import { createNetEngine, type Admission, type NetCounters, type NetEngineInstance } from './net';
-import { COUNT_INTERVAL, STATS_TIMEOUT, STOP_TIMEOUT, isClusterMessage, sumStats, type ClusterMessage } from './cluster-messages';
+import { COUNT_INTERVAL, STATS_TIMEOUT, STOP_TIMEOUT, isClusterMessage, sumStats, type ClusterMessage, type WorkerCounts } from './cluster-messages';
 
 /** A worker: a net engine on the shared port, plus the IPC to the primary. */
 export class WorkerEngine implements Engine {
@@ -172,8 +172,8 @@ export class WorkerEngine implements Engine {
   }
 
   /** This worker's engine counters plus the server's application counters. */
-  private counts(): NetCounters {
-    return { ...this.sink.counters?.(), ...this.local.counts() };
+  private counts(): WorkerCounts {
+    return { ...this.sink.counters?.(), ...this.local.counts(), metrics: this.sink.metrics?.() };
   }
 
   /** All workers' counters, summed by the primary (this worker's own if the primary does not answer). */

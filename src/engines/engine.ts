@@ -8,6 +8,7 @@
  */
 import type { EdgepollError, EngineCode } from '../errors';
 import type { Framing } from '../protocol';
+import type { MetricsSnapshot } from '../metrics';
 import type { ConnectionTls } from '../proxy';
 
 /** Options after validation and defaults (see src/options.ts). */
@@ -88,6 +89,8 @@ export interface EngineSink {
    * A multi-process engine (cluster) sums them over its processes into EngineStats.app.
    */
   counters?(): Record<string, number>;
+  /** The server layer's metrics; a cluster engine sums every process's into EngineStats.metrics. */
+  metrics?(): MetricsSnapshot;
   /** The engine asks the server to shut down gracefully (a cluster worker told to drain by its primary). */
   requestClose(): void;
 }
@@ -104,6 +107,8 @@ export interface EngineStats {
   loops: Array<Record<string, number>>;
   /** Sums of every process's {@link EngineSink.counters} (cluster only). */
   app?: Record<string, number>;
+  /** Sums of every process's {@link EngineSink.metrics} (cluster only). */
+  metrics?: MetricsSnapshot;
 }
 
 /** Where an engine listens: TCP host and port, or a Unix socket's path (host '', port 0). */

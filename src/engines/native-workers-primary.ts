@@ -14,7 +14,6 @@ import net from 'node:net';
 import type { NativeAddon } from '../binding';
 import { EdgepollError } from '../errors';
 import type { Engine, EngineOptions, EngineSink, EngineStats, ListenAddress } from './engine';
-import type { NetCounters } from './net';
 import {
   EXIT_GRACE,
   REFORK_DELAY,
@@ -23,6 +22,7 @@ import {
   isClusterMessage,
   sumStats,
   type ClusterMessage,
+  type WorkerCounts,
 } from './cluster-messages';
 import { WORKERS_ENV, WORKERS_FD } from './native-workers-env';
 
@@ -67,7 +67,7 @@ export class NativeWorkersPrimary implements Engine {
   private crashes = 0;
   private admitted = 0;
   private nextRequest = 1;
-  private readonly pending = new Map<number, { want: Set<number>; got: Array<{ worker: number; pid: number; counts: NetCounters }>; done: () => void }>();
+  private readonly pending = new Map<number, { want: Set<number>; got: Array<{ worker: number; pid: number; counts: WorkerCounts }>; done: () => void }>();
   private readonly exitWaiters: Array<{ generation: number | undefined; resolve: () => void }> = [];
   private killTimer: NodeJS.Timeout | undefined;
   private referenced = true;
@@ -394,7 +394,7 @@ export class NativeWorkersPrimary implements Engine {
     return new Promise((resolve) => {
       const entry = {
         want,
-        got: [] as Array<{ worker: number; pid: number; counts: NetCounters }>,
+        got: [] as Array<{ worker: number; pid: number; counts: WorkerCounts }>,
         done: () => {
           clearTimeout(timer);
           this.pending.delete(request);

@@ -12,8 +12,7 @@ import { EdgepollError } from '../errors';
 import { HEADER_SIZE } from '../protocol';
 import type { Engine, EngineOptions, EngineSink, EngineStats, ListenAddress } from './engine';
 import { createNativeEngine, type NativeEngineInstance } from './native';
-import type { NetCounters } from './net';
-import { COUNT_INTERVAL, STATS_TIMEOUT, STOP_TIMEOUT, isClusterMessage, sumStats, type ClusterMessage } from './cluster-messages';
+import { COUNT_INTERVAL, STATS_TIMEOUT, STOP_TIMEOUT, isClusterMessage, sumStats, type ClusterMessage, type WorkerCounts } from './cluster-messages';
 import { WORKERS_ENV } from './native-workers-env';
 
 /** A connection the primary has not admitted yet: its events wait here. */
@@ -246,14 +245,18 @@ export class NativeWorkerEngine implements Engine {
   }
 
   /** This worker's engine counters plus the server's application counters. */
-  private async counts(): Promise<NetCounters> {
+  private async counts(): Promise<WorkerCounts> {
     const stats = await this.local.stats();
+    const sum = (key: string): number => stats.loops.reduce((total, loop) => total + (loop[key] ?? 0), 0);
     return {
       ...this.sink.counters?.(),
       connections: stats.connections,
       accepted: stats.accepted,
       rejected: stats.rejected + this.rejectedFull,
       protocolErrors: stats.protocolErrors,
+      ringFull: sum('ringFull'),
+      backpressure: sum('backpressure'),
+      metrics: this.sink.metrics?.(),
     };
   }
 

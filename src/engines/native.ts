@@ -134,6 +134,9 @@ class NativeEngineAdapter implements Engine {
   private flushScheduled = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** Per loop: writes that crossed the high-water mark (returned false), and submits that found the inbox full (kept in `pending`). */
+  private readonly backpressure: number[];
+  private readonly inboxFull: number[];
 
   constructor(
     addon: NativeAddon,
@@ -168,6 +171,8 @@ class NativeEngineAdapter implements Engine {
       (loop, batch, records) => this.onBatch(loop, batch, records),
     );
     this.buffers = Array.from({ length: threads }, () => new CommandBuffer());
+    this.backpressure = new Array<number>(threads).fill(0);
+    this.inboxFull = new Array<number>(threads).fill(0);
   }
 
   async listen(host: string, port: number, backlog: number, path?: string): Promise<ListenAddress> {
@@ -319,6 +324,7 @@ class NativeEngineAdapter implements Engine {
           return amount;
         });
         const cost = buffer.length + PENDING_ENTRY_COST;
+        this.inboxFull[loop]++;
         const bytes = Buffer.from(buffer.bytes.subarray(0, buffer.length));
         this.pending.push({ loop, bytes, cost, states: corked, amounts });
         this.pendingBytes += cost;
@@ -337,7 +343,11 @@ class NativeEngineAdapter implements Engine {
   }
 
   async stats(): Promise<EngineStats> {
-    const loops = this.native.stats().loops;
+    const loops = this.native.stats().loops.map((loop: Record<string, number>, i: number): Record<string, number> => ({
+      ...loop,
+      backpressure: this.backpressure[i] ?? 0,
+      inboxFull: this.inboxFull[i] ?? 0,
+    }));
     const sum = (key: string): number => loops.reduce((total, loop) => total + (loop[key] ?? 0), 0);
     return {
       engine: 'native',
@@ -371,8 +381,12 @@ class NativeEngineAdapter implements Engine {
   /** Whether queuing `extra` more bytes puts the connection above the high-water mark. */
   private above(state: Outbound, extra: number): boolean {
     if (state.corked === 0) this.buffers[state.loop].corked.push(state);
+    const limit = this.options.highWaterMark;
+    const before = state.reported + state.corked + state.pending;
     state.corked += extra;
-    return state.reported + state.corked + state.pending > this.options.highWaterMark;
+    const above = before + extra > limit;
+    if (above && before <= limit) this.backpressure[state.loop]++;
+    return above;
   }
 
   /** A write past PENDING_LIMIT: dropped, and its connection closed (README "Backpressure"). */

@@ -108,4 +108,8 @@ export interface NetCounters {
   accepted: number;
   rejected: number;
   protocolErrors: number;
+  /** Always 0: no batch ring between sockets and JS here (the native engine's count). */
+  ringFull: number;
+  /** Times a connection's outbound queue crossed above the high-water mark (a write returned false, reading paused). */
+  backpressure: number;
 }

@@ -71,7 +71,7 @@ class NetEngine implements Engine {
   /** Connections whose socket refused a write (above the high-water mark) until 'drain'. */
   private readonly above = new Set<number>();
   private readonly rejecting = new Map<net.Socket, number>();
-  private readonly counters: NetCounters = { connections: 0, accepted: 0, rejected: 0, protocolErrors: 0 };
+  private readonly counters: NetCounters = { connections: 0, accepted: 0, rejected: 0, protocolErrors: 0, ringFull: 0, backpressure: 0 };
   private readonly timer: SweepTimer;
   private readonly frameFraming: boolean;
   private readonly deadlines: Deadlines;
@@ -441,6 +441,7 @@ class NetEngine implements Engine {
     const below = queued < socket.writableHighWaterMark;
     if (!below) this.above.add(conn.id);
     if (!below && !conn.paused) {
+      this.counters.backpressure++;
       // Stop reading a peer we cannot answer fast enough; 'drain' resumes it.
       conn.paused = true;
       socket.pause();

@@ -1,11 +1,12 @@
 /**
  * Chooses the engine for a server: `auto` means native when the addon loads,
- * else `net` with one warning on standard error (the load error stays
+ * else `net` with one warning on standard error (or to the `logger` option) (the load error stays
  * available from {@link nativeLoadError}).
  */
 import { nativeLoadError, tryLoadNative } from '../binding';
 import { EdgepollError } from '../errors';
 import type { EngineName } from '../options';
+import { warn, type Logger } from '../logger';
 import { createClusterEngine } from './cluster';
 import type { Engine, EngineOptions, EngineSink } from './engine';
 import { createNativeEngine } from './native';
@@ -15,14 +16,15 @@ import { createNetEngine } from './net';
 let warned = false;
 
 /** The engine that `auto` (or an explicit name) resolves to here. */
-export function resolveEngineName(requested: EngineName): 'native' | 'net' | 'cluster' {
+export function resolveEngineName(requested: EngineName, logger?: Logger): 'native' | 'net' | 'cluster' {
   if (requested !== 'auto') return requested;
   if (tryLoadNative()) return 'native';
   if (!warned) {
     warned = true;
-    process.emitWarning(
+    warn(
+      logger,
       `the native engine is unavailable (${nativeLoadError()?.message.trim() ?? 'unknown reason'}); using the node:net engine`,
-      { code: 'EDGEPOLL_NATIVE_UNAVAILABLE' },
+      'EDGEPOLL_NATIVE_UNAVAILABLE',
     );
   }
   return 'net';
