@@ -29,7 +29,7 @@ server.on('error', (error) => process.stderr.write(`${cluster.isPrimary ? 'prima
 server.listen({ port: 0 }).then(
   (address) => {
     if (!cluster.isPrimary) return;
-    process.stdout.write(`listening on ${address.host}:${address.port}\n`);
+    // The handlers first: a test may signal as soon as it reads the line below.
     process.on('SIGHUP', () => {
       process.stderr.write('SIGHUP: reloading\n');
       server.reload().then(
@@ -40,6 +40,7 @@ server.listen({ port: 0 }).then(
     process.on('SIGTERM', () => {
       server.close().then(() => process.exit(0));
     });
+    process.stdout.write(`listening on ${address.host}:${address.port}\n`);
   },
   (error) => {
     process.stderr.write(`listen failed: ${error.code}: ${error.message}\n`);
