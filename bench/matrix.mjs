@@ -46,6 +46,8 @@ const engines = [
   { name: 'native-2', args: ['--engine', 'native', '--threads', '2'] },
   { name: 'net', args: ['--engine', 'net'] },
   { name: 'cluster', args: ['--engine', 'cluster'] },
+  // The native engine in 2 worker processes (one loop each) on one shared socket: the same 2 cores as cluster.
+  { name: 'native-w2', args: ['--engine', 'native', '--threads', '1', '--workers', '2'] },
 ];
 // BENCH_BASE=<another built checkout>: its native-1 and net run beside ours in
 // the same rounds, so a change is judged before/after side by side.

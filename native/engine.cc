@@ -2,8 +2,12 @@
 // Native errors become JS Error objects with an errno-name `code` here only.
 #include "engine.h"
 
+#include <unistd.h>
+
 #include <cerrno>
 #include <string>
+
+#include "sys.h"
 
 namespace edgepoll {
 
@@ -23,6 +27,8 @@ const char* errnoName(int err) {
     case ENOSPC: return "ENOSPC";
     case EALREADY: return "EALREADY";
     case EAFNOSUPPORT: return "EAFNOSUPPORT";
+    case EBADF: return "EBADF";
+    case ENOTSOCK: return "ENOTSOCK";
     default: return "EIO";
   }
 }
@@ -164,6 +170,20 @@ Napi::Value Engine::listen(const Napi::CallbackInfo& info) {
     throwErrno(env, EINVAL, "listen on a stopped engine");
     return env.Undefined();
   }
+  if (info[0].IsNumber()) {
+    // An fd: a listening socket another process made (src/engines/native-workers*.ts); ours are dups of it.
+    int fd = info[0].As<Napi::Number>().Int32Value();
+    int bound = fd < 0 ? -EBADF : pool_->adopt(fd);
+    if (bound < 0) {
+      throwErrno(env, -bound, "listen on fd " + std::to_string(fd));
+      return env.Undefined();
+    }
+    listening_ = true;
+    Ref();
+    selfReferenced_ = true;
+    if (wantRef_) bridge_->ref(env);
+    return Napi::Number::New(env, bound);
+  }
   std::string host = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "127.0.0.1";
   int port = info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : 0;
   int backlog = info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : 511;
@@ -278,6 +298,39 @@ Napi::Value Engine::unref(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-void registerEngine(Napi::Env env, Napi::Object exports) { exports.Set("Engine", Engine::define(env)); }
+namespace {
+
+// createListener(host, port, backlog, reusePort) → { fd, port }. The fd is the
+// caller's to pass on (child stdio) and close; it is CLOEXEC, so only a child
+// given it explicitly inherits it.
+Napi::Value createListener(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string host = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "127.0.0.1";
+  int port = info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : 0;
+  int backlog = info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : 511;
+  bool reusePort = info[3].IsBoolean() && info[3].As<Napi::Boolean>().Value();
+  int fd = makeListener(host, port, backlog, reusePort);
+  if (fd < 0) {
+    throwErrno(env, -fd, "listen " + host + ":" + std::to_string(port));
+    return env.Undefined();
+  }
+  int bound = boundPort(fd);
+  if (bound < 0) {
+    close(fd);
+    throwErrno(env, -bound, "getsockname");
+    return env.Undefined();
+  }
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("fd", Napi::Number::New(env, fd));
+  result.Set("port", Napi::Number::New(env, bound));
+  return result;
+}
+
+}  // namespace
+
+void registerEngine(Napi::Env env, Napi::Object exports) {
+  exports.Set("Engine", Engine::define(env));
+  exports.Set("createListener", Napi::Function::New(env, createListener, "createListener"));
+}
 
 }  // namespace edgepoll

@@ -1,4 +1,5 @@
-// The object JS holds: new Engine(options, onBatch), listen, submit,
+// The object JS holds: new Engine(options, onBatch), listen (a host and port,
+// a Unix path, or a listening fd to adopt), submit,
 // broadcast, publish, stopAccepting, stats, stop, ref, unref (docs/internals.md).
 // Owns: the pool (loops, threads, fds) and the bridge (until it is released;
 // the TSFN finalizer frees it). Keeps itself strongly referenced while
@@ -6,6 +7,8 @@
 // teardown (process.exit, worker.terminate) through a cleanup hook.
 // Does not own: any state shared between environments (no globals: the addon
 // loads in several worker_threads at once).
+// Also createListener(host, port, backlog, reusePort): a listening socket no
+// loop serves, for a workers primary to share (the caller owns the fd).
 // Runs on: the JS thread of the environment that created it.
 #pragma once
 #include <napi.h>

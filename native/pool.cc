@@ -2,6 +2,7 @@
 #include "pool.h"
 
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -116,6 +117,33 @@ int Pool::listenUnix(const std::string& path, int backlog) {
     unlinkUnixListener(path, dev, ino);
   }
   return err;
+}
+
+int Pool::adopt(int fd) {
+  if (started_ || stopped_) return -EALREADY;
+  int listening = 0;
+  socklen_t size = sizeof listening;
+  if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &size) != 0) return -errno;
+  if (!listening) return -EINVAL;
+  // The loops accept until EAGAIN: a blocking socket would stall one forever.
+  int flags = fcntl(fd, F_GETFL);
+  if (flags < 0 || (!(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0)) return -errno;
+  int bound = boundPort(fd);
+  if (bound < 0) return bound;
+  std::vector<int> fds;
+  for (size_t i = 0; i < loops_.size(); i++) {
+    int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (copy < 0) {
+      int err = errno;
+      for (int open : fds) close(open);
+      return -err;
+    }
+    fds.push_back(copy);
+  }
+  // Several processes share the one socket: without EPOLLEXCLUSIVE each connection would wake every loop of every one.
+  shared_.exclusive = true;
+  int err = start(fds);
+  return err != 0 ? err : bound;
 }
 
 // Hands each loop its listening fd; on a failure closes every fd (those

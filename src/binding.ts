@@ -17,6 +17,8 @@ export interface NativeAddon {
     options: Record<string, unknown>,
     onBatch: (loop: number, batch: ArrayBuffer, records: number) => void,
   ) => NativeEngine;
+  /** A listening socket no loop serves (a workers primary shares it); the fd is the caller's, CLOEXEC. */
+  createListener(host: string, port: number, backlog: number, reusePort: boolean): { fd: number; port: number };
   /** Test hook: runs the native decoder over chunks (test/codec.differential.test.ts). */
   decode(
     framing: number,
@@ -35,6 +37,8 @@ export interface LoadgenAddon {
 export interface NativeEngine {
   /** With `path`: a Unix socket there (returns 0), host and port unused. */
   listen(host: string, port: number, backlog: number, path?: string): number;
+  /** Adopts a listening socket (a dup per loop, EPOLLEXCLUSIVE); returns its port. The fd stays the caller's. */
+  listen(fd: number): number;
   submit(loop: number, commands: Uint8Array, byteLength: number): boolean;
   /** false: some loop's inbox is full and nothing was queued (retry later). */
   broadcast(bytes: Uint8Array): boolean;

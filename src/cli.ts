@@ -20,7 +20,7 @@ const usage = `usage:
                  [--threads N] [--workers N] [--framing frame|length|line|raw]
                  [--max-frame BYTES] [--heartbeat-interval MS] [--heartbeat-timeout MS]
                  [--idle-timeout MS] [--frame-timeout MS] [--shutdown-timeout MS]
-                 [--request-timeout MS]
+                 [--goaway-spread MS] [--request-timeout MS]
                  [--max-connections N] [--accept-mode reuseport|exclusive]
                  [--proxy-protocol [--proxy-trusted CIDR,...] [--proxy-timeout MS]]
                  [--metrics-port N (Prometheus /metrics on --host; needs prom-client)]
@@ -55,6 +55,7 @@ async function serve(argv: string[]): Promise<number> {
       'frame-timeout': { type: 'string' },
       'drain-timeout': { type: 'string' },
       'shutdown-timeout': { type: 'string' },
+      'goaway-spread': { type: 'string' },
       'request-timeout': { type: 'string' },
       'max-connections': { type: 'string' },
       'accept-mode': { type: 'string' },
@@ -98,6 +99,7 @@ async function serve(argv: string[]): Promise<number> {
     frameTimeout: integerFlag('frame-timeout', values['frame-timeout']),
     // --drain-timeout is the old name of --shutdown-timeout (docs/PROTOCOL.md section 5 still lists it).
     shutdownTimeout: integerFlag('shutdown-timeout', values['shutdown-timeout']) ?? integerFlag('drain-timeout', values['drain-timeout']),
+    goawaySpread: integerFlag('goaway-spread', values['goaway-spread']),
     requestTimeout: integerFlag('request-timeout', values['request-timeout']),
     maxConnections: integerFlag('max-connections', values['max-connections']),
     acceptMode: values['accept-mode'] as ServerOptions['acceptMode'],
@@ -145,6 +147,17 @@ async function serve(argv: string[]): Promise<number> {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  // A native --workers server reloads on SIGHUP (PROTOCOL.md section 6); the workers ignore it (the primary drives).
+  if (server.options.nativeWorkers > 0 && server.engine === 'native') {
+    process.on('SIGHUP', () => {
+      if (worker || stopping) return;
+      log('SIGHUP: reloading the workers');
+      server.reload().then(
+        () => log('reload done'),
+        (error: EdgepollError) => log(`reload failed: ${error.code}: ${error.message}`),
+      );
+    });
+  }
 
   const port = integerFlag('port', values.port) ?? 7000;
   // The primary serves /metrics (on the cluster engine its stats() sums the workers).
@@ -153,7 +166,8 @@ async function serve(argv: string[]): Promise<number> {
   if (!worker) {
     process.stdout.write(`listening on ${address.host}:${address.port}\n`);
     if (metrics) log(`metrics on http://${metrics}/metrics`);
-    log(`engine ${server.engine}, framing ${server.options.framing}${server.engine === 'native' ? `, ${server.options.threads} thread(s)` : ''}`);
+    const workers = server.engine === 'native' && server.options.nativeWorkers > 0 ? `, ${server.options.nativeWorkers} worker(s)` : '';
+    log(`engine ${server.engine}, framing ${server.options.framing}${server.engine === 'native' ? `, ${server.options.threads} thread(s)${workers}` : ''}`);
     if (values.hint) {
       log(`try it: npx edgepoll request --port ${address.port} --type 1 hello   (ECHO; Ctrl-C stops the server)`);
     }

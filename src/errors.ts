@@ -68,6 +68,7 @@ export const apiCodes = [
   'ESERVER_ALREADY_LISTENING',
   'EHANDLER', // a handler threw or rejected (reported through 'error', the thrown value as cause)
   'EWORKER_EXIT', // a cluster worker exited unexpectedly (it is replaced)
+  'ERELOAD_FAILED', // a new generation of workers did not start; the old one keeps serving
   'EBAD_TOPIC', // a topic name is not 1-200 bytes of UTF-8 without 0x00
   'ETOO_MANY_TOPICS', // a connection is at maxTopicsPerConnection
   'EBAD_ADDRESS', // not a connection address (nodeId/connection)

@@ -29,7 +29,12 @@ export interface ServerOptions {
   engine?: EngineName;
   /** Native engine: epoll loop threads. @default 1 (see README: measured on 2 cores) */
   threads?: number;
-  /** Cluster engine: worker processes. @default os.availableParallelism() */
+  /**
+   * `cluster` engine: worker processes. @default os.availableParallelism()
+   * `native` engine: given, N worker processes each running the native engine
+   * with `threads` loops on one shared listening socket (README "Threads,
+   * workers, or both"); absent, the server runs in this process alone.
+   */
   workers?: number;
   /** How bytes are split into messages (docs/PROTOCOL.md section 1). @default 'frame' */
   framing?: Framing;
@@ -53,6 +58,12 @@ export interface ServerOptions {
   frameTimeout?: number;
   /** Graceful close: time (ms) connections get to finish after GOAWAY. @default 5000 */
   shutdownTimeout?: number;
+  /**
+   * Graceful close (and a workers reload): the GOAWAYs go out spread evenly
+   * over this many ms, so that a fleet of clients does not reconnect in one
+   * instant; at most half of `shutdownTimeout` is used. frame framing. @default 0
+   */
+  goawaySpread?: number;
   /** @deprecated The old name of `shutdownTimeout` ("drain" now only means the backpressure event). */
   drainTimeout?: number;
   /** Default timeout (ms) of `connection.request()`; 0 = none. @default 30000 */
@@ -123,6 +134,9 @@ export interface ResolvedOptions extends EngineOptions {
   /** Why `engine` is what it is: the option, the `EDGEPOLL_ENGINE` variable, or the default. */
   engineSource: 'option' | 'environment' | 'default';
   shutdownTimeout: number;
+  goawaySpread: number;
+  /** Native engine: worker processes, 0 when `workers` was not given (one process). */
+  nativeWorkers: number;
   /** @deprecated Same as `shutdownTimeout`. */
   drainTimeout: number;
   requestTimeout: number;
@@ -138,7 +152,7 @@ export const DEFAULT_THREADS = 1;
 
 const known = [
   'engine', 'threads', 'workers', 'framing', 'maxFrame', 'highWaterMark', 'maxBufferedAmount', 'maxPartialBytes', 'heartbeat',
-  'idleTimeout', 'frameTimeout', 'shutdownTimeout', 'drainTimeout', 'requestTimeout', 'maxConnections',
+  'idleTimeout', 'frameTimeout', 'shutdownTimeout', 'goawaySpread', 'drainTimeout', 'requestTimeout', 'maxConnections',
   'allowHalfOpen', 'acceptMode', 'nativeEcho', 'triggerMode', 'proxyProtocol', 'maxTopicsPerConnection', 'bus', 'nodeId', 'logger',
 ];
 
@@ -235,6 +249,7 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
     threads,
     maxPartialBytes: integer('maxPartialBytes', options.maxPartialBytes, partialDefault, { min: 1, max: Number.MAX_SAFE_INTEGER }),
     workers: integer('workers', options.workers, Math.max(1, cores), { min: 1, max: 256 }),
+    nativeWorkers: options.workers === undefined ? 0 : integer('workers', options.workers, 1, { min: 1, max: 256 }),
     highWaterMark,
     maxBufferedAmount,
     heartbeatInterval: heartbeat ? heartbeat.interval : 0,
@@ -242,6 +257,7 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
     idleTimeout: integer('idleTimeout', options.idleTimeout, 0, limits.msOrZero),
     frameTimeout: integer('frameTimeout', options.frameTimeout, DEFAULT_FRAME_TIMEOUT, limits.ms),
     shutdownTimeout,
+    goawaySpread: integer('goawaySpread', options.goawaySpread, 0, limits.msOrZero),
     drainTimeout: shutdownTimeout,
     requestTimeout: requestTimeout('requestTimeout', options.requestTimeout, DEFAULT_SERVER_REQUEST_TIMEOUT),
     maxConnections: integer('maxConnections', options.maxConnections, 0, { min: 0, max: 0x7fffffff }),

@@ -146,6 +146,8 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
   #closing: Promise<void> | undefined;
   #drained: (() => void) | undefined;
   #primary: boolean;
+  /** Several processes form this server (cluster, or native with workers). */
+  #workers: boolean;
   #metrics = new Metrics();
   #logger: Logger;
   /** What connections write through: the engine, counting messages and bytes out. */
@@ -161,17 +163,21 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
     this.options = resolveOptions(options);
     this.#logger = resolveLogger(options.logger);
     this.engine = resolveEngineName(this.options.engine, options.logger === undefined ? undefined : this.#logger);
-    this.#primary = this.engine === 'cluster' && cluster.isPrimary;
+    // The cluster engine and the native engine with workers: processes that form one server; the primary runs no handlers.
+    this.#workers = this.engine === 'cluster' || (this.engine === 'native' && this.options.nativeWorkers > 0);
+    this.#primary = this.#workers && cluster.isPrimary;
     this.#dispatcher = new Dispatcher((error, connection) => this.#report(error, connection), this.#metrics, this);
     this.#engine = createEngine(this.engine, this.options, this.#sink());
     this.#counted = countingEngine(this.#engine, this.#metrics, this.options.framing);
-    // Cluster: every worker is a node of its own. Without an external bus they
-    // share node:cluster's IPC bus; with one, every process joins it, the
-    // primary too (as a node with no connection): the user's script runs in
-    // the primary as well, and its publish/sendTo/broadcast must reach the workers.
-    const worker = this.engine === 'cluster' && !cluster.isPrimary ? cluster.worker : undefined;
-    const external = this.options.bus !== undefined;
-    this.#bus = external ? this.options.bus : this.engine === 'cluster' ? clusterIpcBus() : undefined;
+    // Worker processes (the cluster engine, native with workers): every worker is a
+    // node of its own (worker ids are never reused, a reload's included). Without an
+    // external bus they share node:cluster's IPC bus. With one, every cluster process
+    // joins it, the primary too (as a node with no connection: the user's script runs
+    // there as well, and its publish/sendTo/broadcast must reach the workers); the
+    // native workers' primary stays on the workers' IPC bus.
+    const worker = this.#workers && !cluster.isPrimary ? cluster.worker : undefined;
+    const external = this.options.bus !== undefined && (!this.#primary || this.engine === 'cluster');
+    this.#bus = external ? this.options.bus : this.#workers ? clusterIpcBus() : undefined;
     this.#hub = new TopicHub(
       this.#engine,
       {
@@ -269,7 +275,7 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
         topics: this.#hub.table.topics,
         subscriptions: this.#hub.table.subscriptions,
         // Cluster: the primary counts the union of the workers' topics (cluster-messages.ts sumStats).
-        ...(this.engine === 'cluster' ? ({ topicNames: [...this.#hub.table.names()] } as unknown as Record<string, number>) : {}),
+        ...(this.#workers ? ({ topicNames: [...this.#hub.table.names()] } as unknown as Record<string, number>) : {}),
       }),
       metrics: () => metrics.snapshot(this.#dispatcher.counters.handlerErrors),
       requestClose: () => {
@@ -457,6 +463,25 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
   }
 
   /**
+   * Native engine with `workers`, in the primary: starts a new generation of
+   * workers (your script, fresh from disk); once all of it listens, the old
+   * generation stops accepting, sends GOAWAY spread over `goawaySpread`,
+   * drains within `shutdownTimeout` and exits. No connection attempt is
+   * refused meanwhile (the listening socket never closes). Resolves when the
+   * old generation is gone; rejects with `ERELOAD_FAILED` (cause in the
+   * message) when the new one does not start, the old one still serving.
+   */
+  async reload(): Promise<void> {
+    if (!this.#engine.reload || this.#state !== 'listening') {
+      throw new EdgepollError(
+        'ERELOAD_FAILED',
+        this.#engine.reload ? `the server is ${this.#state}` : "reload() needs engine 'native' with workers, in the primary",
+      );
+    }
+    await this.#engine.reload();
+  }
+
+  /**
    * Graceful shutdown (docs/PROTOCOL.md section 4): stops accepting at once, sends
    * GOAWAY (frame framing), lets requests in flight finish, and after
    * `drainTimeout` closes what is still open with CLOSE `shutdown`.
@@ -473,9 +498,12 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
     if (wasListening) {
       await this.#engine.stopAccepting();
       if (!this.#primary && this.#connections.size > 0) {
-        if (this.options.framing === 'frame') this.#engine.broadcast(encodeFrame(0, TYPE_GOAWAY, 0, new Uint8Array(0)));
+        const spread = Math.min(this.options.goawaySpread, Math.floor(this.options.shutdownTimeout / 2));
+        const spreading = this.options.framing === 'frame' && spread > 0 ? this.#spreadGoaway(spread) : undefined;
+        if (this.options.framing === 'frame' && !spreading) this.#engine.broadcast(encodeFrame(0, TYPE_GOAWAY, 0, new Uint8Array(0)));
         this.#engine.flush();
         await this.#waitDrained(this.options.shutdownTimeout);
+        spreading?.();
         for (const id of [...this.#connections.keys()]) this.#engine.close(id, 'ESHUTDOWN');
         this.#engine.flush();
         // CLOSE reaches a peer that reads within this; one that does not read
@@ -491,6 +519,30 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
     this.#metrics.stopLagSampler();
     this.#state = 'closed';
     this.emit('close');
+  }
+
+  /**
+   * GOAWAY to each open connection at evenly spaced times over `spread` ms
+   * (one timer walking the list), so that their clients do not all reconnect
+   * in the same instant. Returns what stops it when the drain ends.
+   */
+  #spreadGoaway(spread: number): () => void {
+    const ids = [...this.#connections.keys()];
+    const step = spread / ids.length;
+    const started = Date.now();
+    const empty = new Uint8Array(0);
+    let next = 0;
+    let timer: NodeJS.Timeout | undefined;
+    const tick = (): void => {
+      const due = Math.min(ids.length, Math.floor((Date.now() - started) / step) + 1);
+      for (; next < due; next++) {
+        if (this.#connections.has(ids[next])) this.#engine.sendFrame(ids[next], 0, TYPE_GOAWAY, 0, empty);
+      }
+      this.#engine.flush();
+      if (next < ids.length) timer = setTimeout(tick, Math.max(1, started + next * step - Date.now()));
+    };
+    tick();
+    return () => clearTimeout(timer);
   }
 
   #waitDrained(timeout: number): Promise<void> {

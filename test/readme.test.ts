@@ -71,6 +71,18 @@ it('the README cluster example serves from its workers and drains on SIGTERM', a
   expect(await serverExit).toBe(0);
 });
 
+it('the README workers example serves from 2 native workers, reloads on SIGHUP (new pids, same port) and drains on SIGTERM', async () => {
+  const { server, port } = await serveExample('workers');
+  const client = connect({ port });
+  onTestFinished(() => client.destroy());
+  const pid = (await client.request(1, 'hi')).toString().match(/^hi from pid (\d+)$/)![1];
+  server.kill('SIGHUP');
+  await expect.poll(async () => (await client.request(1, 'hi')).toString(), { timeout: 20_000, interval: 200 }).not.toBe(`hi from pid ${pid}`);
+  await client.close();
+  const serverExit = new Promise<number | null>((resolve) => server.on('exit', resolve));
+  server.kill('SIGTERM');
+  expect(await serverExit).toBe(0);
+});
 
 async function runBusExample(env: Record<string, string>): Promise<string> {
   const child = spawn(process.execPath, [writeExample('bus')], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });

@@ -30,7 +30,8 @@ export type ClusterMessage =
   | { edgepoll: 'listen-error'; code: string; message: string }
   | { edgepoll: 'count'; connections: number }
   | { edgepoll: 'broadcast'; bytes: Uint8Array }
-  | { edgepoll: 'drain' }
+  /** `retire`: a native workers reload; the new generation accepts, so do not wait for the others to stop. */
+  | { edgepoll: 'drain'; retire?: boolean }
   | { edgepoll: 'stopped' }
   | { edgepoll: 'all-stopped' }
   | { edgepoll: 'admit?'; request: number }

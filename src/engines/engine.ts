@@ -20,6 +20,12 @@ export interface EngineOptions {
   threads: number;
   /** Cluster: worker processes. */
   workers: number;
+  /** Native: worker processes sharing one listening socket (src/engines/native-workers.ts); 0 = this process alone. */
+  nativeWorkers?: number;
+  /** Graceful shutdown: GOAWAYs go out spread over this many ms (at most half of shutdownTimeout). */
+  goawaySpread?: number;
+  /** Graceful shutdown: time connections get after GOAWAY. */
+  shutdownTimeout?: number;
   /** Outbound bytes above which writes report backpressure. */
   highWaterMark: number;
   /** Outbound bytes above which the connection is closed as a slow consumer. */
@@ -181,6 +187,8 @@ export interface Engine {
   unref(): void;
   /** Open connections, when the engine knows more than the server sees (cluster primary: all workers'). */
   connectionCount?(): number;
+  /** Native workers primary: starts a new generation, retires the old one (src/engines/native-workers-primary.ts). */
+  reload?(): Promise<void>;
 }
 
 /** Builds an engine that reports to `sink`. */

@@ -223,6 +223,19 @@ class NativeEngineAdapter implements Engine {
     }
   }
 
+  /**
+   * Serves a listening socket made elsewhere (a workers primary's, passed as
+   * `fd`): every loop holds a dup with EPOLLEXCLUSIVE; `fd` stays the caller's.
+   */
+  adopt(fd: number, host: string): ListenAddress {
+    try {
+      return { host, port: this.native.listen(fd) };
+    } catch (error) {
+      const code = (error as { code?: string }).code ?? 'EIO';
+      throw new EdgepollError(code, `listen on the shared socket (fd ${fd}): ${code}`, { cause: error });
+    }
+  }
+
   write(id: number, bytes: Uint8Array): boolean {
     const state = this.state(id);
     // Closed or closing: dropped. false as on node:net and the net engine; 'close', not 'drain', follows.
@@ -587,7 +600,10 @@ class NativeEngineAdapter implements Engine {
   }
 }
 
+/** The native engine, plus what a workers process needs of it (src/engines/native-workers-worker.ts). */
+export type NativeEngineInstance = Engine & { adopt(fd: number, host: string): ListenAddress };
+
 /** Builds the native engine over a loaded addon. */
-export function createNativeEngine(addon: NativeAddon, options: EngineOptions, sink: EngineSink): Engine {
+export function createNativeEngine(addon: NativeAddon, options: EngineOptions, sink: EngineSink): NativeEngineInstance {
   return new NativeEngineAdapter(addon, options, sink);
 }

@@ -10,6 +10,7 @@ import { warn, type Logger } from '../logger';
 import { createClusterEngine } from './cluster';
 import type { Engine, EngineOptions, EngineSink } from './engine';
 import { createNativeEngine } from './native';
+import { createNativeWorkersEngine } from './native-workers';
 import { createNetEngine } from './net';
 
 let warned = false;
@@ -42,6 +43,7 @@ export function createEngine(name: 'native' | 'net' | 'cluster', options: Engine
           { cause },
         );
       }
+      if ((options.nativeWorkers ?? 0) > 0) return createNativeWorkersEngine(addon, options, sink);
       return createNativeEngine(addon, options, sink);
     }
     case 'net': {
