@@ -36,9 +36,6 @@ void Decoder::release() {
 // (the announced length, or the line limit): memory follows what the peer
 // sent, not what its header promised. false = out of memory or budget.
 bool Decoder::append(const uint8_t* data, size_t length, size_t ceiling) {
-  // A header that ends exactly at the end of a read appends nothing: memcpy into a
-  // still-null buffer is undefined even for 0 bytes (UBSan aborts the fuzzers on it).
-  if (length == 0) return true;
   size_t want = size_ + length;
   if (want > capacity_) {
     size_t grown = std::max(capacity_ * 2, kFirstPartial);
