@@ -9,6 +9,7 @@
  */
 import net from 'node:net';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
+import { watchLoopLag } from './helpers/loop-lag';
 import { runBenchCommand, runLoad, type LoadReport } from '../src/bench';
 import { EdgepollError } from '../src/errors';
 import { tryLoadLoadgen, tryLoadNative } from '../src/binding';
@@ -44,7 +45,10 @@ async function startEcho(options: EchoOptions = {}): Promise<EchoServer> {
     if (options.corrupt.what === 'seq') reply.writeUInt32BE(reply.readUInt32BE(8) + 1000, 8);
     else reply[reply.length - 1] ^= 0xff;
   };
-  const server = net.createServer((socket) => {
+  // No Nagle: the pushes and the reply of one BROADCAST are separate small writes, and Nagle with the
+  // peer's delayed ACK held each round ~40 ms (11 BROADCASTs in 0.5 s, so a loaded machine got
+  // near the test's floor of 6).
+  const server = net.createServer({ noDelay: true }, (socket) => {
     state.accepted++;
     state.open++;
     sockets.add(socket);
@@ -176,6 +180,10 @@ describe('runLoad churn, idle, broadcast', () => {
   it('idle holds the connections and pings each one', async () => {
     const server = await startEcho();
     let openSeen = 0;
+    // The PONGs come from this process's event loop (startEcho): starved for an interval, it
+    // answers late, and the load generator rightly counts a missed PONG, then the late one as
+    // unexpected. That is this process's scheduling, not the load generator's counting.
+    const lag = watchLoopLag();
     const report = await runLoad(
       { port: server.port, mode: 'idle', connections: 30, interval: 100, payload: 16, duration: 0.5, progressInterval: 50 },
       (p) => {
@@ -183,13 +191,21 @@ describe('runLoad churn, idle, broadcast', () => {
         expect(p.open).toBeLessThanOrEqual(30);
       },
     );
-    expectClean(report);
+    if (lag.longest >= 50 && report.missedPongs > 0) {
+      console.log(`idle: this process went ${lag.longest.toFixed(0)} ms without running; ${report.missedPongs} PONGs were late`);
+      expect(report.errors).toBe(0);
+      expect(report.connectErrors).toBe(0);
+      // Each late PONG arrives after the next PING: unexpected, once per missed one at most.
+      expect(report.mismatches).toBeLessThanOrEqual(report.missedPongs);
+    } else {
+      expectClean(report);
+      expect(report.missedPongs).toBe(0);
+    }
     expect(report.opened).toBe(30);
     expect(openSeen).toBe(30);
-    // About 5 pings per connection in 0.5 s; each answered.
+    // About 5 pings per connection in 0.5 s; each answered (in flight at the end: one per connection).
     expect(report.pings).toBeGreaterThanOrEqual(60);
-    expect(report.messages).toBeGreaterThanOrEqual(report.pings - 30);
-    expect(report.missedPongs).toBe(0);
+    expect(report.messages).toBeGreaterThanOrEqual(report.pings - 30 - report.missedPongs);
   });
 
   it('broadcast counts deliveries to every connection', async () => {

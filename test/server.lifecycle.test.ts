@@ -119,13 +119,18 @@ describe.each(engineCases())('lifecycle on $name', ({ options }) => {
   it('shuts down gracefully: GOAWAY, requests in flight answered, exit 0', async () => {
     const server = await fixture({ ...options, drainTimeout: 3000 });
     const peer = await connectPeer(server.port);
-    peer.write(frame(0, 13, 1, '400'));
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    // CALLBACK: the handler asks us (type 20) and answers with what we reply. Its question proves
+    // the request is in flight when SIGTERM comes; a fixed sleep instead raced a loaded server
+    // still reading the request (nothing in flight: it closed at once, no reply).
+    peer.write(frame(0, 14, 1, 'in flight'));
+    const question = await peer.readFrame();
+    expect(question).toMatchObject({ type: 20, flags: 0, payload: Buffer.from('in flight') });
     const exit = server.stop('SIGTERM');
     const goaway = await peer.readFrame();
     expect(goaway.type).toBe(0xff04);
+    peer.write(frame(RESPONSE, 20, question.seq, 'answered'));
     const reply = await peer.readFrame();
-    expect(reply).toMatchObject({ seq: 1, flags: RESPONSE, payload: Buffer.from('400') });
+    expect(reply).toMatchObject({ type: 14, seq: 1, flags: RESPONSE, payload: Buffer.from('answered') });
     peer.destroy();
     expect(await exit).toBe(0);
   });

@@ -34,6 +34,14 @@ if (server.options.framing === 'frame') {
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, Number(payload.toString()) || 0);
     return 'unblocked';
   });
+  // TIMED BLOCK: like BLOCK, and answers `start end`, process.hrtime.bigint() in ns around the
+  // block (CLOCK_MONOTONIC, the same clock in every process of the machine), so a test can tell
+  // whether what it sent went out while this thread was blocked.
+  server.handle(18, (payload) => {
+    const start = process.hrtime.bigint();
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, Number(payload.toString()) || 0);
+    return `${start} ${process.hrtime.bigint()}`;
+  });
   // PUSH-THROW: a push whose handler throws (no reply; an 'error' event).
   server.handle(17, () => {
     throw new Error('push boom');

@@ -104,3 +104,36 @@ export async function settle<T>(read: () => T, done: (value: T) => boolean, time
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * The kernel's TCP states ('01' ESTABLISHED, '08' CLOSE_WAIT, … as in
+ * /proc/net/tcp) of the sockets a process holds. The kernel keeps a stopped
+ * process's connections up to date, so this tells what its peer did (a FIN
+ * turns ESTABLISHED into CLOSE_WAIT) without a probe connection of our own.
+ */
+export function tcpStates(pid: number): string[] {
+  const inodes = new Set<string>();
+  let fds: string[] = [];
+  try {
+    fds = fs.readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return [];
+  }
+  for (const fd of fds) {
+    try {
+      const match = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (match) inodes.add(match[1]!);
+    } catch {
+      // closed meanwhile
+    }
+  }
+  const states: string[] = [];
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    for (const line of (read(table) ?? '').split('\n').slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      // sl local remote st tx:rx tr:when retrnsmt uid timeout inode
+      if (fields.length > 9 && inodes.has(fields[9]!)) states.push(fields[3]!);
+    }
+  }
+  return states;
+}
