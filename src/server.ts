@@ -171,12 +171,11 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
     this.#counted = countingEngine(this.#engine, this.#metrics, this.options.framing);
     // Worker processes (the cluster engine, native with workers): every worker is a
     // node of its own (worker ids are never reused, a reload's included). Without an
-    // external bus they share node:cluster's IPC bus. With one, every cluster process
-    // joins it, the primary too (as a node with no connection: the user's script runs
-    // there as well, and its publish/sendTo/broadcast must reach the workers); the
-    // native workers' primary stays on the workers' IPC bus.
+    // external bus they share node:cluster's IPC bus. With one, every process joins
+    // it, the primary too (as a node with no connection: the user's script runs
+    // there as well, and its publish/sendTo/broadcast must reach the workers).
     const worker = this.#workers && !cluster.isPrimary ? cluster.worker : undefined;
-    const external = this.options.bus !== undefined && (!this.#primary || this.engine === 'cluster');
+    const external = this.options.bus !== undefined;
     this.#bus = external ? this.options.bus : this.#workers ? clusterIpcBus() : undefined;
     this.#hub = new TopicHub(
       this.#engine,

@@ -360,6 +360,13 @@ export class NativeWorkersPrimary implements Engine {
     return noIds;
   }
 
+  /**
+   * On an external bus the primary is a node of its own and the workers get its
+   * broadcasts (and what it takes from the bus) through the bus: relaying them
+   * as well would deliver them twice.
+   */
+  broadcastLocal(): void {}
+
   broadcast(bytes: Uint8Array): boolean {
     const message: ClusterMessage = { edgepoll: 'broadcast', bytes };
     for (const state of this.workers.values()) if (state.listening) this.send(state.worker, message);

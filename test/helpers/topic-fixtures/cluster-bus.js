@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // A cluster-engine demo server on an external bus (test/bus.cluster.test.ts):
-// argv JSON { bus: 'redis://…' | 'nats://…', workers, nodeId, subscribeDelay? }
+// argv JSON { bus: 'redis://…' | 'nats://…', workers, nodeId, subscribeDelay?, engine? ('cluster' | 'native' workers) }
 // (subscribeDelay: ms each bus subscription takes to come into effect, as
 // test/helpers/slow-bus.ts does in-process). The script runs
 // in the primary and in every worker, as node:cluster users write it. The
@@ -17,7 +17,7 @@ const { installDemo } = require('../../../dist/demo.js');
 const spec = JSON.parse(process.argv[2]);
 const real = spec.bus.startsWith('nats:') ? natsBus({ servers: spec.bus }) : redisBus({ url: spec.bus, dropDelay: 100 });
 const bus = spec.subscribeDelay ? slow(real, spec.subscribeDelay) : real;
-const server = createServer({ engine: 'cluster', workers: spec.workers ?? 2, bus, nodeId: spec.nodeId, drainTimeout: 200 });
+const server = createServer({ engine: spec.engine ?? 'cluster', workers: spec.workers ?? 2, bus, nodeId: spec.nodeId, drainTimeout: 200 });
 installDemo(server);
 server.on('error', (error) => process.stderr.write(`fixture error: ${error.code ?? ''} ${error.message}\n`));
 process.on('SIGTERM', () => server.close().then(() => process.exit(0), () => process.exit(1)));
