@@ -10,7 +10,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runLoad } from '../dist/bench.js';
+import { runLoad } from '../dist/cli/bench.js';
 import { nodeNetBaseline, sleep, startServer, stopServer } from './server.mjs';
 
 const here = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -45,7 +45,7 @@ function threads(pid) {
 
 const engines = dirs.map((dir) => ({
   name: path.basename(dir),
-  command: [process.execPath, path.join(dir, 'dist', 'cli.js'), 'serve', '--engine', 'native', '--threads', '1', ...extra],
+  command: [process.execPath, path.join(dir, 'dist', 'cli', 'main.js'), 'serve', '--engine', 'native', '--threads', '1', ...extra],
 }));
 if (process.env.AB_NET !== '0') engines.push(nodeNetBaseline);
 

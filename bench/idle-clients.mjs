@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
-const { runLoad } = createRequire(import.meta.url)(path.join(root, 'dist', 'bench.js'));
+const { runLoad } = createRequire(import.meta.url)(path.join(root, 'dist', 'cli', 'bench.js'));
 let ready = false;
 const report = await runLoad(JSON.parse(process.argv[2]), (progress) => {
   if (!ready && progress.phase === 'record') {

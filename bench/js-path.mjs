@@ -10,6 +10,7 @@
 // env: JS_ROUNDS (5), JS_BATCHES (400 per round), JS_RECORDS (3200 per batch),
 //      JS_CONNECTIONS (100), JS_PAYLOAD (64), JS_GENERATION (1; ≥ 2 makes ids heap numbers)
 import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
@@ -20,7 +21,9 @@ const env = (key, fallback) => Number(process.env[key] ?? fallback);
 if (process.argv[2] === '--child') {
   const dir = process.argv[3];
   const require = createRequire(path.join(dir, 'dist', 'index.js'));
-  const binding = require('./binding.js');
+  // Either layout: src/ grouped by role (dist/engines/native/, dist/cli/) or the older flat one.
+  const either = (...names) => require(names.find((n) => fs.existsSync(path.join(dir, 'dist', n))) ?? names[0]);
+  const binding = either('./engines/native/binding.js', './binding.js');
   const addon = binding.tryLoadNative();
   let onBatch;
   let submitted = 0;
@@ -50,7 +53,7 @@ if (process.argv[2] === '--child') {
     unref() {}
   };
   const { createServer } = require('./index.js');
-  const { installDemo } = require('./demo.js');
+  const { installDemo } = either('./cli/demo.js', './demo.js');
   const server = createServer({ engine: 'native', threads: 1 });
   installDemo(server);
   await server.listen(0);

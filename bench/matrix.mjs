@@ -32,7 +32,7 @@ import { TOPIC_SCENARIOS, keepTopicsSection, runTopics } from './topics.mjs';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.join(here, '..');
 const require = createRequire(import.meta.url);
-const { runLoad } = require(path.join(root, 'dist', 'bench.js'));
+const { runLoad } = require(path.join(root, 'dist', 'cli', 'bench.js'));
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 5);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);

@@ -172,7 +172,7 @@ export function renderResults(run) {
     '',
     '## Every run',
     '',
-    'Every run starts a fresh server (`node dist/cli.js serve --port 0 …`, or a reference server); servers take turns within each round (A B C D A B C D …). ' +
+    'Every run starts a fresh server (`node dist/cli/main.js serve --port 0 …`, or a reference server); servers take turns within each round (A B C D A B C D …). ' +
       'Values are medians over rounds; a ratio is the median of the per-round ratios to that server measured in the same round (S5: KiB per idle connection, lower is better; everything else: higher is better). ' +
       'Server CPU is user + system time of the server process and its children (cluster workers) from /proc, over the measured window, divided by the messages in it. ' +
       '"loadgen CPU" is the load generator\'s own CPU time as a share of one core.',

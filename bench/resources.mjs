@@ -17,7 +17,7 @@ import { processTree, sleep, startServer, stopServer, usage } from './server.mjs
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.join(here, '..');
 const require = createRequire(import.meta.url);
-const { runLoad } = require(path.join(root, 'dist', 'bench.js'));
+const { runLoad } = require(path.join(root, 'dist', 'cli', 'bench.js'));
 
 const engines = [
   { name: 'native-1', args: ['--engine', 'native', '--threads', '1'] },

@@ -56,7 +56,7 @@ export function startServer(engine, prefix = []) {
   return new Promise((resolve, reject) => {
     const command = engine.command
       ? [...prefix, ...engine.command, '--host', '127.0.0.1', '--port', '0']
-      : [...prefix, process.execPath, path.join(root, 'dist', 'cli.js'), 'serve', '--host', '127.0.0.1', '--port', '0', ...engine.args];
+      : [...prefix, process.execPath, path.join(root, 'dist', 'cli', 'main.js'), 'serve', '--host', '127.0.0.1', '--port', '0', ...engine.args];
     const child = spawn(command[0], command.slice(1), {
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -29,7 +29,7 @@ import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.join(here, '..');
-const cli = path.join(root, 'dist', 'cli.js');
+const cli = path.join(root, 'dist', 'cli', 'main.js');
 const env = (name, fallback) => process.env[name] ?? fallback;
 const seconds = Number(env('TOPICS_SECONDS', 3));
 const rounds = Number(env('TOPICS_ROUNDS', 1));

@@ -4,7 +4,7 @@
 // PONG replies, close reasons (the connection acts on what it is given).
 // Runs on: the loop thread that owns the connection; also in fuzz targets and
 // the test probe. No Node-API, no syscalls, never throws on peer input.
-// src/codec.ts implements the same behaviour in TypeScript; the differential
+// src/protocol/codec.ts implements the same behaviour in TypeScript; the differential
 // test keeps the two in step, so change both together.
 #include "codec.h"
 

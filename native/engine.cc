@@ -109,7 +109,7 @@ Engine::Engine(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine>(info),
   if (maxPartial >= 1) config.maxPartialBytes = uint64_t(maxPartial);
   Napi::Value trusted = options.Get("proxyTrusted");
   if (trusted.IsArray()) {
-    // Validated in src/options.ts; an entry that still fails to parse trusts nothing.
+    // Validated in src/server/options.ts; an entry that still fails to parse trusts nothing.
     Napi::Array list = trusted.As<Napi::Array>();
     for (uint32_t i = 0; i < list.Length(); i++) {
       ProxyNetwork network;

@@ -39,7 +39,7 @@ namespace edgepoll {
 // production values; tiny() shrinks every one of them so that the pauses they
 // cause (credit, budget, full ring, full inbox) happen all the time: a debug
 // switch for the test suites (EDGEPOLL_DEBUG_TINY_BOUNDS=1 in
-// src/engines/native.ts), never documented for users.
+// src/engines/native/engine.ts), never documented for users.
 struct LoopBounds {
   size_t readBuffer = 64 * 1024;       // one per loop
   size_t readBudget = 256 * 1024;      // per connection per wake-up: fairness

@@ -33,7 +33,7 @@ class Pool {
   // spread Unix sockets). The file is unlinked when accepting stops. 0 or -errno.
   int listenUnix(const std::string& path, int backlog);
   // Serves a listening socket made elsewhere (the workers' primary, see
-  // src/engines/native-workers.ts): a dup in every loop's epoll with
+  // src/engines/workers/engine.ts): a dup in every loop's epoll with
   // EPOLLEXCLUSIVE; `fd` itself stays the caller's. Closing these dups leaves
   // the socket and its accept queue to whoever else holds it.
   // Returns the bound port (0 for a Unix socket) or -errno (EINVAL: not a listening socket).

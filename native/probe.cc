@@ -1,8 +1,8 @@
 // Test hook: runs the native Decoder over chunks from JS and returns what it
 // delivered: decode(framing, maxFrame, role, chunks[, stopEvery]) ->
 // { messages, error, midMessage }. With stopEvery = n the sink returns false
-// after every n-th message (tests that a stopped feed drops the rest). So test/codec.test.ts and the differential test can compare the
-// C++ codec with src/codec.ts byte for byte.
+// after every n-th message (tests that a stopped feed drops the rest). So test/protocol/codec.test.ts and the differential test can compare the
+// C++ codec with src/protocol/codec.ts byte for byte.
 // Also proxyParse / proxyTrust over native/proxy.cc (see below).
 // Owns: nothing beyond one call. Does not own: the Decoder (codec.cc).
 // Runs on: the JS thread only (a synchronous call).
@@ -76,8 +76,8 @@ Napi::Value decode(const Napi::CallbackInfo& info) {
 // proxyParse(chunks) -> { status: 'need-more'|'done'|'error', consumed, version,
 // hasAddress, sourceAddress, sourcePort, destinationAddress, destinationPort,
 // tls: null or a Buffer of the TLS details as the OPEN record carries them }:
-// the native PROXY header parser fed chunk by chunk (test/proxy.test.ts
-// compares it with src/proxy.ts). `consumed` counts header bytes over all chunks.
+// the native PROXY header parser fed chunk by chunk (test/proxy/proxy.test.ts
+// compares it with src/proxy/header.ts). `consumed` counts header bytes over all chunks.
 Napi::Value proxyParse(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsArray()) {

@@ -95,7 +95,7 @@ bool parsePort(const std::string& text, uint16_t* port) {
 
 // The SSL TLV's value: client (u8), verify (u32 BE), then sub-TLVs that fill
 // it exactly (version, CN, cipher kept; others skipped; the last of a repeated
-// one counts). false when malformed. src/proxy.ts parseSslTlv, rule for rule.
+// one counts). false when malformed. src/proxy/header.ts parseSslTlv, rule for rule.
 bool parseSslTlv(const uint8_t* value, size_t size, ProxyTls* tls) {
   if (size < 5) return false;
   tls->client = value[0];

@@ -7,7 +7,7 @@
 // or the decision to abort (Loop). No syscalls, no Node-API: pure bytes in,
 // result out, so the fuzzer and the test probe drive it directly.
 // Runs on: the loop thread that owns the connection (or the fuzzer / JS thread).
-// src/proxy.ts is the same parser in TypeScript; test/proxy.test.ts checks
+// src/proxy/header.ts is the same parser in TypeScript; test/proxy/proxy.test.ts checks
 // that both agree.
 #pragma once
 #include <cstddef>

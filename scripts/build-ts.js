@@ -49,4 +49,4 @@ for (const entry of ['index', 'prometheus']) {
   ].join('\n');
   fs.writeFileSync(path.join(dist, `${entry}.d.mts`), esmTypes);
 }
-fs.chmodSync(path.join(dist, 'cli.js'), 0o755);
+fs.chmodSync(path.join(dist, 'cli', 'main.js'), 0o755);

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs Prometheus and promtool (Debian's `prometheus` package ships both)
-# for test/prometheus.test.ts: promtool checks the exposition of
+# for test/prometheus/prometheus.test.ts: promtool checks the exposition of
 # edgepoll/prometheus, a real Prometheus scrapes `edgepoll serve
 # --metrics-port`. Does nothing when both are already there. The package's
 # service is not started (policy-rc.d): the test runs its own foreground copy

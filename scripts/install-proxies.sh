@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the load balancers test/proxy.haproxy.test.ts runs in front of
+# Installs the load balancers test/proxy/proxy.haproxy.test.ts runs in front of
 # edgepoll (docs/reliability.md T41): HAProxy and nginx with its stream module,
 # from the Debian packages (haproxy 2.6, nginx 1.22 on bookworm). Does nothing
 # when both are already there. The packages' services are not started

@@ -4,7 +4,7 @@
 #  1. copies the package (sources, tests, binding.gyp; node_modules linked)
 #     into a work directory and builds the addon there with clang
 #     -fsanitize=address,undefined (the copy's binding.gyp gets the flags), so
-#     node-gyp-build in that copy (src/binding.ts, the test fixtures) loads the
+#     node-gyp-build in that copy (src/engines/native/binding.ts, the test fixtures) loads the
 #     sanitized build/Release and nothing else;
 #  2. runs the native-engine tests (engine, exit/teardown in forked children
 #     and worker_threads, server protocol and lifecycle) in that copy, with
@@ -111,17 +111,17 @@ check_reports() {
 
 # The loaded addon really is the sanitized one.
 loaded="$(cd "$work" && "${asan_node[@]}" node -e "
-  require('./dist/binding.js').tryLoadNative();
+  require('./dist/engines/native/binding.js').tryLoadNative();
   const maps = require('fs').readFileSync('/proc/self/maps', 'utf8');
   console.log(maps.split('\n').filter((l) => l.includes('edgepoll.node')).map((l) => l.split(/\s+/).pop())[0] || 'none');
 ")"
 if [ "$loaded" != "$addon" ]; then
-  echo "sanitize: src/binding.ts loaded '$loaded', not $addon" >&2
+  echo "sanitize: src/engines/native/binding.ts loaded '$loaded', not $addon" >&2
   exit 1
 fi
 
 # --- 2. the native-engine tests ----------------------------------------------
-tests="${SANITIZE_TESTS:-test/engine.native.test.ts test/engine.native.exit.test.ts test/server.protocol.test.ts test/server.lifecycle.test.ts}"
+tests="${SANITIZE_TESTS:-test/engines/native/engine.native.test.ts test/engines/native/engine.native.exit.test.ts test/server/server.protocol.test.ts test/server/server.lifecycle.test.ts}"
 echo "sanitize: vitest $tests" >&2
 # shellcheck disable=SC2086
 if ! (cd "$work" && timeout 300 "${asan_node[@]}" npx vitest run $tests --testTimeout=60000 --hookTimeout=60000 \
@@ -159,7 +159,7 @@ check_reports "exit under load" exit-under-load
 # EDGEPOLL_DEBUG_TINY_BOUNDS=1: batch ring of 2, 4 KiB read budget and window,
 # 1 KiB read buffer, tiny inbox (native/loop.h LoopBounds::tiny), so every
 # pause path (credit, budget, full ring, full inbox) runs under ASan.
-tiny_tests="${SANITIZE_TINY_TESTS:-test/engine.native.test.ts test/engine.native.pause.test.ts test/server.protocol.test.ts test/server.lifecycle.test.ts}"
+tiny_tests="${SANITIZE_TINY_TESTS:-test/engines/native/engine.native.test.ts test/engines/native/engine.native.pause.test.ts test/server/server.protocol.test.ts test/server/server.lifecycle.test.ts}"
 echo "sanitize: vitest $tiny_tests, with EDGEPOLL_DEBUG_TINY_BOUNDS=1" >&2
 # shellcheck disable=SC2086
 if ! (cd "$work" && EDGEPOLL_DEBUG_TINY_BOUNDS=1 timeout 600 "${asan_node[@]}" npx vitest run $tiny_tests \

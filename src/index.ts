@@ -3,8 +3,8 @@
  * Public exports only; see README.md. Every type a public signature uses is
  * exported here; wire helpers (frame encoders, constants) are not API.
  */
-export { createServer, Server } from './server';
-export type { ListenOptions, ServerAddress, ServerStats, ServerEvents, PublishOptions, LoopStats } from './server';
+export { createServer, Server } from './server/server';
+export type { ListenOptions, ServerAddress, ServerStats, ServerEvents, PublishOptions, LoopStats } from './server/server';
 export { memoryBus } from './bus/memory';
 export type { MemoryBus } from './bus/memory';
 export { redisBus } from './bus/redis';
@@ -13,33 +13,33 @@ export { natsBus } from './bus/nats';
 export type { NatsBusOptions } from './bus/nats';
 export type { Bus, BusEvents, BusTransport } from './bus/bus';
 export type { BusStats, BusGap } from './bus/link';
-export type { MetricsSnapshot, CloseCounts, CloseReason, HistogramSnapshot } from './metrics';
-export type { Logger, LogLevel } from './logger';
+export type { MetricsSnapshot, CloseCounts, CloseReason, HistogramSnapshot } from './server/metrics';
+export type { Logger, LogLevel } from './server/logger';
 export {
   CHANNEL_CONNECTION_OPEN,
   CHANNEL_CONNECTION_CLOSE,
   CHANNEL_HANDLER_ERROR,
   CHANNEL_SLOW_CONSUMER,
-} from './diagnostics';
-export type { ConnectionOpenMessage, ConnectionCloseMessage, HandlerErrorMessage, SlowConsumerMessage } from './diagnostics';
-export { Connection } from './connection';
-export type { ConnectionEvents } from './connection';
-export type { Handler, HandlerContext, DispatchCounters } from './dispatcher';
-export type { ServerOptions, ResolvedOptions, EngineName } from './options';
+} from './server/diagnostics';
+export type { ConnectionOpenMessage, ConnectionCloseMessage, HandlerErrorMessage, SlowConsumerMessage } from './server/diagnostics';
+export { Connection } from './server/connection';
+export type { ConnectionEvents } from './server/connection';
+export type { Handler, HandlerContext, DispatchCounters } from './server/dispatcher';
+export type { ServerOptions, ResolvedOptions, EngineName } from './server/options';
 export type { EngineOptions } from './engines/engine';
-export type { ConnectionTls } from './proxy';
-export type { Payload } from './payload';
+export type { ConnectionTls } from './proxy/header';
+export type { Payload } from './protocol/payload';
 export type {
   MessageMap, MessageSpec, AnyMessages, TypeOf, RequestOf, ReplyOf, HandlerResult, RequestOptions,
-} from './messages';
-export type { Framing } from './protocol';
-export { connect, Client } from './client';
+} from './protocol/messages';
+export type { Framing } from './protocol/constants';
+export { connect, Client } from './client/client';
 export type {
   ClientOptions, ClientStatus, ClientEvents, ClientHandler, ClientHandlerContext, ReadyOptions, ReconnectOptions,
-} from './client';
+} from './client/client';
 /** @deprecated The client and the server share one {@link RequestOptions}. */
-export type { RequestOptions as ClientRequestOptions } from './messages';
-export type { ClientTlsOptions } from './client-options';
+export type { RequestOptions as ClientRequestOptions } from './protocol/messages';
+export type { ClientTlsOptions } from './client/options';
 export { EdgepollError } from './errors';
 export type { ErrorCode, EngineCode, ApiCode } from './errors';
-export { nativeLoadError } from './binding';
+export { nativeLoadError } from './engines/native/binding';

@@ -8,9 +8,9 @@
  * Owns: metric names, help texts, label values. Runs on: the JS thread.
  */
 import type { Registry } from 'prom-client';
-import type { Server, ServerStats } from './server';
-import type { HistogramSnapshot } from './metrics';
-import { closeReasonNames } from './metrics';
+import type { Server, ServerStats } from './server/server';
+import type { HistogramSnapshot } from './server/metrics';
+import { closeReasonNames } from './server/metrics';
 
 /** Options of {@link registerMetrics}. */
 export interface PrometheusOptions {

@@ -1,8 +1,8 @@
 /**
  * The one validation module: the range helpers and the shared ranges used by
- * the server options (src/options.ts), the client options
- * (src/client-options.ts, src/backoff.ts), the CLI (src/cli.ts) and the load
- * generator (src/bench.ts). One copy, so a limit cannot drift between the
+ * the server options (src/server/options.ts), the client options
+ * (src/client/options.ts, src/client/backoff.ts), the CLI (src/cli/main.ts) and the load
+ * generator (src/cli/bench.ts). One copy, so a limit cannot drift between the
  * sides of a connection. Every failure is an EdgepollError `EINVALID_OPTION`
  * worded by {@link invalidOption}. Pure; JS thread.
  */

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { tryLoadNative } from '../src/binding';
+import { tryLoadNative } from '../src/engines/native/binding';
 import { apiCodes, closeReasons, EdgepollError, engineCodes, invalidOption } from '../src/errors';
 
 describe('error codes', () => {

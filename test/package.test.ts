@@ -197,7 +197,7 @@ describe.skipIf(!enabled)('npm package', () => {
       /^(binding\.gyp|scripts\/install\.js|README\.md|LICENSE|package\.json|prometheus\/package\.json)$/,
     ];
     expect(files.filter((file) => !allowed.some((pattern) => pattern.test(file)))).toEqual([]);
-    for (const required of ['dist/index.js', 'dist/index.mjs', 'dist/index.d.ts', 'dist/index.d.mts', 'dist/prometheus.js', 'dist/prometheus.mjs', 'dist/prometheus.d.ts', 'dist/prometheus.d.mts', 'dist/cli.js', 'binding.gyp', 'native/addon.cc', 'scripts/install.js', 'README.md', 'LICENSE']) {
+    for (const required of ['dist/index.js', 'dist/index.mjs', 'dist/index.d.ts', 'dist/index.d.mts', 'dist/prometheus.js', 'dist/prometheus.mjs', 'dist/prometheus.d.ts', 'dist/prometheus.d.mts', 'dist/cli/main.js', 'binding.gyp', 'native/addon.cc', 'scripts/install.js', 'README.md', 'LICENSE']) {
       expect(files).toContain(required);
     }
     // One engine prebuild, and the load generator's in its own directory (node-gyp-build never picks it as the engine).

@@ -109,9 +109,9 @@ it.skipIf(Boolean(noHaproxy))('the README load-balancer example: HAProxy in fron
   const broker = await startBroker('redis');
   onTestFinished(() => broker.kill());
   const [front, gw1, gw2] = [await freePort(), await freePort(), await freePort()];
-  const cli = path.join(root, 'dist', 'cli.js');
+  const cli = path.join(root, 'dist', 'cli', 'main.js');
   for (const [nodeId, port] of [['gw1', gw1], ['gw2', gw2]] as const) {
-    // As the README's commands, on free ports (`npx edgepoll` is dist/cli.js).
+    // As the README's commands, on free ports (`npx edgepoll` is dist/cli/main.js).
     const serve = run(process.execPath, [cli, 'serve', '--port', String(port), '--bus', broker.url, '--node-id', nodeId]);
     await waitListening(port, serve, `edgepoll serve --node-id ${nodeId}`);
   }

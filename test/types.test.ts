@@ -38,9 +38,9 @@ it('dist holds no test fakes and no @internal declarations', () => {
   const declarations = files.filter((f) => f.endsWith('.d.ts')).map((f) => fs.readFileSync(path.join(dist, f), 'utf8')).join('\n');
   expect(declarations.match(/type HandlerResult =/g)).toHaveLength(1);
   expect(declarations.match(/interface RequestOptions \{/g)).toHaveLength(1);
-  const connection = fs.readFileSync(path.join(dist, 'connection.d.ts'), 'utf8');
+  const connection = fs.readFileSync(path.join(dist, 'server', 'connection.d.ts'), 'utf8');
   expect(connection).toMatch(/private constructor\(/);
   expect(connection).not.toMatch(/\binFlight\b|closedBy|peerEnded|handlerSettled/);
-  const options = fs.readFileSync(path.join(dist, 'client-options.d.ts'), 'utf8');
+  const options = fs.readFileSync(path.join(dist, 'client', 'options.d.ts'), 'utf8');
   expect(options).not.toMatch(/\bclock\?|\brandom\?/);
 });

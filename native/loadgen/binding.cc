@@ -1,5 +1,5 @@
 // Node-API glue and module init of the load generator, an addon of its own
-// (edgepoll_loadgen.node, loaded only by src/bench.ts, so the engine addon
+// (edgepoll_loadgen.node, loaded only by src/cli/bench.ts, so the engine addon
 // that serves does not carry it): exports.runLoad(options, onProgress?) →
 // Promise<report>. Owns: one RunState per call (options, controller thread,
 // its own ThreadSafeFunction for progress, the promise). Does not own: the

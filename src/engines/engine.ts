@@ -7,11 +7,11 @@
  * Data flows down through {@link Engine} and up through {@link EngineSink}.
  */
 import type { EdgepollError, EngineCode } from '../errors';
-import type { Framing } from '../protocol';
-import type { MetricsSnapshot } from '../metrics';
-import type { ConnectionTls } from '../proxy';
+import type { Framing } from '../protocol/constants';
+import type { MetricsSnapshot } from '../server/metrics';
+import type { ConnectionTls } from '../proxy/header';
 
-/** Options after validation and defaults (see src/options.ts). */
+/** Options after validation and defaults (see src/server/options.ts). */
 export interface EngineOptions {
   framing: Framing;
   /** Largest payload of `frame`/`length`, longest line of `line`. */
@@ -20,7 +20,7 @@ export interface EngineOptions {
   threads: number;
   /** Cluster: worker processes. */
   workers: number;
-  /** Native: worker processes sharing one listening socket (src/engines/native-workers.ts); 0 = this process alone. */
+  /** Native: worker processes sharing one listening socket (src/engines/workers/engine.ts); 0 = this process alone. */
   nativeWorkers?: number;
   /** Graceful shutdown: GOAWAYs go out spread over this many ms (at most half of shutdownTimeout). */
   goawaySpread?: number;
@@ -49,7 +49,7 @@ export interface EngineOptions {
   /** Native diagnostic: level- instead of edge-triggered epoll. */
   triggerMode: 'edge' | 'level';
   /**
-   * PROXY protocol v1/v2 receiving (src/proxy.ts, native/proxy.cc): every
+   * PROXY protocol v1/v2 receiving (src/proxy/header.ts, native/proxy.cc): every
    * connection starts with a header from a `trusted` source (IPs/CIDRs),
    * complete within `timeout` ms; else it is aborted (EPROXY_*), unseen by the
    * sink. Absent or false = off.
@@ -187,7 +187,7 @@ export interface Engine {
   unref(): void;
   /** Open connections, when the engine knows more than the server sees (cluster primary: all workers'). */
   connectionCount?(): number;
-  /** Native workers primary: starts a new generation, retires the old one (src/engines/native-workers-primary.ts). */
+  /** Native workers primary: starts a new generation, retires the old one (src/engines/workers/primary.ts). */
   reload?(): Promise<void>;
 }
 

@@ -3,15 +3,15 @@
  * else `net` with one warning on standard error (or to the `logger` option) (the load error stays
  * available from {@link nativeLoadError}).
  */
-import { nativeLoadError, tryLoadNative } from '../binding';
+import { nativeLoadError, tryLoadNative } from './native/binding';
 import { EdgepollError } from '../errors';
-import type { EngineName } from '../options';
-import { warn, type Logger } from '../logger';
-import { createClusterEngine } from './cluster';
+import type { EngineName } from '../server/options';
+import { warn, type Logger } from '../server/logger';
+import { createClusterEngine } from './cluster/engine';
 import type { Engine, EngineOptions, EngineSink } from './engine';
-import { createNativeEngine } from './native';
-import { createNativeWorkersEngine } from './native-workers';
-import { createNetEngine } from './net';
+import { createNativeEngine } from './native/engine';
+import { createNativeWorkersEngine } from './workers/engine';
+import { createNetEngine } from './net/engine';
 
 let warned = false;
 

@@ -7,8 +7,8 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { createServer, type Server } from '../../src/index';
 import type { Bus } from '../../src/bus/bus';
 import type { BusGap } from '../../src/bus/link';
-import { tryLoadNative } from '../../src/binding';
-import { installDemo } from '../../src/demo';
+import { tryLoadNative } from '../../src/engines/native/binding';
+import { installDemo } from '../../src/cli/demo';
 import { connectPeer, frame, type WirePeer } from './wire';
 import { ask, subscribe, whoami } from './topic-requests';
 

@@ -3,7 +3,7 @@
  * it through the internal `connectWithHooks`). Lives in test/: it is not
  * shipped in dist/.
  */
-import type { Clock, TimerHandle } from '../../src/clock';
+import type { Clock, TimerHandle } from '../../src/client/clock';
 
 interface FakeTimer {
   id: number;

@@ -8,7 +8,7 @@
 'use strict';
 const cluster = require('node:cluster');
 const { createServer } = require('../../dist/index.js');
-const { installDemo } = require('../../dist/demo.js');
+const { installDemo } = require('../../dist/cli/demo.js');
 
 const { backlog, port, host, path, ...options } = JSON.parse(process.argv[2] || '{}');
 const server = createServer(options);

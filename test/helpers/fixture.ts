@@ -5,8 +5,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import readline from 'node:readline';
-import { tryLoadNative } from '../../src/binding';
-import type { ServerOptions } from '../../src/options';
+import { tryLoadNative } from '../../src/engines/native/binding';
+import type { ServerOptions } from '../../src/server/options';
 
 export const root = path.join(__dirname, '..', '..');
 
@@ -18,7 +18,7 @@ export interface EngineCase {
 
 /**
  * Every engine available here: native with 1 and 2 threads (if the addon loads), net, cluster.
- * Under EDGEPOLL_DEBUG_TINY_BOUNDS=1 (test/engine.native.tiny.test.ts) only the
+ * Under EDGEPOLL_DEBUG_TINY_BOUNDS=1 (test/engines/native/engine.native.tiny.test.ts) only the
  * native ones: the switch shrinks native bounds and changes nothing else.
  */
 export function engineCases({ cluster = true } = {}): EngineCase[] {

@@ -1,4 +1,4 @@
-// Clients for test/engine.native.pause.test.ts, run in a worker thread so
+// Clients for test/engines/native/engine.native.pause.test.ts, run in a worker thread so
 // that they keep sending while the test's JS thread is blocked on purpose.
 // workerData: { port, framing, sizes, send, clientPause }. Each client sends
 // `size` payload bytes in the framing, then shutdown(SHUT_WR), keeps reading,

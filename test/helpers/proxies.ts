@@ -2,7 +2,7 @@
  * Running the real load balancers (HAProxy, nginx) as foreground children in
  * tests: installing them (scripts/install-proxies.sh), temporary directories,
  * free ports, children killed when the test ends, and the README's tested
- * configuration blocks. Used by test/proxy.haproxy.test.ts and test/proxy.tls.test.ts.
+ * configuration blocks. Used by test/proxy/proxy.haproxy.test.ts and test/proxy/proxy.tls.test.ts.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';

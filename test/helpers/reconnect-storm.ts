@@ -2,7 +2,7 @@
  * Issue 17: a reconnect storm. N edgepoll clients spread over child processes
  * hold connections to a server, the server is killed and started again on the
  * same port, and every client must come back with no connection refused or
- * reset once the new server listens. Used by test/reliability.reconnect.test.ts
+ * reset once the new server listens. Used by test/reliability/reliability.reconnect.test.ts
  * (npm test size) and test/stress/reconnect.test.ts (19,000).
  */
 import { spawn, type ChildProcess } from 'node:child_process';

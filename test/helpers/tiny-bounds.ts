@@ -1,5 +1,5 @@
 /**
- * Imported first by test/engine.native.tiny.test.ts: from here on, every
+ * Imported first by test/engines/native/engine.native.tiny.test.ts: from here on, every
  * native engine this process creates (and every fixture server it spawns,
  * which inherits the environment) runs with every native bound shrunk
  * (native/loop.h LoopBounds::tiny: batch ring of 2, 4 KiB read budget and

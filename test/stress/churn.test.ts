@@ -7,7 +7,7 @@
  */
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { runLoad } from '../../src/bench';
+import { runLoad } from '../../src/cli/bench';
 import { connectPeer, frame } from '../helpers/wire';
 import { engineCases } from '../helpers/fixture';
 import { startServer } from '../helpers/reliability-fixtures/start';

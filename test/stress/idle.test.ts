@@ -6,7 +6,7 @@
  * server stays under half a core while holding them.
  */
 import { describe, expect, it } from 'vitest';
-import { runLoad, type LoadProgress } from '../../src/bench';
+import { runLoad, type LoadProgress } from '../../src/cli/bench';
 import { engineCases } from '../helpers/fixture';
 import { startServer } from '../helpers/reliability-fixtures/start';
 import { cpuTicks, rssBytes, sleep } from '../helpers/reliability-fixtures/proc';

@@ -5,8 +5,8 @@
  */
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { createServer, type Connection, type Server } from '../../src/index';
-import { installDemo } from '../../src/demo';
-import type { ServerOptions } from '../../src/options';
+import { installDemo } from '../../src/cli/demo';
+import type { ServerOptions } from '../../src/server/options';
 import { connectPeer, type WirePeer } from '../helpers/wire';
 import { engineCases } from '../helpers/fixture';
 import { spawnClients } from '../helpers/topic-clients';

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Client side of test/engine.native.bounds.test.ts (many fds, so its own
+// Client side of test/engines/native/engine.native.bounds.test.ts (many fds, so its own
 // process). Argument: JSON { port, count, mode, bytes? }.
 //   mode 'partial': each connection sends `bytes` (hex) once and then waits.
 //   mode 'read':    each connection reads and discards everything.

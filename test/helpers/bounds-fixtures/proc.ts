@@ -1,4 +1,4 @@
-// Child processes of test/engine.native.bounds.test.ts: the server under test
+// Child processes of test/engines/native/engine.native.bounds.test.ts: the server under test
 // (RSS measured in it) and client sides with many sockets.
 import { type ChildProcess, fork } from 'node:child_process';
 import path from 'node:path';

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The server under test of test/engine.native.bounds.test.ts, in its own
+// The server under test of test/engines/native/engine.native.bounds.test.ts, in its own
 // process so its RSS is its own. Argument: JSON server options. Echoes
 // (raw: data; frame: type 1 requests), and obeys IPC commands:
 //   { id, cmd: 'rss' }                  → { id, rss }

@@ -1,7 +1,7 @@
 /** Shared scaffolding of the client suites: clients cleaned up per test, events and outcomes as values. */
 import { expect, onTestFinished } from 'vitest';
-import { connect, connectWithHooks, type Client, type ClientHooks } from '../../../src/client';
-import type { ClientOptions } from '../../../src/client-options';
+import { connect, connectWithHooks, type Client, type ClientHooks } from '../../../src/client/client';
+import type { ClientOptions } from '../../../src/client/options';
 
 /**
  * A client destroyed when the current test ends. `hooks` (a FakeClock, a fixed

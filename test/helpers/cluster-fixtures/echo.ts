@@ -1,5 +1,5 @@
 /**
- * A cluster engine with an echo sink, run by test/engine.cluster.test.ts
+ * A cluster engine with an echo sink, run by test/engines/cluster/engine.cluster.test.ts
  * (bundled with esbuild, so the primary and its workers run the same file).
  * The primary prints `listening on 127.0.0.1:PORT` and drains on SIGTERM.
  * Frame types: 1 echo; 2 broadcast the payload as a type-2 push, reply empty;
@@ -7,9 +7,9 @@
  * Workers: 2, or EDGEPOLL_TEST_WORKERS; maxConnections: EDGEPOLL_TEST_MAX_CONNECTIONS.
  */
 import cluster from 'node:cluster';
-import { createClusterEngine } from '../../../src/engines/cluster';
+import { createClusterEngine } from '../../../src/engines/cluster/engine';
 import type { Engine, EngineOptions, EngineSink } from '../../../src/engines/engine';
-import { TYPE_GOAWAY, encodeFrame } from '../../../src/protocol';
+import { TYPE_GOAWAY, encodeFrame } from '../../../src/protocol/constants';
 
 const options: EngineOptions & { drainTimeout: number } = {
   framing: 'frame',
@@ -70,7 +70,7 @@ const sink: EngineSink = {
   },
   data: () => {},
   drain: () => {},
-  // The server's policy (src/connection.ts): without allowHalfOpen, end our side after the peer's FIN.
+  // The server's policy (src/server/connection.ts): without allowHalfOpen, end our side after the peer's FIN.
   end: (id) => engine.end(id),
   close: (id) => {
     open.delete(id);

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // A server with no 'error' listener and no logger option: its handler errors
-// go to the default logger (test/logger.test.ts checks stderr).
+// go to the default logger (test/server/logger.test.ts checks stderr).
 'use strict';
 const { createServer } = require('../../../dist/index.js');
 

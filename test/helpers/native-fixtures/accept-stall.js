@@ -1,7 +1,7 @@
 // A raw-echo engine that blocks its JS thread for 2 s when it receives the
 // bytes "stall", sampling the loops' accept counters during the block
 // (issue 11: accepts wait while the batch ring is full). Forked by
-// test/engine.native.stall.test.ts; talks over IPC:
+// test/engines/native/engine.native.stall.test.ts; talks over IPC:
 //   → { port }                     once listening
 //   → { stalled: [per 50 ms sample: [per loop: { accepted, ringFull }]] } after a stall
 //   ← 'rss' → { rss }

@@ -1,7 +1,7 @@
 // process.exit(0) while the loop threads are busy: 1,000 connections echo
 // traffic through a 2-loop engine, and the main thread exits mid-stream
 // (Node runs no environment cleanup hook on process.exit, docs/reliability.md
-// T37). Run repeatedly by test/engine.native.exit.test.ts (a few times) and
+// T37). Run repeatedly by test/engines/native/engine.native.exit.test.ts (a few times) and
 // scripts/sanitize.sh (100 times under ASan). Must exit 0 with no output on stderr.
 'use strict';
 const net = require('node:net');

@@ -4,8 +4,8 @@
 // JSON: { opened, heapPerConnection } (bytes, after full GCs).
 'use strict';
 const { createServer } = require('../../../dist/index.js');
-const { installDemo } = require('../../../dist/demo.js');
-const { runLoad } = require('../../../dist/bench.js');
+const { installDemo } = require('../../../dist/cli/demo.js');
+const { runLoad } = require('../../../dist/cli/bench.js');
 
 const [engine, count] = [process.argv[2] || 'native', Number(process.argv[3] || 2000)];
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Reconnecting edgepoll clients under steady request load, for the reload
-// test in test/engine.native.workers.test.ts. Arguments: PORT COUNT. Each
+// test in test/engines/workers/engine.native.workers.test.ts. Arguments: PORT COUNT. Each
 // client sends one request at a time (echo, every fifth a 150 ms slow one,
 // so some are in flight when GOAWAY comes), with a short pause between.
 // Prints `ready` once every client is open; on `stop` (stdin) it closes them

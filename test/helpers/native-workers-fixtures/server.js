@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The server of test/engine.native.workers.test.ts: the native engine in
+// The server of test/engines/workers/engine.native.workers.test.ts: the native engine in
 // workers (this script runs in the primary and in every worker). Argument:
 // one JSON object of server options. Frame types: the demo's (1 echo,
 // 2 broadcast, 3 stats) plus 40 (this worker's pid), 41 (the version this
@@ -12,7 +12,7 @@
 const cluster = require('node:cluster');
 const fs = require('node:fs');
 const { createServer } = require('../../../dist/index.js');
-const { installDemo } = require('../../../dist/demo.js');
+const { installDemo } = require('../../../dist/cli/demo.js');
 
 const version = process.env.FIXTURE_VERSION_FILE ? fs.readFileSync(process.env.FIXTURE_VERSION_FILE, 'utf8').trim() : '1';
 if (cluster.isWorker && process.env.FIXTURE_FAIL_VERSION && version === process.env.FIXTURE_FAIL_VERSION) {

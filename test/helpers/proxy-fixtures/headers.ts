@@ -2,7 +2,7 @@
  * PROXY protocol v2 headers for tests (test/proxy*.test.ts): built field by
  * field from the spec, with a correct CRC32C TLV on request.
  */
-import { addressBytes, crc32c } from '../../../src/proxy';
+import { addressBytes, crc32c } from '../../../src/proxy/header';
 
 export const SIGNATURE = Buffer.from('0d0a0d0a000d0a515549540a', 'hex');
 

@@ -5,7 +5,7 @@
 import path from 'node:path';
 import { onTestFinished } from 'vitest';
 import { root, startFixture, type Fixture } from '../fixture';
-import type { ServerOptions } from '../../../src/options';
+import type { ServerOptions } from '../../../src/server/options';
 
 export const serverScript = path.join(root, 'test', 'helpers', 'fixture-server.js');
 

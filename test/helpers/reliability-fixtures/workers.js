@@ -8,7 +8,7 @@ const fs = require('node:fs');
 const net = require('node:net');
 const { Worker, isMainThread, parentPort, workerData } = require('node:worker_threads');
 const { createServer } = require('../../../dist/index.js');
-const { installDemo } = require('../../../dist/demo.js');
+const { installDemo } = require('../../../dist/cli/demo.js');
 
 function serve(engine) {
   const server = createServer({ engine, threads: 2, framing: 'line' });

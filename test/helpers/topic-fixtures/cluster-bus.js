@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// A cluster-engine demo server on an external bus (test/bus.cluster.test.ts):
+// A cluster-engine demo server on an external bus (test/bus/bus.cluster.test.ts):
 // argv JSON { bus: 'redis://…' | 'nats://…', workers, nodeId, subscribeDelay?, engine? ('cluster' | 'native' workers) }
 // (subscribeDelay: ms each bus subscription takes to come into effect, as
 // test/helpers/slow-bus.ts does in-process). The script runs
@@ -12,7 +12,7 @@
 const cluster = require('node:cluster');
 const readline = require('node:readline');
 const { createServer, redisBus, natsBus } = require('../../../dist/index.js');
-const { installDemo } = require('../../../dist/demo.js');
+const { installDemo } = require('../../../dist/cli/demo.js');
 
 const spec = JSON.parse(process.argv[2]);
 const real = spec.bus.startsWith('nats:') ? natsBus({ servers: spec.bus }) : redisBus({ url: spec.bus, dropDelay: 100 });

@@ -1,4 +1,4 @@
-// Compiled by test/messages.test.ts with tsc: every @ts-expect-error must be
+// Compiled by test/protocol/messages.test.ts with tsc: every @ts-expect-error must be
 // an error and every other line must compile, so the message-map typing holds.
 import { connect, createServer, type Connection } from '../../../src/index';
 

@@ -1,0 +1,469 @@
+/**
+ * The native workers engine's primary side (the model is described in
+ * native-workers.ts): creates the one listening socket, forks generations of
+ * workers that inherit it, resolves listen() when the first generation
+ * listens, relays broadcasts, sums stats and connection counts, admits
+ * connections under the global maxConnections, replaces workers that die,
+ * reloads (a new generation, then the old one retired) and drains.
+ * Holds the listening socket until the server closes; accepts nothing.
+ * Owns: the listening fd, the workers. Runs on: the primary's JS thread.
+ */
+import cluster, { type Worker } from 'node:cluster';
+import fs from 'node:fs';
+import net from 'node:net';
+import type { NativeAddon } from '../native/binding';
+import { EdgepollError } from '../../errors';
+import type { Engine, EngineOptions, EngineSink, EngineStats, ListenAddress } from '../engine';
+import {
+  EXIT_GRACE,
+  REFORK_DELAY,
+  REFORK_DELAY_MAX,
+  STATS_TIMEOUT,
+  isClusterMessage,
+  sumStats,
+  type ClusterMessage,
+  type WorkerCounts,
+} from '../cluster/messages';
+import { WORKERS_ENV, WORKERS_FD } from './env';
+
+const noIds: ReadonlySet<number> = new Set();
+
+/** How long a new generation may take to listen before the reload gives up (ms). */
+export const START_TIMEOUT = 30_000;
+
+interface WorkerState {
+  worker: Worker;
+  generation: number;
+  listening: boolean;
+  connections: number;
+  /** Connections this worker holds under the global maxConnections. */
+  admitted: number;
+  stopped: boolean;
+  /** Told to drain (reload or shutdown): its exit is not a crash. */
+  retiring: boolean;
+}
+
+/** A generation being started: resolves when all its workers listen. */
+interface Starting {
+  generation: number;
+  resolve: () => void;
+  reject: (error: EdgepollError) => void;
+}
+
+/** The primary: one socket, generations of workers; holds no connection. */
+export class NativeWorkersPrimary implements Engine {
+  readonly kind = 'native' as const;
+  private readonly workers = new Map<number, WorkerState>();
+  private fd = -1;
+  private address: ListenAddress | undefined;
+  private generation = 0;
+  /** The generation that serves (the last one that started completely). */
+  private serving = 0;
+  private starting: Starting | undefined;
+  private reloading: Promise<void> | undefined;
+  private draining = false;
+  private allStopped = false;
+  private stopping = false;
+  private crashes = 0;
+  private admitted = 0;
+  private nextRequest = 1;
+  private readonly pending = new Map<number, { want: Set<number>; got: Array<{ worker: number; pid: number; counts: WorkerCounts }>; done: () => void }>();
+  private readonly exitWaiters: Array<{ generation: number | undefined; resolve: () => void }> = [];
+  private killTimer: NodeJS.Timeout | undefined;
+  private referenced = true;
+  private readonly count: number;
+  private readonly shutdownTimeout: number;
+
+  constructor(
+    private readonly addon: NativeAddon,
+    private readonly options: EngineOptions,
+    private readonly sink: EngineSink,
+  ) {
+    this.count = options.nativeWorkers ?? 1;
+    this.shutdownTimeout = options.shutdownTimeout ?? 5000;
+  }
+
+  /** Creates the socket, forks the first generation; resolves when every worker listens on it. */
+  async listen(host: string, port: number, backlog: number, path?: string): Promise<ListenAddress> {
+    if (this.address || this.fd >= 0) throw new EdgepollError('ESERVER_ALREADY_LISTENING');
+    if (path !== undefined) throw new EdgepollError('EINVALID_OPTION', 'native workers listen on TCP only (no Unix socket path)');
+    let listener: { fd: number; port: number };
+    try {
+      listener = this.addon.createListener(host, port, backlog, false);
+    } catch (error) {
+      const code = (error as { code?: string }).code ?? 'EIO';
+      throw new EdgepollError(code, `listen ${host}:${port}: ${code}`, { cause: error });
+    }
+    this.fd = listener.fd;
+    cluster.on('message', this.onMessage);
+    cluster.on('exit', this.onExit);
+    try {
+      await this.startGeneration(host);
+    } catch (error) {
+      await this.shutdown();
+      throw error;
+    }
+    this.address = { host, port: listener.port };
+    return this.address;
+  }
+
+  private startGeneration(host: string): Promise<void> {
+    const generation = ++this.generation;
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => fail(new EdgepollError('ERELOAD_FAILED', `generation ${generation}: workers not listening after ${START_TIMEOUT} ms`)), START_TIMEOUT);
+      timer.unref();
+      const fail = (error: EdgepollError): void => {
+        if (this.starting?.generation !== generation) return;
+        clearTimeout(timer);
+        this.starting = undefined;
+        // The failed generation goes; whatever served before keeps serving.
+        for (const state of this.workers.values()) {
+          if (state.generation !== generation) continue;
+          state.retiring = true;
+          state.worker.process.kill('SIGKILL');
+        }
+        reject(error);
+      };
+      this.starting = {
+        generation,
+        resolve: () => {
+          clearTimeout(timer);
+          this.starting = undefined;
+          this.serving = generation;
+          resolve();
+        },
+        reject: fail,
+      };
+      for (let i = 0; i < this.count; i++) this.fork(generation, host);
+    });
+  }
+
+  private fork(generation: number, host: string): void {
+    // The socket rides at stdio index WORKERS_FD; settings are restored so that other cluster users do not inherit it.
+    cluster.setupPrimary({ serialization: 'advanced', stdio: ['inherit', 'inherit', 'inherit', 'ipc', this.fd] });
+    const worker = cluster.fork({
+      [WORKERS_ENV.fd]: String(WORKERS_FD),
+      [WORKERS_ENV.host]: host,
+      [WORKERS_ENV.generation]: String(generation),
+    });
+    cluster.setupPrimary({ stdio: undefined });
+    this.workers.set(worker.id, { worker, generation, listening: false, connections: 0, admitted: 0, stopped: false, retiring: false });
+    if (!this.referenced) this.unrefWorker(worker);
+  }
+
+  private readonly onMessage = (worker: Worker, message: unknown): void => {
+    if (!isClusterMessage(message)) return;
+    const state = this.workers.get(worker.id);
+    if (!state) return;
+    switch (message.edgepoll) {
+      case 'listening':
+        state.listening = true;
+        this.crashes = 0;
+        if (this.draining || this.stopping || state.retiring) {
+          this.send(worker, { edgepoll: 'drain' });
+          break;
+        }
+        if (this.starting?.generation === state.generation) {
+          const all = [...this.workers.values()].filter((w) => w.generation === state.generation);
+          if (all.length === this.count && all.every((w) => w.listening)) this.starting.resolve();
+        }
+        break;
+      case 'listen-error': {
+        const error = new EdgepollError('ERELOAD_FAILED', `a worker of generation ${state.generation} could not listen: ${message.code}: ${message.message}`);
+        if (this.starting?.generation === state.generation) this.starting.reject(error);
+        else this.sink.error(error);
+        break;
+      }
+      case 'count':
+        state.connections = message.connections;
+        break;
+      case 'admit?': {
+        const admitted = this.admitted < this.options.maxConnections;
+        if (admitted) {
+          this.admitted++;
+          state.admitted++;
+        }
+        this.send(worker, { edgepoll: 'admit', request: message.request, admitted });
+        break;
+      }
+      case 'release':
+        if (state.admitted > 0) {
+          state.admitted--;
+          this.admitted--;
+        }
+        break;
+      case 'stopped':
+        state.stopped = true;
+        if (!this.draining) {
+          // A retiring worker (reload) stopped accepting: see nudge().
+          this.nudge();
+          break;
+        }
+        if (this.allStopped) this.send(worker, { edgepoll: 'all-stopped' });
+        else this.checkAllStopped();
+        break;
+      case 'broadcast':
+        for (const other of this.workers.values()) {
+          if (other.worker !== worker && other.listening) this.send(other.worker, message);
+        }
+        break;
+      case 'counts': {
+        const request = this.pending.get(message.request);
+        if (!request || !request.want.delete(worker.id)) break;
+        request.got.push({ worker: worker.id, pid: worker.process.pid ?? 0, counts: message.counts });
+        if (request.want.size === 0) request.done();
+        break;
+      }
+      case 'stats?':
+        void this.stats().then((stats) => this.send(worker, { edgepoll: 'stats', request: message.request, stats }));
+        break;
+      default:
+        break;
+    }
+  };
+
+  private readonly onExit = (worker: Worker, code: number | null, signal: string | null): void => {
+    const state = this.workers.get(worker.id);
+    if (!state) return;
+    this.workers.delete(worker.id);
+    this.admitted -= state.admitted;
+    for (const request of this.pending.values()) {
+      if (request.want.delete(worker.id) && request.want.size === 0) request.done();
+    }
+    const how = signal ? `signal ${signal}` : `code ${code}`;
+    if (this.starting?.generation === state.generation && !state.listening && !state.retiring) {
+      this.starting.reject(new EdgepollError('ERELOAD_FAILED', `a worker of generation ${state.generation} exited (${how}) before it was listening`));
+    } else if (!this.draining && !this.stopping && !state.retiring && !worker.exitedAfterDisconnect) {
+      // Its connections ended with it; the socket's queue stays for the others and the replacement.
+      this.sink.error(new EdgepollError('EWORKER_EXIT', `native worker ${worker.process.pid} exited (${how}); starting another`));
+      const delay = Math.min(REFORK_DELAY_MAX, REFORK_DELAY * 2 ** this.crashes++);
+      setTimeout(() => {
+        // A generation retired meanwhile (a reload) is not topped up again.
+        if (!this.draining && !this.stopping && this.fd >= 0 && state.generation >= this.serving) {
+          this.fork(state.generation, this.address?.host ?? '127.0.0.1');
+        }
+      }, delay).unref();
+    }
+    this.nudge();
+    this.checkAllStopped();
+    for (let i = this.exitWaiters.length - 1; i >= 0; i--) {
+      const waiter = this.exitWaiters[i];
+      const left = [...this.workers.values()].some((w) => waiter.generation === undefined || w.generation <= waiter.generation);
+      if (!left) {
+        this.exitWaiters.splice(i, 1);
+        waiter.resolve();
+      }
+    }
+    if (this.workers.size === 0 && this.killTimer) clearTimeout(this.killTimer);
+  };
+
+  /**
+   * EPOLLEXCLUSIVE wakes one waiter per new connection. A worker woken that
+   * then stops accepting (a retire) or dies before its accept leaves the
+   * connection queued with nobody woken for it until the next one arrives.
+   * One connection made here (closed at once) wakes a serving loop, which
+   * accepts until the queue is empty. It shows as one more `accepted`.
+   */
+  private nudge(): void {
+    if (this.fd < 0 || !this.address || this.draining || this.stopping) return;
+    const host = this.address.host === '0.0.0.0' ? '127.0.0.1' : this.address.host === '::' ? '::1' : this.address.host;
+    const socket = net.connect({ port: this.address.port, host });
+    socket.setTimeout(1000, () => socket.destroy());
+    socket.on('connect', () => socket.end());
+    socket.on('error', () => socket.destroy());
+    socket.unref();
+  }
+
+  /** Shutdown: GOAWAY goes out once no worker accepts any more (see the worker's stopAccepting). */
+  private checkAllStopped(): void {
+    if (!this.draining || this.allStopped) return;
+    for (const state of this.workers.values()) if (state.listening && !state.stopped) return;
+    this.allStopped = true;
+    for (const state of this.workers.values()) this.send(state.worker, { edgepoll: 'all-stopped' });
+  }
+
+  private send(worker: Worker, message: ClusterMessage): void {
+    if (!worker.isConnected()) return;
+    worker.send(message, undefined, () => {
+      // A worker that just died cannot take it; its exit is handled in onExit.
+    });
+  }
+
+  /** Resolves when no worker of `generation` or older (undefined: none at all) is left. */
+  private exited(generation?: number): Promise<void> {
+    const left = [...this.workers.values()].some((w) => generation === undefined || w.generation <= generation);
+    if (!left) return Promise.resolve();
+    return new Promise((resolve) => this.exitWaiters.push({ generation, resolve }));
+  }
+
+  /**
+   * A new generation (the script run again from disk); once all of it listens
+   * on the socket, the old one stops accepting, sends GOAWAY (spread over
+   * goawaySpread), drains within shutdownTimeout and exits. Nothing is ever
+   * refused: the socket and its accept queue stay open throughout. Resolves
+   * when the old generation is gone; rejects with ERELOAD_FAILED (the old
+   * generation still serving) when the new one does not start.
+   */
+  reload(): Promise<void> {
+    if (!this.address || this.draining || this.stopping) {
+      return Promise.reject(new EdgepollError('ERELOAD_FAILED', 'the server is not serving (reload needs a listening native workers server)'));
+    }
+    // A reload asked for during another follows it (a new deploy may have landed since).
+    const previous = this.reloading ?? Promise.resolve();
+    const next = previous.catch(() => undefined).then(() => this.reloadOnce());
+    this.reloading = next;
+    void next.finally(() => {
+      if (this.reloading === next) this.reloading = undefined;
+    }).catch(() => undefined);
+    return next;
+  }
+
+  private async reloadOnce(): Promise<void> {
+    const old = this.generation;
+    await this.startGeneration(this.address!.host);
+    const retiring: WorkerState[] = [];
+    for (const state of this.workers.values()) {
+      if (state.generation > old) continue;
+      state.retiring = true;
+      retiring.push(state);
+      this.send(state.worker, { edgepoll: 'drain', retire: true });
+    }
+    const timer = setTimeout(() => {
+      for (const state of retiring) if (this.workers.has(state.worker.id)) state.worker.process.kill('SIGKILL');
+    }, this.shutdownTimeout + EXIT_GRACE);
+    timer.unref();
+    await this.exited(old);
+    clearTimeout(timer);
+  }
+
+  // The primary holds no connection: these have nothing to act on.
+  write(): boolean {
+    return false;
+  }
+  sendFrame(): boolean {
+    return false;
+  }
+  bufferedAmount(): number {
+    return 0;
+  }
+  end(): void {}
+  destroy(): void {}
+  close(): void {}
+  flush(): void {}
+  subscribe(): void {}
+  unsubscribe(): void {}
+  /** Topics reach the workers through the server's bus (the workers' IPC bus, src/bus/cluster-ipc.ts). */
+  publish(): boolean {
+    return true;
+  }
+  backlogged(): ReadonlySet<number> {
+    return noIds;
+  }
+
+  /**
+   * On an external bus the primary is a node of its own and the workers get its
+   * broadcasts (and what it takes from the bus) through the bus: relaying them
+   * as well would deliver them twice.
+   */
+  broadcastLocal(): void {}
+
+  broadcast(bytes: Uint8Array): boolean {
+    const message: ClusterMessage = { edgepoll: 'broadcast', bytes };
+    for (const state of this.workers.values()) if (state.listening) this.send(state.worker, message);
+    return true;
+  }
+
+  /** Tells every worker to drain and closes the primary's socket; resolves when all have exited. */
+  stopAccepting(): Promise<void> {
+    if (!this.draining) {
+      this.draining = true;
+      this.closeSocket();
+      for (const state of this.workers.values()) {
+        state.retiring = true;
+        this.send(state.worker, { edgepoll: 'drain' });
+      }
+      this.killTimer = setTimeout(() => this.killAll('SIGKILL'), this.shutdownTimeout + EXIT_GRACE);
+      this.killTimer.unref();
+    }
+    return this.exited();
+  }
+
+  private closeSocket(): void {
+    if (this.fd < 0) return;
+    fs.closeSync(this.fd);
+    this.fd = -1;
+  }
+
+  stats(): Promise<EngineStats> {
+    const request = this.nextRequest++;
+    const want = new Set<number>();
+    for (const state of this.workers.values()) if (state.listening && state.worker.isConnected()) want.add(state.worker.id);
+    return new Promise((resolve) => {
+      const entry = {
+        want,
+        got: [] as Array<{ worker: number; pid: number; counts: WorkerCounts }>,
+        done: () => {
+          clearTimeout(timer);
+          this.pending.delete(request);
+          entry.got.sort((a, b) => a.worker - b.worker);
+          const total = sumStats(entry.got);
+          // Which generation each worker belongs to (a reload runs two for a while).
+          for (const loop of total.loops) loop.generation = this.workers.get(loop.worker)?.generation ?? 0;
+          resolve({ ...total, engine: 'native' });
+        },
+      };
+      const timer = setTimeout(entry.done, STATS_TIMEOUT);
+      this.pending.set(request, entry);
+      if (want.size === 0) entry.done();
+      for (const id of want) this.send(this.workers.get(id)!.worker, { edgepoll: 'counts?', request });
+    });
+  }
+
+  private killAll(signal: NodeJS.Signals): void {
+    for (const state of this.workers.values()) state.worker.process.kill(signal);
+  }
+
+  async shutdown(): Promise<void> {
+    if (!this.stopping) {
+      this.stopping = true;
+      this.closeSocket();
+      for (const state of this.workers.values()) {
+        state.retiring = true;
+        if (state.worker.isConnected()) state.worker.disconnect();
+        state.worker.process.kill('SIGTERM');
+      }
+      if (this.workers.size > 0) {
+        if (this.killTimer) clearTimeout(this.killTimer);
+        this.killTimer = setTimeout(() => this.killAll('SIGKILL'), EXIT_GRACE);
+        this.killTimer.unref();
+      }
+    }
+    await this.exited();
+    cluster.off('message', this.onMessage);
+    cluster.off('exit', this.onExit);
+  }
+
+  private unrefWorker(worker: Worker): void {
+    worker.process.unref();
+    (worker.process as { channel?: { unref(): void } }).channel?.unref();
+  }
+
+  ref(): void {
+    this.referenced = true;
+    for (const state of this.workers.values()) {
+      state.worker.process.ref();
+      (state.worker.process as { channel?: { ref(): void } }).channel?.ref();
+    }
+  }
+
+  unref(): void {
+    this.referenced = false;
+    for (const state of this.workers.values()) this.unrefWorker(state.worker);
+  }
+
+  connectionCount(): number {
+    let total = 0;
+    for (const state of this.workers.values()) total += state.connections;
+    return total;
+  }
+}

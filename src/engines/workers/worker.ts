@@ -1,0 +1,328 @@
+/**
+ * The native workers engine's worker side (the model is described in
+ * native-workers.ts): a native engine serving the primary's listening socket
+ * (inherited as an fd), plus the IPC to the primary (broadcast relay, stats,
+ * connection counts, admission under the global maxConnections, drain).
+ * Owns: this worker's native engine. Runs on: the worker's JS thread.
+ */
+import cluster from 'node:cluster';
+import fs from 'node:fs';
+import type { NativeAddon } from '../native/binding';
+import { EdgepollError } from '../../errors';
+import { HEADER_SIZE } from '../../protocol/constants';
+import type { Engine, EngineOptions, EngineSink, EngineStats, ListenAddress } from '../engine';
+import { createNativeEngine, type NativeEngineInstance } from '../native/engine';
+import { COUNT_INTERVAL, STATS_TIMEOUT, STOP_TIMEOUT, isClusterMessage, sumStats, type ClusterMessage, type WorkerCounts } from '../cluster/messages';
+import { WORKERS_ENV } from './env';
+
+/** A connection the primary has not admitted yet: its events wait here. */
+interface Held {
+  events: Array<() => void>;
+  closed: boolean;
+}
+
+/** A worker: a native engine on the shared socket, plus the IPC to the primary. */
+export class NativeWorkerEngine implements Engine {
+  readonly kind = 'native' as const;
+  private readonly local: NativeEngineInstance;
+  private countTimer: NodeJS.Timeout | undefined;
+  private nextRequest = 1;
+  private readonly pending = new Map<number, (stats: EngineStats) => void>();
+  private readonly admissions = new Map<number, (admitted: boolean) => void>();
+  private readonly held = new Map<number, Held>();
+  /** Connections the primary admitted that are still open (each is released once on close). */
+  private readonly admitted = new Set<number>();
+  private readonly stoppedWaiters: Array<() => void> = [];
+  private drain: { retire: boolean } | undefined;
+  private closed = false;
+  private rejectedFull = 0;
+  /** Connections the server above has open (what the primary sums for server.connections). */
+  private open = 0;
+  private readonly frameFraming: boolean;
+  private readonly limited: boolean;
+
+  constructor(
+    addon: NativeAddon,
+    options: EngineOptions,
+    private readonly sink: EngineSink,
+  ) {
+    this.frameFraming = options.framing === 'frame';
+    this.limited = options.maxConnections > 0;
+    const relay: EngineSink = {
+      open: (id, address, port) => this.onOpen(id, address, port),
+      message: (id, type, flags, seq, payload) => this.forward(id, () => sink.message(id, type, flags, seq, payload)),
+      data: (id, payload) => this.forward(id, () => sink.data(id, payload)),
+      drain: (id) => this.forward(id, () => sink.drain(id)),
+      end: (id) => this.forward(id, () => sink.end(id)),
+      close: (id, code, reason) => this.onClose(id, code, reason),
+      error: sink.error.bind(sink),
+      batchEnd: sink.batchEnd.bind(sink),
+      broadcastDrain: () => sink.broadcastDrain?.(),
+      requestClose: sink.requestClose.bind(sink),
+    };
+    this.local = createNativeEngine(addon, options, relay);
+    process.on('message', this.onMessage);
+  }
+
+  /**
+   * maxConnections counts every worker's connections: the primary admits each
+   * one (one IPC round trip). Until it answers, the connection's events wait,
+   * so no handler sees a connection that is then refused.
+   */
+  private onOpen(id: number, address: string, port: number): void {
+    if (!this.limited) {
+      this.open++;
+      this.sink.open(id, address, port);
+      this.countChanged();
+      return;
+    }
+    const held: Held = { events: [], closed: false };
+    this.held.set(id, held);
+    const request = this.nextRequest++;
+    this.admissions.set(request, (admitted) => {
+      this.held.delete(id);
+      if (held.closed) {
+        if (admitted) this.post({ edgepoll: 'release' });
+        return;
+      }
+      if (!admitted) {
+        this.rejectedFull++;
+        this.local.close(id, 'ESERVER_FULL');
+        this.local.flush();
+        return;
+      }
+      this.admitted.add(id);
+      this.open++;
+      this.sink.open(id, address, port);
+      for (const event of held.events) event();
+      this.countChanged();
+    });
+    if (!process.connected) {
+      this.admissions.get(request)?.(false);
+      this.admissions.delete(request);
+      return;
+    }
+    this.post({ edgepoll: 'admit?', request });
+  }
+
+  private forward(id: number, event: () => void): void {
+    const held = this.held.get(id);
+    if (held) held.events.push(event);
+    else event();
+  }
+
+  private onClose(id: number, code: string, reason: string): void {
+    const held = this.held.get(id);
+    if (held) {
+      held.closed = true;
+      return;
+    }
+    if (this.limited) {
+      // A connection refused as full was never opened above: nothing to report.
+      if (!this.admitted.delete(id)) return;
+      this.post({ edgepoll: 'release' });
+    }
+    this.open--;
+    this.sink.close(id, code, reason);
+    this.countChanged();
+  }
+
+  private post(message: ClusterMessage): void {
+    if (!process.connected || !process.send) return;
+    process.send(message, undefined, undefined, () => {
+      // The primary is gone; node:cluster ends this worker on 'disconnect'.
+    });
+  }
+
+  private countChanged(): void {
+    if (this.countTimer) return;
+    this.countTimer = setTimeout(() => {
+      this.countTimer = undefined;
+      this.post({ edgepoll: 'count', connections: this.open });
+    }, COUNT_INTERVAL);
+    this.countTimer.unref();
+  }
+
+  private readonly onMessage = (message: unknown): void => {
+    if (!isClusterMessage(message)) return;
+    switch (message.edgepoll) {
+      case 'drain':
+        this.drain = { retire: message.retire === true };
+        this.sink.requestClose();
+        break;
+      case 'all-stopped':
+        for (const resolve of this.stoppedWaiters.splice(0)) resolve();
+        break;
+      case 'broadcast':
+        this.local.broadcast(message.bytes);
+        break;
+      case 'counts?':
+        void this.counts().then((counts) => this.post({ edgepoll: 'counts', request: message.request, counts }));
+        break;
+      case 'admit': {
+        const answer = this.admissions.get(message.request);
+        this.admissions.delete(message.request);
+        answer?.(message.admitted);
+        break;
+      }
+      case 'stats': {
+        const resolve = this.pending.get(message.request);
+        this.pending.delete(message.request);
+        resolve?.(message.stats);
+        break;
+      }
+      default:
+        break;
+    }
+  };
+
+  /** Adopts the inherited socket; host and port are the primary's (the script asks for the same ones). */
+  async listen(_host: string, _port: number, _backlog: number, path?: string): Promise<ListenAddress> {
+    try {
+      const fd = Number(process.env[WORKERS_ENV.fd]);
+      const host = process.env[WORKERS_ENV.host] ?? '127.0.0.1';
+      if (path !== undefined) throw new EdgepollError('EINVALID_OPTION', 'native workers listen on TCP only (no Unix socket path)');
+      if (!Number.isInteger(fd) || fd < 0) throw new EdgepollError('EIO', `no shared socket was passed to this worker (${WORKERS_ENV.fd})`);
+      const address = this.local.adopt(fd, host);
+      // The loops hold their own dups: this one would only keep the socket open after they close theirs.
+      fs.closeSync(fd);
+      this.post({ edgepoll: 'listening', host: address.host, port: address.port });
+      return address;
+    } catch (error) {
+      const e = error as EdgepollError;
+      this.post({ edgepoll: 'listen-error', code: String(e.code ?? 'EIO'), message: e.message });
+      throw error;
+    }
+  }
+
+  write(id: number, bytes: Uint8Array): boolean {
+    return this.local.write(id, bytes);
+  }
+  sendFrame(id: number, flags: number, type: number, seq: number, payload: Uint8Array): boolean {
+    return this.local.sendFrame(id, flags, type, seq, payload);
+  }
+  bufferedAmount(id: number): number {
+    return this.local.bufferedAmount(id);
+  }
+  end(id: number): void {
+    this.local.end(id);
+  }
+  destroy(id: number): void {
+    this.local.destroy(id);
+  }
+  close(id: number, code: Parameters<Engine['close']>[1], reason?: string): void {
+    this.local.close(id, code, reason);
+  }
+  flush(): void {
+    this.local.flush();
+  }
+  subscribe(id: number, topic: string, bytes: Buffer): void {
+    this.local.subscribe(id, topic, bytes);
+  }
+  unsubscribe(id: number, topic: string, bytes: Buffer): void {
+    this.local.unsubscribe(id, topic, bytes);
+  }
+  /** This worker's members only: the other workers are reached through the server's bus (cluster-ipc.ts or an external one). */
+  publish(topic: string, bytes: Buffer, frame: Uint8Array, except: number): boolean {
+    return this.local.publish(topic, bytes, frame, except);
+  }
+  backlogged(): ReadonlySet<number> {
+    return this.local.backlogged();
+  }
+  broadcastLocal(bytes: Uint8Array): void {
+    this.local.broadcast(bytes);
+  }
+
+  /**
+   * Local broadcast, relayed to the other workers through the primary. A
+   * control frame (type 0xFFxx: this worker's own GOAWAY) stays local.
+   */
+  broadcast(bytes: Uint8Array): boolean {
+    const taken = this.local.broadcast(bytes);
+    if (this.frameFraming && bytes.length >= HEADER_SIZE && bytes[2] === 0xff) return taken;
+    this.post({ edgepoll: 'broadcast', bytes });
+    return taken;
+  }
+
+  /** This worker's engine counters plus the server's application counters. */
+  private async counts(): Promise<WorkerCounts> {
+    const stats = await this.local.stats();
+    const sum = (key: string): number => stats.loops.reduce((total, loop) => total + (loop[key] ?? 0), 0);
+    return {
+      ...this.sink.counters?.(),
+      connections: stats.connections,
+      accepted: stats.accepted,
+      rejected: stats.rejected + this.rejectedFull,
+      protocolErrors: stats.protocolErrors,
+      ringFull: sum('ringFull'),
+      backpressure: sum('backpressure'),
+      metrics: this.sink.metrics?.(),
+    };
+  }
+
+  /** All workers' counters, summed by the primary (this worker's own if the primary does not answer). */
+  async stats(): Promise<EngineStats> {
+    const local = async (): Promise<EngineStats> => ({
+      ...sumStats([{ worker: cluster.worker?.id ?? 0, pid: process.pid, counts: await this.counts() }]),
+      engine: 'native',
+    });
+    if (!process.connected) return local();
+    const request = this.nextRequest++;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(request);
+        void local().then(resolve);
+      }, STATS_TIMEOUT);
+      this.pending.set(request, (stats) => {
+        clearTimeout(timer);
+        resolve(stats);
+      });
+      this.post({ edgepoll: 'stats?', request });
+    });
+  }
+
+  /**
+   * Stops this worker's loops from accepting; the socket and its queue stay
+   * with the primary and the other workers. When the whole server shuts down
+   * (not a reload), also waits (bounded) until every worker has stopped, so
+   * that no client told GOAWAY here reconnects to a worker about to go too.
+   */
+  async stopAccepting(): Promise<void> {
+    await this.local.stopAccepting();
+    if (!this.drain || !process.connected) return;
+    if (this.drain.retire) {
+      // The primary wakes a serving loop for anything queued that this worker was woken for.
+      this.post({ edgepoll: 'stopped' });
+      return;
+    }
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, STOP_TIMEOUT);
+      timer.unref();
+      this.stoppedWaiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+      this.post({ edgepoll: 'stopped' });
+    });
+  }
+
+  /** Destroys what is left, tells the primary, and lets this worker exit (IPC disconnected). */
+  async shutdown(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const answer of this.admissions.values()) answer(false);
+    this.admissions.clear();
+    await this.local.shutdown();
+    if (this.countTimer) clearTimeout(this.countTimer);
+    this.post({ edgepoll: 'count', connections: 0 });
+    process.off('message', this.onMessage);
+    if (cluster.worker?.isConnected()) cluster.worker.disconnect();
+  }
+
+  ref(): void {
+    this.local.ref();
+  }
+  unref(): void {
+    this.local.unref();
+  }
+}
