@@ -266,7 +266,10 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
         if (connections.size === 0) this.#drained?.();
       },
       error: (error) => this.#report(error),
-      batchEnd: () => this.#engine.flush(),
+      batchEnd: () => {
+        this.#dispatcher.batchEnded();
+        this.#engine.flush();
+      },
       broadcastDrain: () => this.emit('broadcastDrain'),
       counters: () => ({
         ...this.#dispatcher.counters,
