@@ -13,28 +13,9 @@ have_all() {
 }
 
 if have_all; then exit 0; fi
-if ! command -v apt-get >/dev/null 2>&1; then
-  echo "install-proxies: no apt-get here; install haproxy and nginx (with the stream module) yourself" >&2
-  exit 2
-fi
-sudo_cmd=""
-if [ "$(id -u)" != "0" ]; then sudo_cmd="sudo -n"; fi
-
-# Keep the packages from starting system services (nginx would take port 80).
-policy=/usr/sbin/policy-rc.d
-made_policy=0
-if [ ! -e "$policy" ]; then
-  printf '#!/bin/sh\nexit 101\n' | $sudo_cmd tee "$policy" >/dev/null
-  $sudo_cmd chmod 755 "$policy"
-  made_policy=1
-fi
-cleanup() { if [ "$made_policy" = 1 ]; then $sudo_cmd rm -f "$policy"; fi; }
-trap cleanup EXIT
-
-echo "install-proxies: installing haproxy and nginx (apt-get)" >&2
-$sudo_cmd apt-get update -qq >&2
-DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends \
-  haproxy nginx libnginx-mod-stream >&2
+# shellcheck source=scripts/apt-packages.sh
+source "$(dirname "$0")/apt-packages.sh"
+apt_packages install-proxies "haproxy and nginx (with the stream module)" haproxy nginx libnginx-mod-stream || exit 2
 if have_all; then exit 0; fi
 echo "install-proxies: haproxy or nginx (stream module) still missing" >&2
 exit 2
