@@ -21,14 +21,12 @@ import {
   sumStats,
   type ClusterMessage,
 } from './messages';
-import { WorkerPool, sendToWorker, type WorkerSlot } from './worker-pool';
+import { ConnectionlessPrimary, WorkerPool, sendToWorker, type WorkerSlot } from './worker-pool';
 
 /** The primary: forks, relays, aggregates; holds no connection. */
-const noIds: ReadonlySet<number> = new Set();
-
-export class PrimaryEngine implements Engine {
+export class PrimaryEngine extends ConnectionlessPrimary implements Engine {
   readonly kind = 'cluster' as const;
-  private readonly pool: WorkerPool<WorkerSlot>;
+  protected readonly pool: WorkerPool<WorkerSlot>;
   private readonly workers: Map<number, WorkerSlot>;
   private address: ListenAddress | undefined;
   private starting: { resolve: (a: { host: string; port: number }) => void; reject: (e: Error) => void } | undefined;
@@ -43,6 +41,7 @@ export class PrimaryEngine implements Engine {
     private readonly options: EngineOptions,
     private readonly sink: EngineSink,
   ) {
+    super();
     this.pool = new WorkerPool(options, () => this.stats());
     this.workers = this.pool.workers;
   }
@@ -166,41 +165,6 @@ export class PrimaryEngine implements Engine {
     return new Promise((resolve) => this.exitWaiters.push(resolve));
   }
 
-  // The primary holds no connection: these have nothing to act on.
-  write(): boolean {
-    return false;
-  }
-  sendFrame(): boolean {
-    return false;
-  }
-  bufferedAmount(): number {
-    return 0;
-  }
-  end(): void {}
-  destroy(): void {}
-  close(): void {}
-  flush(): void {}
-  subscribe(): void {}
-  unsubscribe(): void {}
-  publish(): boolean {
-    return true;
-  }
-  backlogged(): ReadonlySet<number> {
-    return noIds;
-  }
-
-  /**
-   * On an external bus the primary is a node of its own with no connection:
-   * a broadcast it makes or takes from the bus reaches the workers through
-   * the bus (each worker is a node), never through the relay as well.
-   */
-  broadcastLocal(): void {}
-
-  broadcast(bytes: Uint8Array): boolean {
-    this.pool.broadcast(bytes);
-    return true;
-  }
-
   /** Tells every worker to drain; resolves when all have exited. */
   stopAccepting(): Promise<void> {
     if (!this.draining) {
@@ -238,17 +202,5 @@ export class PrimaryEngine implements Engine {
     cluster.off('message', this.onMessage);
     cluster.off('exit', this.onExit);
     cluster.off('disconnect', this.onDisconnect);
-  }
-
-  ref(): void {
-    this.pool.ref();
-  }
-
-  unref(): void {
-    this.pool.unref();
-  }
-
-  connectionCount(): number {
-    return this.pool.connectionCount();
   }
 }

@@ -165,3 +165,61 @@ export class WorkerPool<S extends WorkerSlot> {
     return total;
   }
 }
+
+const noIds: ReadonlySet<number> = new Set();
+
+/**
+ * What both primaries answer alike as Engines: they hold no connection, so the
+ * per-connection calls have nothing to act on; broadcasts, ref/unref and the
+ * connection count go to the pool.
+ */
+export abstract class ConnectionlessPrimary {
+  protected abstract readonly pool: WorkerPool<WorkerSlot>;
+
+  write(): boolean {
+    return false;
+  }
+  sendFrame(): boolean {
+    return false;
+  }
+  bufferedAmount(): number {
+    return 0;
+  }
+  end(): void {}
+  destroy(): void {}
+  close(): void {}
+  flush(): void {}
+  subscribe(): void {}
+  unsubscribe(): void {}
+  /** Topics reach the workers through the server's bus (the workers' IPC bus, src/bus/cluster-ipc.ts, or an external one). */
+  publish(): boolean {
+    return true;
+  }
+  backlogged(): ReadonlySet<number> {
+    return noIds;
+  }
+
+  /**
+   * On an external bus the primary is a node of its own and the workers get
+   * its broadcasts (and what it takes from the bus) through the bus (each
+   * worker is a node): relaying them as well would deliver them twice.
+   */
+  broadcastLocal(): void {}
+
+  broadcast(bytes: Uint8Array): boolean {
+    this.pool.broadcast(bytes);
+    return true;
+  }
+
+  ref(): void {
+    this.pool.ref();
+  }
+
+  unref(): void {
+    this.pool.unref();
+  }
+
+  connectionCount(): number {
+    return this.pool.connectionCount();
+  }
+}

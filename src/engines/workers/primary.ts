@@ -24,10 +24,9 @@ import {
   sumStats,
   type ClusterMessage,
 } from '../cluster/messages';
-import { WorkerPool, sendToWorker, type WorkerSlot } from '../cluster/worker-pool';
+import { ConnectionlessPrimary, WorkerPool, sendToWorker, type WorkerSlot } from '../cluster/worker-pool';
 import { WORKERS_ENV, WORKERS_FD } from './env';
 
-const noIds: ReadonlySet<number> = new Set();
 
 /** How long a new generation may take to listen before the reload gives up (ms). */
 export const START_TIMEOUT = 30_000;
@@ -46,9 +45,9 @@ interface Starting {
 }
 
 /** The primary: one socket, generations of workers; holds no connection. */
-export class NativeWorkersPrimary implements Engine {
+export class NativeWorkersPrimary extends ConnectionlessPrimary implements Engine {
   readonly kind = 'native' as const;
-  private readonly pool: WorkerPool<WorkerState>;
+  protected readonly pool: WorkerPool<WorkerState>;
   private readonly workers: Map<number, WorkerState>;
   private fd = -1;
   private address: ListenAddress | undefined;
@@ -71,6 +70,7 @@ export class NativeWorkersPrimary implements Engine {
     private readonly options: EngineOptions,
     private readonly sink: EngineSink,
   ) {
+    super();
     this.count = options.nativeWorkers ?? 1;
     this.shutdownTimeout = options.shutdownTimeout ?? 5000;
     this.pool = new WorkerPool(options, () => this.stats());
@@ -288,42 +288,6 @@ export class NativeWorkersPrimary implements Engine {
     clearTimeout(timer);
   }
 
-  // The primary holds no connection: these have nothing to act on.
-  write(): boolean {
-    return false;
-  }
-  sendFrame(): boolean {
-    return false;
-  }
-  bufferedAmount(): number {
-    return 0;
-  }
-  end(): void {}
-  destroy(): void {}
-  close(): void {}
-  flush(): void {}
-  subscribe(): void {}
-  unsubscribe(): void {}
-  /** Topics reach the workers through the server's bus (the workers' IPC bus, src/bus/cluster-ipc.ts). */
-  publish(): boolean {
-    return true;
-  }
-  backlogged(): ReadonlySet<number> {
-    return noIds;
-  }
-
-  /**
-   * On an external bus the primary is a node of its own and the workers get its
-   * broadcasts (and what it takes from the bus) through the bus: relaying them
-   * as well would deliver them twice.
-   */
-  broadcastLocal(): void {}
-
-  broadcast(bytes: Uint8Array): boolean {
-    this.pool.broadcast(bytes);
-    return true;
-  }
-
   /** Tells every worker to drain and closes the primary's socket; resolves when all have exited. */
   stopAccepting(): Promise<void> {
     if (!this.draining) {
@@ -376,17 +340,5 @@ export class NativeWorkersPrimary implements Engine {
     await this.exited();
     cluster.off('message', this.onMessage);
     cluster.off('exit', this.onExit);
-  }
-
-  ref(): void {
-    this.pool.ref();
-  }
-
-  unref(): void {
-    this.pool.unref();
-  }
-
-  connectionCount(): number {
-    return this.pool.connectionCount();
   }
 }
