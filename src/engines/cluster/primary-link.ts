@@ -2,13 +2,14 @@
  * A worker process's IPC link to its primary, shared by both worker-process
  * engines (the cluster engine's worker.ts and the native workers'
  * workers/worker.ts): posting, the debounced connection count, admission and
- * stats round trips, and the bounded wait for every worker to stop accepting.
+ * stats round trips, and the bounded wait for every worker to stop accepting;
+ * and RelayingWorker, the Engine calls both pass to their own engine.
  * The engine keeps what differs (what it counts, when it drains, how it admits).
  * Owns: this worker's outstanding requests to the primary.
  * Runs on: the worker's JS thread.
  */
 import { HEADER_SIZE } from '../../protocol/constants';
-import type { EngineStats } from '../engine';
+import type { Engine, EngineStats } from '../engine';
 import { COUNT_INTERVAL, STATS_TIMEOUT, STOP_TIMEOUT, isClusterMessage, type ClusterMessage } from './messages';
 
 /** The primary's messages the engine acts on itself (the link answers the rest). */
@@ -136,4 +137,72 @@ export class PrimaryLink {
         break;
     }
   };
+}
+
+/**
+ * What both workers answer alike as Engines: per-connection calls go to this
+ * worker's own engine (`local`); broadcasts go to it and, through the
+ * primary, to the other workers.
+ */
+export abstract class RelayingWorker {
+  protected abstract readonly local: Engine;
+  protected abstract readonly link: PrimaryLink;
+  protected abstract readonly frameFraming: boolean;
+
+  write(id: number, bytes: Uint8Array): boolean {
+    return this.local.write(id, bytes);
+  }
+  sendFrame(id: number, flags: number, type: number, seq: number, payload: Uint8Array): boolean {
+    return this.local.sendFrame(id, flags, type, seq, payload);
+  }
+  bufferedAmount(id: number): number {
+    return this.local.bufferedAmount(id);
+  }
+  end(id: number): void {
+    this.local.end(id);
+  }
+  destroy(id: number): void {
+    this.local.destroy(id);
+  }
+  close(id: number, code: Parameters<Engine['close']>[1], reason?: string): void {
+    this.local.close(id, code, reason);
+  }
+  flush(): void {
+    this.local.flush();
+  }
+  subscribe(id: number, topic: string, bytes: Buffer): void {
+    this.local.subscribe(id, topic, bytes);
+  }
+  unsubscribe(id: number, topic: string, bytes: Buffer): void {
+    this.local.unsubscribe(id, topic, bytes);
+  }
+  /** This worker's members only: the other workers are reached through the server's bus (cluster-ipc.ts or an external one). */
+  publish(topic: string, bytes: Buffer, frame: Uint8Array, except: number): boolean {
+    return this.local.publish(topic, bytes, frame, except);
+  }
+  backlogged(): ReadonlySet<number> {
+    return this.local.backlogged();
+  }
+  broadcastLocal(bytes: Uint8Array): void {
+    this.local.broadcast(bytes);
+  }
+
+  /**
+   * Local broadcast, relayed to the other workers through the primary. A
+   * control frame (type 0xFFxx: the GOAWAY of this worker's own graceful
+   * shutdown) stays local: it is about this worker's connections only.
+   */
+  broadcast(bytes: Uint8Array): boolean {
+    const taken = this.local.broadcast(bytes);
+    if (isLocalControlFrame(this.frameFraming, bytes)) return taken;
+    this.link.post({ edgepoll: 'broadcast', bytes });
+    return taken;
+  }
+
+  ref(): void {
+    this.local.ref();
+  }
+  unref(): void {
+    this.local.unref();
+  }
 }

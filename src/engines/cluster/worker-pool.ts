@@ -2,7 +2,8 @@
  * The primary-side bookkeeping both worker-process engines share (the cluster
  * engine's primary.ts and the native workers' workers/primary.ts): the worker
  * table, the global maxConnections ledger, counts requests, broadcast relay,
- * connection sums, ref/unref, and the IPC messages they answer alike. Each
+ * connection sums, ref/unref, the IPC messages they answer alike, and
+ * ConnectionlessPrimary (the Engine calls a primary has no connection for). Each
  * primary keeps what differs: forking, listening, drain, crash and exit policy.
  * Owns: the worker table and its ledgers (not the workers' lifecycle).
  * Runs on: the primary's JS thread.

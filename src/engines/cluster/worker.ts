@@ -10,21 +10,22 @@ import type { EdgepollError } from '../../errors';
 import type { Engine, EngineOptions, EngineSink, EngineStats, ListenAddress } from '../engine';
 import { createNetEngine, type Admission, type NetCounters, type NetEngineInstance } from '../net/engine';
 import { sumStats, type WorkerCounts } from './messages';
-import { PrimaryLink, isLocalControlFrame } from './primary-link';
+import { PrimaryLink, RelayingWorker } from './primary-link';
 
 /** A worker: a net engine on the shared port, plus the IPC to the primary. */
-export class WorkerEngine implements Engine {
+export class WorkerEngine extends RelayingWorker implements Engine {
   readonly kind = 'cluster' as const;
-  private readonly local: NetEngineInstance;
-  private readonly link: PrimaryLink;
+  protected readonly local: NetEngineInstance;
+  protected readonly link: PrimaryLink;
   private drainRequested = false;
   private closed = false;
-  private readonly frameFraming: boolean;
+  protected readonly frameFraming: boolean;
 
   constructor(
     options: EngineOptions,
     private readonly sink: EngineSink,
   ) {
+    super();
     this.frameFraming = options.framing === 'frame';
     const relay: EngineSink = {
       open: (id, address, port, tls) => {
@@ -75,56 +76,6 @@ export class WorkerEngine implements Engine {
     }
   }
 
-  write(id: number, bytes: Uint8Array): boolean {
-    return this.local.write(id, bytes);
-  }
-  sendFrame(id: number, flags: number, type: number, seq: number, payload: Uint8Array): boolean {
-    return this.local.sendFrame(id, flags, type, seq, payload);
-  }
-  bufferedAmount(id: number): number {
-    return this.local.bufferedAmount(id);
-  }
-  end(id: number): void {
-    this.local.end(id);
-  }
-  destroy(id: number): void {
-    this.local.destroy(id);
-  }
-  close(id: number, code: Parameters<Engine['close']>[1], reason?: string): void {
-    this.local.close(id, code, reason);
-  }
-  flush(): void {
-    this.local.flush();
-  }
-  subscribe(id: number, topic: string, bytes: Buffer): void {
-    this.local.subscribe(id, topic, bytes);
-  }
-  unsubscribe(id: number, topic: string, bytes: Buffer): void {
-    this.local.unsubscribe(id, topic, bytes);
-  }
-  /** This worker's members only: the other workers are reached through the server's bus (cluster-ipc.ts or an external one). */
-  publish(topic: string, bytes: Buffer, frame: Uint8Array, except: number): boolean {
-    return this.local.publish(topic, bytes, frame, except);
-  }
-  backlogged(): ReadonlySet<number> {
-    return this.local.backlogged();
-  }
-  broadcastLocal(bytes: Uint8Array): void {
-    this.local.broadcast(bytes);
-  }
-
-  /**
-   * Local broadcast, relayed to the other workers through the primary. A
-   * control frame (type 0xFFxx: the GOAWAY of this worker's own graceful
-   * shutdown) stays local: it is about this worker's connections only.
-   */
-  broadcast(bytes: Uint8Array): boolean {
-    const taken = this.local.broadcast(bytes);
-    if (isLocalControlFrame(this.frameFraming, bytes)) return taken;
-    this.link.post({ edgepoll: 'broadcast', bytes });
-    return taken;
-  }
-
   /** This worker's engine counters plus the server's application counters. */
   private counts(): WorkerCounts {
     return { ...this.sink.counters?.(), ...this.local.counts(), metrics: this.sink.metrics?.() };
@@ -159,12 +110,6 @@ export class WorkerEngine implements Engine {
     if (cluster.worker?.isConnected()) cluster.worker.disconnect();
   }
 
-  ref(): void {
-    this.local.ref();
-  }
-  unref(): void {
-    this.local.unref();
-  }
   connectionCount(): number {
     return this.local.connectionCount();
   }

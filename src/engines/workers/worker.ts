@@ -14,7 +14,7 @@ import { EdgepollError } from '../../errors';
 import type { Engine, EngineOptions, EngineSink, EngineStats, ListenAddress } from '../engine';
 import { createNativeEngine, type NativeEngineInstance } from '../native/engine';
 import { sumStats, type WorkerCounts } from '../cluster/messages';
-import { PrimaryLink, isLocalControlFrame } from '../cluster/primary-link';
+import { PrimaryLink, RelayingWorker } from '../cluster/primary-link';
 import { WORKERS_ENV } from './env';
 
 /** A connection the primary has not admitted yet: its events wait here. */
@@ -24,10 +24,10 @@ interface Held {
 }
 
 /** A worker: a native engine on the shared socket, plus the IPC to the primary. */
-export class NativeWorkerEngine implements Engine {
+export class NativeWorkerEngine extends RelayingWorker implements Engine {
   readonly kind = 'native' as const;
-  private readonly local: NativeEngineInstance;
-  private readonly link: PrimaryLink;
+  protected readonly local: NativeEngineInstance;
+  protected readonly link: PrimaryLink;
   private readonly held = new Map<number, Held>();
   /** Connections the primary admitted that are still open (each is released once on close). */
   private readonly admitted = new Set<number>();
@@ -36,7 +36,7 @@ export class NativeWorkerEngine implements Engine {
   private rejectedFull = 0;
   /** Connections the server above has open (what the primary sums for server.connections). */
   private open = 0;
-  private readonly frameFraming: boolean;
+  protected readonly frameFraming: boolean;
   private readonly limited: boolean;
 
   constructor(
@@ -44,6 +44,7 @@ export class NativeWorkerEngine implements Engine {
     options: EngineOptions,
     private readonly sink: EngineSink,
   ) {
+    super();
     this.frameFraming = options.framing === 'frame';
     this.limited = options.maxConnections > 0;
     const relay: EngineSink = {
@@ -148,55 +149,6 @@ export class NativeWorkerEngine implements Engine {
     }
   }
 
-  write(id: number, bytes: Uint8Array): boolean {
-    return this.local.write(id, bytes);
-  }
-  sendFrame(id: number, flags: number, type: number, seq: number, payload: Uint8Array): boolean {
-    return this.local.sendFrame(id, flags, type, seq, payload);
-  }
-  bufferedAmount(id: number): number {
-    return this.local.bufferedAmount(id);
-  }
-  end(id: number): void {
-    this.local.end(id);
-  }
-  destroy(id: number): void {
-    this.local.destroy(id);
-  }
-  close(id: number, code: Parameters<Engine['close']>[1], reason?: string): void {
-    this.local.close(id, code, reason);
-  }
-  flush(): void {
-    this.local.flush();
-  }
-  subscribe(id: number, topic: string, bytes: Buffer): void {
-    this.local.subscribe(id, topic, bytes);
-  }
-  unsubscribe(id: number, topic: string, bytes: Buffer): void {
-    this.local.unsubscribe(id, topic, bytes);
-  }
-  /** This worker's members only: the other workers are reached through the server's bus (cluster-ipc.ts or an external one). */
-  publish(topic: string, bytes: Buffer, frame: Uint8Array, except: number): boolean {
-    return this.local.publish(topic, bytes, frame, except);
-  }
-  backlogged(): ReadonlySet<number> {
-    return this.local.backlogged();
-  }
-  broadcastLocal(bytes: Uint8Array): void {
-    this.local.broadcast(bytes);
-  }
-
-  /**
-   * Local broadcast, relayed to the other workers through the primary. A
-   * control frame (type 0xFFxx: this worker's own GOAWAY) stays local.
-   */
-  broadcast(bytes: Uint8Array): boolean {
-    const taken = this.local.broadcast(bytes);
-    if (isLocalControlFrame(this.frameFraming, bytes)) return taken;
-    this.link.post({ edgepoll: 'broadcast', bytes });
-    return taken;
-  }
-
   /** This worker's engine counters plus the server's application counters. */
   private async counts(): Promise<WorkerCounts> {
     const stats = await this.local.stats();
@@ -247,12 +199,5 @@ export class NativeWorkerEngine implements Engine {
     await this.local.shutdown();
     this.link.close();
     if (cluster.worker?.isConnected()) cluster.worker.disconnect();
-  }
-
-  ref(): void {
-    this.local.ref();
-  }
-  unref(): void {
-    this.local.unref();
   }
 }
