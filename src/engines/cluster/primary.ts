@@ -3,6 +3,9 @@
  * forks the workers, resolves listen() when all listen, relays broadcasts,
  * sums stats and connection counts, admits connections under a global
  * maxConnections, drains and replaces workers. Holds no connection itself.
+ * The bookkeeping it shares with the native workers' primary is in
+ * worker-pool.ts; what is here is the cluster engine's own: forking, the
+ * listen handshake, drain and the re-fork policy.
  * Owns: the workers. Does not own: sockets. Runs on: the primary's JS thread.
  */
 import cluster, { type Worker } from 'node:cluster';
@@ -14,47 +17,34 @@ import {
   EXIT_GRACE,
   REFORK_DELAY,
   REFORK_DELAY_MAX,
-  STATS_TIMEOUT,
   isClusterMessage,
   sumStats,
   type ClusterMessage,
-  type WorkerCounts,
 } from './messages';
-
-interface WorkerState {
-  worker: Worker;
-  listening: boolean;
-  connections: number;
-  /** Connections this worker holds under the global maxConnections. */
-  admitted: number;
-  /** The worker closed its listener while draining. */
-  stopped: boolean;
-}
+import { ConnectionlessPrimary, WorkerPool, sendToWorker, type WorkerSlot } from './worker-pool';
 
 /** The primary: forks, relays, aggregates; holds no connection. */
-const noIds: ReadonlySet<number> = new Set();
-
-export class PrimaryEngine implements Engine {
+export class PrimaryEngine extends ConnectionlessPrimary implements Engine {
   readonly kind = 'cluster' as const;
-  private readonly workers = new Map<number, WorkerState>();
+  protected readonly pool: WorkerPool<WorkerSlot>;
+  private readonly workers: Map<number, WorkerSlot>;
   private address: ListenAddress | undefined;
   private starting: { resolve: (a: { host: string; port: number }) => void; reject: (e: Error) => void } | undefined;
   private draining = false;
   private allStopped = false;
   private stopping = false;
   private crashes = 0;
-  /** Connections admitted under maxConnections, all workers together. */
-  private admitted = 0;
-  private nextRequest = 1;
-  private readonly pending = new Map<number, { want: Set<number>; got: Array<{ worker: number; pid: number; counts: WorkerCounts }>; done: () => void }>();
   private readonly exitWaiters: Array<() => void> = [];
   private killTimer: NodeJS.Timeout | undefined;
-  private referenced = true;
 
   constructor(
     private readonly options: EngineOptions,
     private readonly sink: EngineSink,
-  ) {}
+  ) {
+    super();
+    this.pool = new WorkerPool(options, () => this.stats());
+    this.workers = this.pool.workers;
+  }
 
   /** Forks the workers; they listen on (host, port) themselves when they run the script's listen(). */
   listen(_host: string, _port: number, _backlog: number, _path?: string): Promise<ListenAddress> {
@@ -73,14 +63,13 @@ export class PrimaryEngine implements Engine {
 
   private fork(): void {
     const worker = cluster.fork();
-    this.workers.set(worker.id, { worker, listening: false, connections: 0, admitted: 0, stopped: false });
-    if (!this.referenced) this.unrefWorker(worker);
+    this.pool.add({ worker, listening: false, connections: 0, admitted: 0, stopped: false });
   }
 
   private readonly onMessage = (worker: Worker, message: unknown): void => {
     if (!isClusterMessage(message)) return;
     const state = this.workers.get(worker.id);
-    if (!state) return;
+    if (!state || this.pool.handle(worker, state, message)) return;
     switch (message.edgepoll) {
       case 'listening':
         state.listening = true;
@@ -104,43 +93,10 @@ export class PrimaryEngine implements Engine {
         if (this.starting) this.failStart(new EdgepollError(message.code, message.message));
         else this.sink.error(new EdgepollError(message.code, `a cluster worker could not listen: ${message.message}`));
         break;
-      case 'count':
-        state.connections = message.connections;
-        break;
-      case 'admit?': {
-        const admitted = this.admitted < this.options.maxConnections;
-        if (admitted) {
-          this.admitted++;
-          state.admitted++;
-        }
-        this.send(worker, { edgepoll: 'admit', request: message.request, admitted });
-        break;
-      }
       case 'stopped':
         state.stopped = true;
         if (this.allStopped) this.send(worker, { edgepoll: 'all-stopped' });
         else this.checkAllStopped();
-        break;
-      case 'release':
-        if (state.admitted > 0) {
-          state.admitted--;
-          this.admitted--;
-        }
-        break;
-      case 'broadcast':
-        for (const other of this.workers.values()) {
-          if (other.worker !== worker && other.listening) this.send(other.worker, message);
-        }
-        break;
-      case 'counts': {
-        const request = this.pending.get(message.request);
-        if (!request || !request.want.delete(worker.id)) break;
-        request.got.push({ worker: worker.id, pid: worker.process.pid ?? 0, counts: message.counts });
-        if (request.want.size === 0) request.done();
-        break;
-      }
-      case 'stats?':
-        void this.stats().then((stats) => this.send(worker, { edgepoll: 'stats', request: message.request, stats }));
         break;
       default:
         break;
@@ -162,13 +118,7 @@ export class PrimaryEngine implements Engine {
   };
 
   private readonly onExit = (worker: Worker, code: number | null, signal: string | null): void => {
-    const state = this.workers.get(worker.id);
-    if (!state) return;
-    this.workers.delete(worker.id);
-    this.admitted -= state.admitted;
-    for (const request of this.pending.values()) {
-      if (request.want.delete(worker.id) && request.want.size === 0) request.done();
-    }
+    if (!this.pool.remove(worker)) return;
     const how = signal ? `signal ${signal}` : `code ${code}`;
     if (this.starting && !this.stopping) {
       this.failStart(new EdgepollError('EWORKER_EXIT', `a cluster worker exited (${how}) before it was listening`));
@@ -196,7 +146,7 @@ export class PrimaryEngine implements Engine {
     if (!this.draining || this.allStopped) return;
     for (const state of this.workers.values()) if (state.listening && !state.stopped) return;
     this.allStopped = true;
-    for (const state of this.workers.values()) this.send(state.worker, { edgepoll: 'all-stopped' });
+    this.pool.sendAll({ edgepoll: 'all-stopped' });
   }
 
   private failStart(error: Error): void {
@@ -207,10 +157,7 @@ export class PrimaryEngine implements Engine {
   }
 
   private send(worker: Worker, message: ClusterMessage): void {
-    if (!worker.isConnected()) return;
-    worker.send(message, undefined, () => {
-      // A worker that just died cannot take it; its exit is handled in onExit.
-    });
+    sendToWorker(worker, message);
   }
 
   private allExited(): Promise<void> {
@@ -218,48 +165,11 @@ export class PrimaryEngine implements Engine {
     return new Promise((resolve) => this.exitWaiters.push(resolve));
   }
 
-  // The primary holds no connection: these have nothing to act on.
-  write(): boolean {
-    return false;
-  }
-  sendFrame(): boolean {
-    return false;
-  }
-  bufferedAmount(): number {
-    return 0;
-  }
-  end(): void {}
-  destroy(): void {}
-  close(): void {}
-  flush(): void {}
-  subscribe(): void {}
-  unsubscribe(): void {}
-  publish(): boolean {
-    return true;
-  }
-  backlogged(): ReadonlySet<number> {
-    return noIds;
-  }
-
-  /**
-   * On an external bus the primary is a node of its own with no connection:
-   * a broadcast it makes or takes from the bus reaches the workers through
-   * the bus (each worker is a node), never through the relay as well.
-   */
-  broadcastLocal(): void {}
-
-  broadcast(bytes: Uint8Array): boolean {
-    const message: ClusterMessage = { edgepoll: 'broadcast', bytes };
-    for (const state of this.workers.values()) if (state.listening) this.send(state.worker, message);
-    // IPC queues in the primary; the workers' engines apply their receivers' bounds.
-    return true;
-  }
-
   /** Tells every worker to drain; resolves when all have exited. */
   stopAccepting(): Promise<void> {
     if (!this.draining) {
       this.draining = true;
-      for (const state of this.workers.values()) this.send(state.worker, { edgepoll: 'drain' });
+      this.pool.sendAll({ edgepoll: 'drain' });
       const drainTimeout = (this.options as { drainTimeout?: number }).drainTimeout ?? 5000;
       this.killTimer = setTimeout(() => this.killAll('SIGKILL'), drainTimeout + EXIT_GRACE);
       this.killTimer.unref();
@@ -268,29 +178,11 @@ export class PrimaryEngine implements Engine {
   }
 
   stats(): Promise<EngineStats> {
-    const request = this.nextRequest++;
-    const want = new Set<number>();
-    for (const state of this.workers.values()) if (state.listening && state.worker.isConnected()) want.add(state.worker.id);
-    return new Promise((resolve) => {
-      const entry = {
-        want,
-        got: [] as Array<{ worker: number; pid: number; counts: WorkerCounts }>,
-        done: () => {
-          clearTimeout(timer);
-          this.pending.delete(request);
-          entry.got.sort((a, b) => a.worker - b.worker);
-          resolve(sumStats(entry.got));
-        },
-      };
-      const timer = setTimeout(entry.done, STATS_TIMEOUT);
-      this.pending.set(request, entry);
-      if (want.size === 0) entry.done();
-      for (const id of want) this.send(this.workers.get(id)!.worker, { edgepoll: 'counts?', request });
-    });
+    return this.pool.collectCounts(sumStats);
   }
 
   private killAll(signal: NodeJS.Signals): void {
-    for (const state of this.workers.values()) state.worker.process.kill(signal);
+    this.pool.killAll(signal);
   }
 
   async shutdown(): Promise<void> {
@@ -310,29 +202,5 @@ export class PrimaryEngine implements Engine {
     cluster.off('message', this.onMessage);
     cluster.off('exit', this.onExit);
     cluster.off('disconnect', this.onDisconnect);
-  }
-
-  private unrefWorker(worker: Worker): void {
-    worker.process.unref();
-    (worker.process as { channel?: { unref(): void } }).channel?.unref();
-  }
-
-  ref(): void {
-    this.referenced = true;
-    for (const state of this.workers.values()) {
-      state.worker.process.ref();
-      (state.worker.process as { channel?: { ref(): void } }).channel?.ref();
-    }
-  }
-
-  unref(): void {
-    this.referenced = false;
-    for (const state of this.workers.values()) this.unrefWorker(state.worker);
-  }
-
-  connectionCount(): number {
-    let total = 0;
-    for (const state of this.workers.values()) total += state.connections;
-    return total;
   }
 }

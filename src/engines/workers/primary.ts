@@ -6,6 +6,8 @@
  * connections under the global maxConnections, replaces workers that die,
  * reloads (a new generation, then the old one retired) and drains.
  * Holds the listening socket until the server closes; accepts nothing.
+ * The bookkeeping it shares with the cluster engine's primary is in
+ * ../cluster/worker-pool.ts; generations, the socket, reload and nudge are here.
  * Owns: the listening fd, the workers. Runs on: the primary's JS thread.
  */
 import cluster, { type Worker } from 'node:cluster';
@@ -18,27 +20,19 @@ import {
   EXIT_GRACE,
   REFORK_DELAY,
   REFORK_DELAY_MAX,
-  STATS_TIMEOUT,
   isClusterMessage,
   sumStats,
   type ClusterMessage,
-  type WorkerCounts,
 } from '../cluster/messages';
+import { ConnectionlessPrimary, WorkerPool, sendToWorker, type WorkerSlot } from '../cluster/worker-pool';
 import { WORKERS_ENV, WORKERS_FD } from './env';
 
-const noIds: ReadonlySet<number> = new Set();
 
 /** How long a new generation may take to listen before the reload gives up (ms). */
 export const START_TIMEOUT = 30_000;
 
-interface WorkerState {
-  worker: Worker;
+interface WorkerState extends WorkerSlot {
   generation: number;
-  listening: boolean;
-  connections: number;
-  /** Connections this worker holds under the global maxConnections. */
-  admitted: number;
-  stopped: boolean;
   /** Told to drain (reload or shutdown): its exit is not a crash. */
   retiring: boolean;
 }
@@ -51,9 +45,10 @@ interface Starting {
 }
 
 /** The primary: one socket, generations of workers; holds no connection. */
-export class NativeWorkersPrimary implements Engine {
+export class NativeWorkersPrimary extends ConnectionlessPrimary implements Engine {
   readonly kind = 'native' as const;
-  private readonly workers = new Map<number, WorkerState>();
+  protected readonly pool: WorkerPool<WorkerState>;
+  private readonly workers: Map<number, WorkerState>;
   private fd = -1;
   private address: ListenAddress | undefined;
   private generation = 0;
@@ -65,12 +60,8 @@ export class NativeWorkersPrimary implements Engine {
   private allStopped = false;
   private stopping = false;
   private crashes = 0;
-  private admitted = 0;
-  private nextRequest = 1;
-  private readonly pending = new Map<number, { want: Set<number>; got: Array<{ worker: number; pid: number; counts: WorkerCounts }>; done: () => void }>();
   private readonly exitWaiters: Array<{ generation: number | undefined; resolve: () => void }> = [];
   private killTimer: NodeJS.Timeout | undefined;
-  private referenced = true;
   private readonly count: number;
   private readonly shutdownTimeout: number;
 
@@ -79,8 +70,11 @@ export class NativeWorkersPrimary implements Engine {
     private readonly options: EngineOptions,
     private readonly sink: EngineSink,
   ) {
+    super();
     this.count = options.nativeWorkers ?? 1;
     this.shutdownTimeout = options.shutdownTimeout ?? 5000;
+    this.pool = new WorkerPool(options, () => this.stats());
+    this.workers = this.pool.workers;
   }
 
   /** Creates the socket, forks the first generation; resolves when every worker listens on it. */
@@ -147,14 +141,13 @@ export class NativeWorkersPrimary implements Engine {
       [WORKERS_ENV.generation]: String(generation),
     });
     cluster.setupPrimary({ stdio: undefined });
-    this.workers.set(worker.id, { worker, generation, listening: false, connections: 0, admitted: 0, stopped: false, retiring: false });
-    if (!this.referenced) this.unrefWorker(worker);
+    this.pool.add({ worker, generation, listening: false, connections: 0, admitted: 0, stopped: false, retiring: false });
   }
 
   private readonly onMessage = (worker: Worker, message: unknown): void => {
     if (!isClusterMessage(message)) return;
     const state = this.workers.get(worker.id);
-    if (!state) return;
+    if (!state || this.pool.handle(worker, state, message)) return;
     switch (message.edgepoll) {
       case 'listening':
         state.listening = true;
@@ -174,24 +167,6 @@ export class NativeWorkersPrimary implements Engine {
         else this.sink.error(error);
         break;
       }
-      case 'count':
-        state.connections = message.connections;
-        break;
-      case 'admit?': {
-        const admitted = this.admitted < this.options.maxConnections;
-        if (admitted) {
-          this.admitted++;
-          state.admitted++;
-        }
-        this.send(worker, { edgepoll: 'admit', request: message.request, admitted });
-        break;
-      }
-      case 'release':
-        if (state.admitted > 0) {
-          state.admitted--;
-          this.admitted--;
-        }
-        break;
       case 'stopped':
         state.stopped = true;
         if (!this.draining) {
@@ -202,34 +177,14 @@ export class NativeWorkersPrimary implements Engine {
         if (this.allStopped) this.send(worker, { edgepoll: 'all-stopped' });
         else this.checkAllStopped();
         break;
-      case 'broadcast':
-        for (const other of this.workers.values()) {
-          if (other.worker !== worker && other.listening) this.send(other.worker, message);
-        }
-        break;
-      case 'counts': {
-        const request = this.pending.get(message.request);
-        if (!request || !request.want.delete(worker.id)) break;
-        request.got.push({ worker: worker.id, pid: worker.process.pid ?? 0, counts: message.counts });
-        if (request.want.size === 0) request.done();
-        break;
-      }
-      case 'stats?':
-        void this.stats().then((stats) => this.send(worker, { edgepoll: 'stats', request: message.request, stats }));
-        break;
       default:
         break;
     }
   };
 
   private readonly onExit = (worker: Worker, code: number | null, signal: string | null): void => {
-    const state = this.workers.get(worker.id);
+    const state = this.pool.remove(worker);
     if (!state) return;
-    this.workers.delete(worker.id);
-    this.admitted -= state.admitted;
-    for (const request of this.pending.values()) {
-      if (request.want.delete(worker.id) && request.want.size === 0) request.done();
-    }
     const how = signal ? `signal ${signal}` : `code ${code}`;
     if (this.starting?.generation === state.generation && !state.listening && !state.retiring) {
       this.starting.reject(new EdgepollError('ERELOAD_FAILED', `a worker of generation ${state.generation} exited (${how}) before it was listening`));
@@ -279,14 +234,11 @@ export class NativeWorkersPrimary implements Engine {
     if (!this.draining || this.allStopped) return;
     for (const state of this.workers.values()) if (state.listening && !state.stopped) return;
     this.allStopped = true;
-    for (const state of this.workers.values()) this.send(state.worker, { edgepoll: 'all-stopped' });
+    this.pool.sendAll({ edgepoll: 'all-stopped' });
   }
 
   private send(worker: Worker, message: ClusterMessage): void {
-    if (!worker.isConnected()) return;
-    worker.send(message, undefined, () => {
-      // A worker that just died cannot take it; its exit is handled in onExit.
-    });
+    sendToWorker(worker, message);
   }
 
   /** Resolves when no worker of `generation` or older (undefined: none at all) is left. */
@@ -336,43 +288,6 @@ export class NativeWorkersPrimary implements Engine {
     clearTimeout(timer);
   }
 
-  // The primary holds no connection: these have nothing to act on.
-  write(): boolean {
-    return false;
-  }
-  sendFrame(): boolean {
-    return false;
-  }
-  bufferedAmount(): number {
-    return 0;
-  }
-  end(): void {}
-  destroy(): void {}
-  close(): void {}
-  flush(): void {}
-  subscribe(): void {}
-  unsubscribe(): void {}
-  /** Topics reach the workers through the server's bus (the workers' IPC bus, src/bus/cluster-ipc.ts). */
-  publish(): boolean {
-    return true;
-  }
-  backlogged(): ReadonlySet<number> {
-    return noIds;
-  }
-
-  /**
-   * On an external bus the primary is a node of its own and the workers get its
-   * broadcasts (and what it takes from the bus) through the bus: relaying them
-   * as well would deliver them twice.
-   */
-  broadcastLocal(): void {}
-
-  broadcast(bytes: Uint8Array): boolean {
-    const message: ClusterMessage = { edgepoll: 'broadcast', bytes };
-    for (const state of this.workers.values()) if (state.listening) this.send(state.worker, message);
-    return true;
-  }
-
   /** Tells every worker to drain and closes the primary's socket; resolves when all have exited. */
   stopAccepting(): Promise<void> {
     if (!this.draining) {
@@ -395,32 +310,16 @@ export class NativeWorkersPrimary implements Engine {
   }
 
   stats(): Promise<EngineStats> {
-    const request = this.nextRequest++;
-    const want = new Set<number>();
-    for (const state of this.workers.values()) if (state.listening && state.worker.isConnected()) want.add(state.worker.id);
-    return new Promise((resolve) => {
-      const entry = {
-        want,
-        got: [] as Array<{ worker: number; pid: number; counts: WorkerCounts }>,
-        done: () => {
-          clearTimeout(timer);
-          this.pending.delete(request);
-          entry.got.sort((a, b) => a.worker - b.worker);
-          const total = sumStats(entry.got);
-          // Which generation each worker belongs to (a reload runs two for a while).
-          for (const loop of total.loops) loop.generation = this.workers.get(loop.worker)?.generation ?? 0;
-          resolve({ ...total, engine: 'native' });
-        },
-      };
-      const timer = setTimeout(entry.done, STATS_TIMEOUT);
-      this.pending.set(request, entry);
-      if (want.size === 0) entry.done();
-      for (const id of want) this.send(this.workers.get(id)!.worker, { edgepoll: 'counts?', request });
+    return this.pool.collectCounts((entries) => {
+      const total = sumStats(entries);
+      // Which generation each worker belongs to (a reload runs two for a while).
+      for (const loop of total.loops) loop.generation = this.workers.get(loop.worker)?.generation ?? 0;
+      return { ...total, engine: 'native' };
     });
   }
 
   private killAll(signal: NodeJS.Signals): void {
-    for (const state of this.workers.values()) state.worker.process.kill(signal);
+    this.pool.killAll(signal);
   }
 
   async shutdown(): Promise<void> {
@@ -441,29 +340,5 @@ export class NativeWorkersPrimary implements Engine {
     await this.exited();
     cluster.off('message', this.onMessage);
     cluster.off('exit', this.onExit);
-  }
-
-  private unrefWorker(worker: Worker): void {
-    worker.process.unref();
-    (worker.process as { channel?: { unref(): void } }).channel?.unref();
-  }
-
-  ref(): void {
-    this.referenced = true;
-    for (const state of this.workers.values()) {
-      state.worker.process.ref();
-      (state.worker.process as { channel?: { ref(): void } }).channel?.ref();
-    }
-  }
-
-  unref(): void {
-    this.referenced = false;
-    for (const state of this.workers.values()) this.unrefWorker(state.worker);
-  }
-
-  connectionCount(): number {
-    let total = 0;
-    for (const state of this.workers.values()) total += state.connections;
-    return total;
   }
 }

@@ -2,17 +2,19 @@
  * The native workers engine's worker side (the model is described in
  * native-workers.ts): a native engine serving the primary's listening socket
  * (inherited as an fd), plus the IPC to the primary (broadcast relay, stats,
- * connection counts, admission under the global maxConnections, drain).
+ * connection counts, admission under the global maxConnections, drain);
+ * the IPC machinery itself is ../cluster/primary-link.ts, shared with the
+ * cluster engine. Holding events until admission is this engine's own.
  * Owns: this worker's native engine. Runs on: the worker's JS thread.
  */
 import cluster from 'node:cluster';
 import fs from 'node:fs';
 import type { NativeAddon } from '../native/binding';
 import { EdgepollError } from '../../errors';
-import { HEADER_SIZE } from '../../protocol/constants';
 import type { Engine, EngineOptions, EngineSink, EngineStats, ListenAddress } from '../engine';
 import { createNativeEngine, type NativeEngineInstance } from '../native/engine';
-import { COUNT_INTERVAL, STATS_TIMEOUT, STOP_TIMEOUT, isClusterMessage, sumStats, type ClusterMessage, type WorkerCounts } from '../cluster/messages';
+import { sumStats, type WorkerCounts } from '../cluster/messages';
+import { PrimaryLink, RelayingWorker } from '../cluster/primary-link';
 import { WORKERS_ENV } from './env';
 
 /** A connection the primary has not admitted yet: its events wait here. */
@@ -22,23 +24,19 @@ interface Held {
 }
 
 /** A worker: a native engine on the shared socket, plus the IPC to the primary. */
-export class NativeWorkerEngine implements Engine {
+export class NativeWorkerEngine extends RelayingWorker implements Engine {
   readonly kind = 'native' as const;
-  private readonly local: NativeEngineInstance;
-  private countTimer: NodeJS.Timeout | undefined;
-  private nextRequest = 1;
-  private readonly pending = new Map<number, (stats: EngineStats) => void>();
-  private readonly admissions = new Map<number, (admitted: boolean) => void>();
+  protected readonly local: NativeEngineInstance;
+  protected readonly link: PrimaryLink;
   private readonly held = new Map<number, Held>();
   /** Connections the primary admitted that are still open (each is released once on close). */
   private readonly admitted = new Set<number>();
-  private readonly stoppedWaiters: Array<() => void> = [];
   private drain: { retire: boolean } | undefined;
   private closed = false;
   private rejectedFull = 0;
   /** Connections the server above has open (what the primary sums for server.connections). */
   private open = 0;
-  private readonly frameFraming: boolean;
+  protected readonly frameFraming: boolean;
   private readonly limited: boolean;
 
   constructor(
@@ -46,6 +44,7 @@ export class NativeWorkerEngine implements Engine {
     options: EngineOptions,
     private readonly sink: EngineSink,
   ) {
+    super();
     this.frameFraming = options.framing === 'frame';
     this.limited = options.maxConnections > 0;
     const relay: EngineSink = {
@@ -61,7 +60,14 @@ export class NativeWorkerEngine implements Engine {
       requestClose: sink.requestClose.bind(sink),
     };
     this.local = createNativeEngine(addon, options, relay);
-    process.on('message', this.onMessage);
+    this.link = new PrimaryLink({
+      drain: (message) => {
+        this.drain = { retire: message.retire === true };
+        this.sink.requestClose();
+      },
+      broadcast: (bytes) => this.local.broadcast(bytes),
+      counts: (request) => void this.counts().then((counts) => this.link.post({ edgepoll: 'counts', request, counts })),
+    });
   }
 
   /**
@@ -78,11 +84,10 @@ export class NativeWorkerEngine implements Engine {
     }
     const held: Held = { events: [], closed: false };
     this.held.set(id, held);
-    const request = this.nextRequest++;
-    this.admissions.set(request, (admitted) => {
+    this.link.admit((admitted) => {
       this.held.delete(id);
       if (held.closed) {
-        if (admitted) this.post({ edgepoll: 'release' });
+        if (admitted) this.link.post({ edgepoll: 'release' });
         return;
       }
       if (!admitted) {
@@ -97,12 +102,6 @@ export class NativeWorkerEngine implements Engine {
       for (const event of held.events) event();
       this.countChanged();
     });
-    if (!process.connected) {
-      this.admissions.get(request)?.(false);
-      this.admissions.delete(request);
-      return;
-    }
-    this.post({ edgepoll: 'admit?', request });
   }
 
   private forward(id: number, event: () => void): void {
@@ -120,61 +119,16 @@ export class NativeWorkerEngine implements Engine {
     if (this.limited) {
       // A connection refused as full was never opened above: nothing to report.
       if (!this.admitted.delete(id)) return;
-      this.post({ edgepoll: 'release' });
+      this.link.post({ edgepoll: 'release' });
     }
     this.open--;
     this.sink.close(id, code, reason);
     this.countChanged();
   }
 
-  private post(message: ClusterMessage): void {
-    if (!process.connected || !process.send) return;
-    process.send(message, undefined, undefined, () => {
-      // The primary is gone; node:cluster ends this worker on 'disconnect'.
-    });
-  }
-
   private countChanged(): void {
-    if (this.countTimer) return;
-    this.countTimer = setTimeout(() => {
-      this.countTimer = undefined;
-      this.post({ edgepoll: 'count', connections: this.open });
-    }, COUNT_INTERVAL);
-    this.countTimer.unref();
+    this.link.countChanged(() => this.open);
   }
-
-  private readonly onMessage = (message: unknown): void => {
-    if (!isClusterMessage(message)) return;
-    switch (message.edgepoll) {
-      case 'drain':
-        this.drain = { retire: message.retire === true };
-        this.sink.requestClose();
-        break;
-      case 'all-stopped':
-        for (const resolve of this.stoppedWaiters.splice(0)) resolve();
-        break;
-      case 'broadcast':
-        this.local.broadcast(message.bytes);
-        break;
-      case 'counts?':
-        void this.counts().then((counts) => this.post({ edgepoll: 'counts', request: message.request, counts }));
-        break;
-      case 'admit': {
-        const answer = this.admissions.get(message.request);
-        this.admissions.delete(message.request);
-        answer?.(message.admitted);
-        break;
-      }
-      case 'stats': {
-        const resolve = this.pending.get(message.request);
-        this.pending.delete(message.request);
-        resolve?.(message.stats);
-        break;
-      }
-      default:
-        break;
-    }
-  };
 
   /** Adopts the inherited socket; host and port are the primary's (the script asks for the same ones). */
   async listen(_host: string, _port: number, _backlog: number, path?: string): Promise<ListenAddress> {
@@ -186,62 +140,13 @@ export class NativeWorkerEngine implements Engine {
       const address = this.local.adopt(fd, host);
       // The loops hold their own dups: this one would only keep the socket open after they close theirs.
       fs.closeSync(fd);
-      this.post({ edgepoll: 'listening', host: address.host, port: address.port });
+      this.link.post({ edgepoll: 'listening', host: address.host, port: address.port });
       return address;
     } catch (error) {
       const e = error as EdgepollError;
-      this.post({ edgepoll: 'listen-error', code: String(e.code ?? 'EIO'), message: e.message });
+      this.link.post({ edgepoll: 'listen-error', code: String(e.code ?? 'EIO'), message: e.message });
       throw error;
     }
-  }
-
-  write(id: number, bytes: Uint8Array): boolean {
-    return this.local.write(id, bytes);
-  }
-  sendFrame(id: number, flags: number, type: number, seq: number, payload: Uint8Array): boolean {
-    return this.local.sendFrame(id, flags, type, seq, payload);
-  }
-  bufferedAmount(id: number): number {
-    return this.local.bufferedAmount(id);
-  }
-  end(id: number): void {
-    this.local.end(id);
-  }
-  destroy(id: number): void {
-    this.local.destroy(id);
-  }
-  close(id: number, code: Parameters<Engine['close']>[1], reason?: string): void {
-    this.local.close(id, code, reason);
-  }
-  flush(): void {
-    this.local.flush();
-  }
-  subscribe(id: number, topic: string, bytes: Buffer): void {
-    this.local.subscribe(id, topic, bytes);
-  }
-  unsubscribe(id: number, topic: string, bytes: Buffer): void {
-    this.local.unsubscribe(id, topic, bytes);
-  }
-  /** This worker's members only: the other workers are reached through the server's bus (cluster-ipc.ts or an external one). */
-  publish(topic: string, bytes: Buffer, frame: Uint8Array, except: number): boolean {
-    return this.local.publish(topic, bytes, frame, except);
-  }
-  backlogged(): ReadonlySet<number> {
-    return this.local.backlogged();
-  }
-  broadcastLocal(bytes: Uint8Array): void {
-    this.local.broadcast(bytes);
-  }
-
-  /**
-   * Local broadcast, relayed to the other workers through the primary. A
-   * control frame (type 0xFFxx: this worker's own GOAWAY) stays local.
-   */
-  broadcast(bytes: Uint8Array): boolean {
-    const taken = this.local.broadcast(bytes);
-    if (this.frameFraming && bytes.length >= HEADER_SIZE && bytes[2] === 0xff) return taken;
-    this.post({ edgepoll: 'broadcast', bytes });
-    return taken;
   }
 
   /** This worker's engine counters plus the server's application counters. */
@@ -266,19 +171,7 @@ export class NativeWorkerEngine implements Engine {
       ...sumStats([{ worker: cluster.worker?.id ?? 0, pid: process.pid, counts: await this.counts() }]),
       engine: 'native',
     });
-    if (!process.connected) return local();
-    const request = this.nextRequest++;
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(request);
-        void local().then(resolve);
-      }, STATS_TIMEOUT);
-      this.pending.set(request, (stats) => {
-        clearTimeout(timer);
-        resolve(stats);
-      });
-      this.post({ edgepoll: 'stats?', request });
-    });
+    return this.link.stats(local);
   }
 
   /**
@@ -292,37 +185,19 @@ export class NativeWorkerEngine implements Engine {
     if (!this.drain || !process.connected) return;
     if (this.drain.retire) {
       // The primary wakes a serving loop for anything queued that this worker was woken for.
-      this.post({ edgepoll: 'stopped' });
+      this.link.post({ edgepoll: 'stopped' });
       return;
     }
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, STOP_TIMEOUT);
-      timer.unref();
-      this.stoppedWaiters.push(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-      this.post({ edgepoll: 'stopped' });
-    });
+    await this.link.waitAllStopped();
   }
 
   /** Destroys what is left, tells the primary, and lets this worker exit (IPC disconnected). */
   async shutdown(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const answer of this.admissions.values()) answer(false);
-    this.admissions.clear();
+    this.link.refuseAdmissions();
     await this.local.shutdown();
-    if (this.countTimer) clearTimeout(this.countTimer);
-    this.post({ edgepoll: 'count', connections: 0 });
-    process.off('message', this.onMessage);
+    this.link.close();
     if (cluster.worker?.isConnected()) cluster.worker.disconnect();
-  }
-
-  ref(): void {
-    this.local.ref();
-  }
-  unref(): void {
-    this.local.unref();
   }
 }
