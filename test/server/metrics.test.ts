@@ -128,6 +128,10 @@ describe.each(engineCases({ cluster: false }))('close reasons in process on $nam
     stays.write(frame(0, 15, 1, String(600 * 1024))); // above the high-water mark, below the slow-consumer bound
     expect((await reply(stays, 1)).length).toBe(600 * 1024);
     const second = await connectPeer(port);
+    // With two loops the accepts of two quick connects can happen in either
+    // order, so the second is served before the third is tried.
+    second.write(frame(0, 15, 2, '1'));
+    expect(await reply(second, 2)).toBe('a');
     const third = await connectPeer(port); // over maxConnections: refused
     await third.waitClosed();
     stats = await server.stats();
