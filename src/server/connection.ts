@@ -50,15 +50,24 @@ interface PendingRequest {
   cleanup: (() => void) | undefined;
 }
 
+/**
+ * What every connection of one server shares: one object per server instead
+ * of four fields per connection (tens of thousands of idle connections).
+ * @internal
+ */
+export interface ConnectionContext {
+  readonly engine: Engine;
+  readonly framing: Framing;
+  readonly requestTimeout: number;
+  readonly hub: TopicHub;
+}
+
 // Set by Connection's static block: the only code with access to its private members.
 let construct: (
-  engine: Engine,
+  context: ConnectionContext,
   id: number,
   remoteAddress: string,
   remotePort: number,
-  framing: Framing,
-  requestTimeout: number,
-  hub: TopicHub,
   tls: ConnectionTls | undefined,
 ) => Connection<any>;
 let internals: ConnectionInternals;
@@ -83,7 +92,6 @@ export class Connection<M extends MessageMap = AnyMessages> extends EventEmitter
   readonly id: number;
   readonly remoteAddress: string;
   readonly remotePort: number;
-  readonly framing: Framing;
   /**
    * The client's TLS connection to the load balancer in front, as its PROXY v2
    * header described it (HAProxy `send-proxy-v2-ssl` / `send-proxy-v2-ssl-cn`):
@@ -102,7 +110,12 @@ export class Connection<M extends MessageMap = AnyMessages> extends EventEmitter
    */
   get address(): string {
     // A connection already closed gets an address that reaches nobody.
-    return (this.#address ??= this.#closed ? this.#hub.unlisted() : this.#hub.opened(this as unknown as Connection));
+    return (this.#address ??= this.#closed ? this.#context.hub.unlisted() : this.#context.hub.opened(this as unknown as Connection));
+  }
+
+  /** The server's framing: how this connection's bytes are cut into messages. */
+  get framing(): Framing {
+    return this.#context.framing;
   }
   /** Arbitrary per-connection state for the application (created on first use: idle connections hold none). */
   get data(): Record<string, unknown> {
@@ -115,8 +128,7 @@ export class Connection<M extends MessageMap = AnyMessages> extends EventEmitter
 
   /** Requests from the peer being handled now (half-close waits for them). */
   #inFlight = 0;
-  #engine: Engine;
-  #requestTimeout: number;
+  #context: ConnectionContext;
   #closed = false;
   /** The peer sent FIN and we end our side once no handler is in flight. */
   #endWhenIdle = false;
@@ -125,12 +137,10 @@ export class Connection<M extends MessageMap = AnyMessages> extends EventEmitter
   /** Requests to the peer awaiting a reply; created by the first request (an empty Map costs ~170 B a connection). */
   #pending: Map<number, PendingRequest> | undefined;
   #data: Record<string, unknown> | undefined;
-  #hub: TopicHub;
   #address: string | undefined;
 
   static {
-    construct = (engine, id, remoteAddress, remotePort, framing, timeout, hub, tls) =>
-      new Connection(engine, id, remoteAddress, remotePort, framing, timeout, hub, tls);
+    construct = (context, id, remoteAddress, remotePort, tls) => new Connection(context, id, remoteAddress, remotePort, tls);
     internals = {
       handlerStarted: (c) => {
         c.#inFlight++;
@@ -141,7 +151,7 @@ export class Connection<M extends MessageMap = AnyMessages> extends EventEmitter
       },
       peerEnded: (c, allowHalfOpen) => c.#peerEnded(allowHalfOpen),
       reply: (c, type, seq, flags, payload) => {
-        if (!c.#closed) c.#engine.sendFrame(c.id, flags, type, seq, payload);
+        if (!c.#closed) c.#context.engine.sendFrame(c.id, flags, type, seq, payload);
       },
       response: (c, flags, seq, payload) => c.#response(flags, seq, payload),
       closedBy: (c, code, reason) => c.#closedBy(code, reason),
@@ -149,25 +159,18 @@ export class Connection<M extends MessageMap = AnyMessages> extends EventEmitter
   }
 
   /** Connections are made by the server (its `'connection'` event). */
-  private constructor(
-    engine: Engine,
-    id: number,
-    remoteAddress: string,
-    remotePort: number,
-    framing: Framing,
-    timeout: number,
-    hub: TopicHub,
-    tls?: ConnectionTls,
-  ) {
+  private constructor(context: ConnectionContext, id: number, remoteAddress: string, remotePort: number, tls?: ConnectionTls) {
     super();
+    // EventEmitter starts every instance with an empty listener table, a
+    // dictionary-mode object of ~230 B; most connections never get a listener.
+    // Its methods accept `_events === undefined` and make the table on the
+    // first on()/once() (test/server/connection.test.ts checks each of them).
+    (this as unknown as { _events: unknown })._events = undefined;
     this.tls = tls;
-    this.#engine = engine;
-    this.#requestTimeout = timeout;
-    this.#hub = hub;
+    this.#context = context;
     this.id = id;
     this.remoteAddress = remoteAddress;
     this.remotePort = remotePort;
-    this.framing = framing;
   }
 
   /**
@@ -180,18 +183,18 @@ export class Connection<M extends MessageMap = AnyMessages> extends EventEmitter
    */
   subscribe(topic: string): Promise<void> {
     this.#assertOpen();
-    return this.#hub.subscribe(this as unknown as Connection, topic);
+    return this.#context.hub.subscribe(this as unknown as Connection, topic);
   }
 
   /** Undoes {@link subscribe}; a topic the connection is not in is not an error. */
   unsubscribe(topic: string): void {
     this.#assertOpen();
-    this.#hub.unsubscribe(this as unknown as Connection, topic);
+    this.#context.hub.unsubscribe(this as unknown as Connection, topic);
   }
 
   /** The topics this connection subscribes to now. Valid until the next subscribe/unsubscribe/'close'. */
   get topics(): ReadonlySet<string> {
-    return this.#hub.topicsOf(this as unknown as Connection);
+    return this.#context.hub.topicsOf(this as unknown as Connection);
   }
 
   /** True after `'close'`. */
@@ -201,7 +204,7 @@ export class Connection<M extends MessageMap = AnyMessages> extends EventEmitter
 
   /** Outbound bytes queued and not yet handed to the kernel; 0 after `'close'`. */
   get bufferedAmount(): number {
-    return this.#closed ? 0 : this.#engine.bufferedAmount(this.id);
+    return this.#closed ? 0 : this.#context.engine.bufferedAmount(this.id);
   }
 
   #assertOpen(): void {
@@ -227,7 +230,7 @@ export class Connection<M extends MessageMap = AnyMessages> extends EventEmitter
     this.#assertOpen();
     this.#assertFraming(true, 'send');
     checkType(type);
-    return this.#engine.sendFrame(this.id, 0, type, 0, toBytes(payload as Payload | undefined));
+    return this.#context.engine.sendFrame(this.id, 0, type, 0, toBytes(payload as Payload | undefined));
   }
 
   /**
@@ -240,7 +243,7 @@ export class Connection<M extends MessageMap = AnyMessages> extends EventEmitter
     this.#assertFraming(true, 'request');
     checkType(type);
     if (options === null || typeof options !== 'object') throw new EdgepollError('EINVALID_OPTION', 'request options must be an object');
-    const timeout = requestTimeout('timeout', options.timeout, this.#requestTimeout);
+    const timeout = requestTimeout('timeout', options.timeout, this.#context.requestTimeout);
     const bytes = toBytes(payload as Payload | undefined);
     const seq = this.#nextSeq;
     this.#nextSeq = this.#nextSeq >= 0xffffffff ? 1 : this.#nextSeq + 1;
@@ -264,7 +267,7 @@ export class Connection<M extends MessageMap = AnyMessages> extends EventEmitter
         entry.cleanup = () => signal.removeEventListener('abort', onAbort);
       }
       (this.#pending ??= new Map()).set(seq, entry);
-      this.#engine.sendFrame(this.id, 0, type, seq, bytes);
+      this.#context.engine.sendFrame(this.id, 0, type, seq, bytes);
     });
   }
 
@@ -282,21 +285,21 @@ export class Connection<M extends MessageMap = AnyMessages> extends EventEmitter
     this.#assertOpen();
     this.#assertFraming(false, 'write');
     const bytes = toBytes(payload);
-    if (this.framing === 'raw') return this.#engine.write(this.id, bytes);
+    if (this.framing === 'raw') return this.#context.engine.write(this.id, bytes);
     if (this.framing === 'length') {
       const header = Buffer.allocUnsafe(4);
       header.writeUInt32BE(bytes.length, 0);
-      this.#engine.write(this.id, header);
-      return this.#engine.write(this.id, bytes);
+      this.#context.engine.write(this.id, header);
+      return this.#context.engine.write(this.id, bytes);
     }
-    this.#engine.write(this.id, bytes);
-    return this.#engine.write(this.id, newline);
+    this.#context.engine.write(this.id, bytes);
+    return this.#context.engine.write(this.id, newline);
   }
 
   /** Flushes what is queued, then half-closes (FIN). Does nothing after `'close'`. */
   end(): void {
     if (this.#closed) return;
-    this.#engine.end(this.id);
+    this.#context.engine.end(this.id);
   }
 
   /**
@@ -305,13 +308,13 @@ export class Connection<M extends MessageMap = AnyMessages> extends EventEmitter
    */
   close(reason = ''): void {
     if (this.#closed) return;
-    this.#engine.close(this.id, 'OK', reason);
+    this.#context.engine.close(this.id, 'OK', reason);
   }
 
   /** Closes at once, dropping queued output. `'close'` follows. Does nothing after `'close'`. */
   destroy(): void {
     if (this.#closed) return;
-    this.#engine.destroy(this.id);
+    this.#context.engine.destroy(this.id);
   }
 
   /**
@@ -328,7 +331,7 @@ export class Connection<M extends MessageMap = AnyMessages> extends EventEmitter
   #endIfIdle(): void {
     if (this.#endWhenIdle && this.#inFlight === 0 && !this.#closed) {
       this.#endWhenIdle = false;
-      this.#engine.end(this.id);
+      this.#context.engine.end(this.id);
     }
   }
 
@@ -344,7 +347,7 @@ export class Connection<M extends MessageMap = AnyMessages> extends EventEmitter
     if (this.#closed) return;
     this.#closed = true;
     this.#closeCode = code;
-    this.#hub.closed(this as unknown as Connection, this.#address);
+    this.#context.hub.closed(this as unknown as Connection, this.#address);
     for (const seq of [...(this.#pending?.keys() ?? [])]) {
       this.#settle(seq)?.reject(new EdgepollError('ECONNECTION_LOST', `connection closed (${code}) before request ${seq} was answered`));
     }
@@ -356,11 +359,9 @@ const newline = Buffer.from('\n');
 
 /** The server makes its connections here (the constructor is private). @internal */
 export function createConnection<M extends MessageMap = AnyMessages>(
-  engine: Engine, id: number, remoteAddress: string, remotePort: number, framing: Framing, requestTimeout: number,
-  hub: TopicHub,
-  tls?: ConnectionTls,
+  context: ConnectionContext, id: number, remoteAddress: string, remotePort: number, tls?: ConnectionTls,
 ): Connection<M> {
-  return construct(engine, id, remoteAddress, remotePort, framing, requestTimeout, hub, tls) as Connection<M>;
+  return construct(context, id, remoteAddress, remotePort, tls) as Connection<M>;
 }
 
 /** The internal operations on connections, for the server and the dispatcher. @internal */

@@ -4,7 +4,7 @@
  */
 import cluster from 'node:cluster';
 import { EventEmitter } from 'node:events';
-import { Connection, createConnection, connectionInternals, checkType } from './connection';
+import { Connection, createConnection, connectionInternals, checkType, type ConnectionContext } from './connection';
 import { Dispatcher, type DispatchCounters, type Handler } from './dispatcher';
 import { EdgepollError, invalidOption, toEdgepollError } from '../errors';
 import { checkSocketPath } from '../socket-path';
@@ -131,6 +131,8 @@ export interface ServerEvents<M extends MessageMap = AnyMessages> {
 type State = 'idle' | 'listening' | 'closing' | 'closed';
 
 const timeoutCodes = new Set(['EFRAME_TIMEOUT', 'EHEARTBEAT_TIMEOUT', 'EIDLE_TIMEOUT']);
+/** How many distinct remote addresses share their string (see #addressText). */
+const ADDRESS_STRINGS = 1024;
 
 /** A server; `M` optionally types message ids and payloads (see src/protocol/messages.ts). */
 export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<ServerEvents<M>> implements AsyncDisposable {
@@ -152,6 +154,8 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
   #logger: Logger;
   /** What connections write through: the engine, counting messages and bytes out. */
   #counted: Engine;
+  /** What all connections share (made once the hub exists; the engine opens none before listen). */
+  #context!: ConnectionContext;
   /** Closes the engines count as protocolErrors that are not protocol errors (summed over workers as app counters). */
   #closes = { timeouts: 0, slowConsumers: 0 };
   #hub: TopicHub;
@@ -191,6 +195,7 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
         error: (error) => this.#report(error),
       },
     );
+    this.#context = { engine: this.#counted, framing: this.options.framing, requestTimeout: this.options.requestTimeout, hub: this.#hub };
   }
 
   /** The logger in force (the `logger` option, or one line per message on stderr). */
@@ -215,6 +220,20 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
     return this.#hub.nodeId;
   }
 
+  /**
+   * Connections from one address (a load balancer, a NAT) share one string:
+   * tens of thousands of equal copies would each cost ~32 B. Bounded: past the
+   * cap, new addresses are kept as they come.
+   */
+  #addressText(text: string): string {
+    const known = this.#addresses.get(text);
+    if (known !== undefined) return known;
+    if (this.#addresses.size < ADDRESS_STRINGS) this.#addresses.set(text, text);
+    return text;
+  }
+
+  #addresses = new Map<string, string>();
+
   #sink(): EngineSink {
     const connections = this.#connections;
     const raw = this.options.framing === 'raw';
@@ -228,7 +247,7 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
     };
     return {
       open: (id, remoteAddress, remotePort, tls) => {
-        const connection = createConnection<M>(this.#counted, id, remoteAddress, remotePort, this.options.framing, this.options.requestTimeout, this.#hub, tls);
+        const connection = createConnection<M>(this.#context, id, this.#addressText(remoteAddress), remotePort, tls);
         connections.set(id, connection);
         metrics.opened++;
         if (channels.open.hasSubscribers) channels.open.publish({ server: this, connection });
