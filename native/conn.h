@@ -35,6 +35,8 @@ struct ProxyPending {
 };
 
 struct Conn {
+  // Laid out small fields first and together: tens of thousands of idle
+  // connections each hold one (issue 17), so padding counts.
   int fd = -1;
   uint32_t slot = 0;
   uint32_t generation = 0;  // the slot's generation (SlotTable), bumped when it is freed
@@ -51,19 +53,19 @@ struct Conn {
   bool queued = false;         // on the loop's again list
   bool dirty = false;          // on the loop's dirty list: outbox bytes not yet offered to the kernel
   bool creditPaused = false;   // reads wait until JS consumes what it was handed (toJs)
-  uint64_t toJs = 0;           // payload bytes in batches JS has not consumed yet
   bool wantDrain = false;      // DRAIN owed once below the low-water mark
   bool pingOutstanding = false;
+  bool announced = true;       // OPEN was recorded: JS knows it, so its CLOSE is recorded too
+  uint16_t closeCode = 0;
   uint32_t interest = 0;       // level-triggered mode: the events registered now
+  uint64_t toJs = 0;           // payload bytes in batches JS has not consumed yet
   int64_t lastRead = 0;        // ms; any byte is life (touched per read: O(1))
   int64_t messageStart = 0;    // ms when Decoder::midMessage() became true, 0 = none
   int64_t pingSentAt = 0;
   int64_t closeDeadline = 0;   // Closing: give up flushing at this time
-  uint16_t closeCode = 0;
   std::string closeReason;
   std::optional<Decoder> decoder;  // absent for raw framing
   std::unique_ptr<ProxyPending> proxy;  // set while a PROXY header is still expected
-  bool announced = true;       // OPEN was recorded: JS knows it, so its CLOSE is recorded too
   Outbox outbox;
 };
 

@@ -42,12 +42,18 @@ void Sweeper::sweep() {
   size_t& at = clock_.cursor();
   size_t visits = 0;
   unsigned actions = 0;
+  const size_t until = clock_.paced(now, live.size());
   // The live list may lose entries between slices (freeClosed swaps the last
   // one in): a connection skipped that way is seen by the next pass.
   while (at < live.size()) {
+    if (at >= until) {
+      clock_.onPace(at, live.size(), now);
+      return;
+    }
     // The rest of the pass waits for the next iteration, after its I/O.
     if (visits == kSweepVisits || actions == kSweepActions) {
       loop_.stats_.sweepDeferred++;
+      clock_.behind();
       return;
     }
     visits++;

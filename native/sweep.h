@@ -3,7 +3,11 @@
 // smallest configured timeout (clamped to 10..1000 ms) instead of a timer per
 // connection; a read only stores a stamp. A pass is walked a bounded slice per
 // loop iteration (Sweeper::sweep), so 19,000 heartbeats due at once become many
-// short iterations interleaved with I/O, never one long stall.
+// short iterations interleaved with I/O, never one long stall. A large pass is
+// also paced over the first half of its period: each connection keeps its own
+// phase (its place in the live list), so PINGs leave at a steady rate instead
+// of a burst every period that the peers' PONGs and every other process on
+// the machine then compete with (issue 17: probe p999 8 ms with bursts).
 // SweepClock owns the schedule and the pass cursor; Sweeper owns the clock and
 // the PING sequence, and walks the loop's live list judging each connection's
 // deadlines (heartbeat, idle, frame, PROXY header, the flush of a closing one).
@@ -30,6 +34,26 @@ class SweepClock {
     cursor_ = 0;
     passStart_ = now;
   }
+  // How far into a list of `size` connections the pass may have got by `now`:
+  // all of it for a small list, else in proportion to the time elapsed over
+  // half the period (the rest of the period is slack for a late pass).
+  size_t paced(int64_t now, size_t size) const {
+    if (size <= kPaceAbove) return size;
+    int64_t spread = period_ / 2;
+    int64_t elapsed = now - passStart_ + 1;
+    if (spread <= 1 || elapsed >= spread) return size;
+    return size_t(uint64_t(size) * uint64_t(elapsed) / uint64_t(spread));
+  }
+  // The slice stopped on pace at `cursor`: sleep until another chunk of the
+  // list is due (a wake per ~128 connections, not per millisecond).
+  void onPace(size_t cursor, size_t size, int64_t now) {
+    ahead_ = true;
+    uint64_t spread = period_ / 2;
+    uint64_t at = uint64_t(passStart_) - 1 + ((cursor + kPaceChunk) * spread + size - 1) / size;
+    wakeAt_ = int64_t(at) > now ? int64_t(at) : now + 1;
+  }
+  // It stopped on its budget and is behind: the next iteration must not sleep.
+  void behind() { ahead_ = false; }
   // The pass reached the last slot: the next one starts a period after this one
   // started (or now, if the pass itself took longer than a period).
   void finish(int64_t now) {
@@ -38,8 +62,12 @@ class SweepClock {
   }
   void done(int64_t now) { next_ = now + period_; }
   size_t& cursor() { return cursor_; }
-  // epoll_wait timeout until the next slice: none while a pass is under way.
-  int waitMs(int64_t now) const { return passing_ || now >= next_ ? 0 : int(next_ - now); }
+  // epoll_wait timeout until the next slice: a tick while a paced pass is on
+  // pace, none while it is behind, else until the next pass.
+  int waitMs(int64_t now) const {
+    if (passing_) return ahead_ ? int(wakeAt_ > now ? wakeAt_ - now : 0) : 0;
+    return now >= next_ ? 0 : int(next_ - now);
+  }
   uint32_t period() const { return period_; }
 
  private:
@@ -48,6 +76,11 @@ class SweepClock {
   int64_t passStart_ = 0;
   size_t cursor_ = 0;
   bool passing_ = false;
+  bool ahead_ = false;
+  int64_t wakeAt_ = 0;
+  static constexpr size_t kPaceChunk = 128;
+  // Lists up to this size are walked at once: the pacing is for thousands.
+  static constexpr size_t kPaceAbove = 1024;
 };
 
 class Loop;

@@ -521,6 +521,37 @@ describe('native engine, frame framing', () => {
     expect(loops[0]!.sweepDeferred).toBeGreaterThanOrEqual(5);
   });
 
+  it('paces a pass over 2,000 connections across half its period: no burst of everyone PINGed at once (issue 17)', async () => {
+    // Interval 2 s: a pass every 500 ms, paced over 250 ms.
+    const server = await start({ ...framed, threads: 1, heartbeatInterval: 2000, heartbeatTimeout: 10_000 });
+    const arrivals: number[] = [];
+    const sockets: net.Socket[] = [];
+    onTestFinished(() => {
+      for (const socket of sockets) socket.destroy();
+    });
+    const connectOne = (): Promise<void> =>
+      new Promise((resolve, reject) => {
+        const socket = net.connect(server.port, '127.0.0.1', () => resolve());
+        socket.once('error', reject);
+        socket.once('data', () => arrivals.push(performance.now()));
+        sockets.push(socket);
+      });
+    // Connected together (in well under a pass period), so their PINGs fall due together.
+    for (let i = 0; i < 2000; i += 200) await Promise.all(Array.from({ length: 200 }, connectOne));
+    const deadline = performance.now() + 10_000;
+    while (arrivals.length < 2000 && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(arrivals.length).toBe(2000);
+    arrivals.sort((a, b) => a - b);
+    // The most PINGs that reached the peers within any 20 ms: all of them
+    // (a few ms of back-to-back slices) before pacing; about 8 a ms after it.
+    let most = 0;
+    for (let i = 0, j = 0; i < arrivals.length; i++) {
+      while (arrivals[i]! - arrivals[j]! > 20) j++;
+      most = Math.max(most, i - j + 1);
+    }
+    expect(most).toBeLessThan(600);
+  }, 30_000);
+
   it('closes a message left incomplete past frameTimeout', async () => {
     const server = await start({ ...framed, frameTimeout: 100 });
     const peer = await connectPeer(server.port);
