@@ -8,6 +8,7 @@
  * Owns: this worker's outstanding requests to the primary.
  * Runs on: the worker's JS thread.
  */
+import cluster from 'node:cluster';
 import { HEADER_SIZE } from '../../protocol/constants';
 import type { Engine, EngineStats } from '../engine';
 import { COUNT_INTERVAL, STATS_TIMEOUT, STOP_TIMEOUT, isClusterMessage, type ClusterMessage } from './messages';
@@ -185,6 +186,20 @@ export abstract class RelayingWorker {
   }
   broadcastLocal(bytes: Uint8Array): void {
     this.local.broadcast(bytes);
+  }
+
+  #closed = false;
+
+  /** Destroys what is left, tells the primary, and lets this worker exit (IPC disconnected). */
+  async shutdown(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.link.refuseAdmissions();
+    await this.local.shutdown();
+    this.link.close();
+    // worker.disconnect() closes this worker's servers, then the IPC channel:
+    // the primary sees a deliberate exit (not a crash to replace).
+    if (cluster.worker?.isConnected()) cluster.worker.disconnect();
   }
 
   /**

@@ -188,15 +188,8 @@ export class PrimaryEngine extends ConnectionlessPrimary implements Engine {
   async shutdown(): Promise<void> {
     if (!this.stopping) {
       this.stopping = true;
-      for (const state of this.workers.values()) {
-        if (state.worker.isConnected()) state.worker.disconnect();
-        state.worker.process.kill('SIGTERM');
-      }
-      if (this.workers.size > 0) {
-        if (this.killTimer) clearTimeout(this.killTimer);
-        this.killTimer = setTimeout(() => this.killAll('SIGKILL'), EXIT_GRACE);
-        this.killTimer.unref();
-      }
+      if (this.killTimer) clearTimeout(this.killTimer);
+      this.killTimer = this.pool.terminateAll(EXIT_GRACE);
     }
     await this.allExited();
     cluster.off('message', this.onMessage);

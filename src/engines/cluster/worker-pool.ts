@@ -147,6 +147,22 @@ export class WorkerPool<S extends WorkerSlot> {
     for (const state of this.workers.values()) state.worker.process.kill(signal);
   }
 
+  /**
+   * Asks every worker to exit (IPC disconnect, then SIGTERM: a deliberate exit,
+   * not a crash to replace). Returns the unref'd timer that SIGKILLs what is
+   * left after `graceMs`, or undefined when there is no worker.
+   */
+  terminateAll(graceMs: number): NodeJS.Timeout | undefined {
+    for (const state of this.workers.values()) {
+      if (state.worker.isConnected()) state.worker.disconnect();
+      state.worker.process.kill('SIGTERM');
+    }
+    if (this.workers.size === 0) return undefined;
+    const timer = setTimeout(() => this.killAll('SIGKILL'), graceMs);
+    timer.unref();
+    return timer;
+  }
+
   ref(): void {
     this.referenced = true;
     for (const state of this.workers.values()) {

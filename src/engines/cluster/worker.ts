@@ -18,7 +18,6 @@ export class WorkerEngine extends RelayingWorker implements Engine {
   protected readonly local: NetEngineInstance;
   protected readonly link: PrimaryLink;
   private drainRequested = false;
-  private closed = false;
   protected readonly frameFraming: boolean;
 
   constructor(
@@ -98,17 +97,6 @@ export class WorkerEngine extends RelayingWorker implements Engine {
     await this.link.waitAllStopped();
   }
 
-  /** Destroys what is left, tells the primary, and lets this worker exit (IPC disconnected). */
-  async shutdown(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    this.link.refuseAdmissions();
-    await this.local.shutdown();
-    this.link.close();
-    // worker.disconnect() closes this worker's servers, then the IPC channel:
-    // the primary sees a deliberate exit (not a crash to replace).
-    if (cluster.worker?.isConnected()) cluster.worker.disconnect();
-  }
 
   connectionCount(): number {
     return this.local.connectionCount();

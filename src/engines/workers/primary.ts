@@ -326,16 +326,9 @@ export class NativeWorkersPrimary extends ConnectionlessPrimary implements Engin
     if (!this.stopping) {
       this.stopping = true;
       this.closeSocket();
-      for (const state of this.workers.values()) {
-        state.retiring = true;
-        if (state.worker.isConnected()) state.worker.disconnect();
-        state.worker.process.kill('SIGTERM');
-      }
-      if (this.workers.size > 0) {
-        if (this.killTimer) clearTimeout(this.killTimer);
-        this.killTimer = setTimeout(() => this.killAll('SIGKILL'), EXIT_GRACE);
-        this.killTimer.unref();
-      }
+      for (const state of this.workers.values()) state.retiring = true;
+      if (this.killTimer) clearTimeout(this.killTimer);
+      this.killTimer = this.pool.terminateAll(EXIT_GRACE);
     }
     await this.exited();
     cluster.off('message', this.onMessage);

@@ -32,7 +32,6 @@ export class NativeWorkerEngine extends RelayingWorker implements Engine {
   /** Connections the primary admitted that are still open (each is released once on close). */
   private readonly admitted = new Set<number>();
   private drain: { retire: boolean } | undefined;
-  private closed = false;
   private rejectedFull = 0;
   /** Connections the server above has open (what the primary sums for server.connections). */
   private open = 0;
@@ -191,13 +190,4 @@ export class NativeWorkerEngine extends RelayingWorker implements Engine {
     await this.link.waitAllStopped();
   }
 
-  /** Destroys what is left, tells the primary, and lets this worker exit (IPC disconnected). */
-  async shutdown(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    this.link.refuseAdmissions();
-    await this.local.shutdown();
-    this.link.close();
-    if (cluster.worker?.isConnected()) cluster.worker.disconnect();
-  }
 }
