@@ -1,11 +1,16 @@
+'use strict';
 /**
  * A bus whose subscriptions take `delay` ms to come into effect (a broker
  * far away): messages on a channel reach the transport only once its
  * subscribe() has resolved, as with a real broker. Wraps any adapter.
+ * CommonJS so that both the vitest suites and the child-process fixtures
+ * (topic-fixtures/cluster-bus.js) use this one copy.
+ *
+ * @param {import('../../src/bus/bus').Bus} bus
+ * @param {number} delay
+ * @returns {import('../../src/bus/bus').Bus}
  */
-import type { Bus } from '../../src/bus/bus';
-
-export function slowSubscriptions(bus: Bus, delay: number): Bus {
+function slowSubscriptions(bus, delay) {
   return {
     kind: bus.kind,
     dropDelay: bus.dropDelay,
@@ -26,3 +31,5 @@ export function slowSubscriptions(bus: Bus, delay: number): Bus {
     },
   };
 }
+
+module.exports = { slowSubscriptions };

@@ -11,6 +11,7 @@ import type { ServerOptions } from '../../src/server/options';
 import { client, codeOf, nextEvent } from '../helpers/client-fixtures/clients';
 import { createFrameServer } from '../helpers/client-fixtures/frame-server.cjs';
 import { engineCases } from '../helpers/fixture';
+import { listening, nextConnection } from '../helpers/listening';
 import { connectPeer, deadPort, frame, nonReader } from '../helpers/wire';
 
 /** Rejects when `promise` has not settled within `ms` (a hang on main fails fast instead of at the test timeout). */
@@ -28,18 +29,6 @@ function errorOf(run: () => unknown): EdgepollError | undefined {
     return error as EdgepollError;
   }
   return undefined;
-}
-
-async function listening(options: ServerOptions, setup?: (server: Server) => void) {
-  const server = createServer({ drainTimeout: 200, ...options });
-  onTestFinished(() => server.close());
-  setup?.(server);
-  const address = await server.listen({ port: 0 });
-  return { server, port: address.port };
-}
-
-function nextConnection(server: Server): Promise<Connection> {
-  return new Promise((resolve) => server.once('connection', resolve));
 }
 
 describe('call shapes of node:net', () => {

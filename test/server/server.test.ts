@@ -1,22 +1,10 @@
 /** The Server and Connection API in-process, over the in-process engines (native, net). */
 import net from 'node:net';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { createServer, EdgepollError, type Connection, type Server } from '../../src/index';
-import type { ServerOptions } from '../../src/server/options';
+import { createServer, EdgepollError, type Connection } from '../../src/index';
 import { connectPeer, frame } from '../helpers/wire';
 import { engineCases } from '../helpers/fixture';
-
-async function listening(options: ServerOptions, setup?: (server: Server) => void) {
-  const server = createServer({ drainTimeout: 200, ...options });
-  onTestFinished(() => server.close());
-  setup?.(server);
-  const address = await server.listen({ port: 0 });
-  return { server, port: address.port };
-}
-
-function nextConnection(server: Server): Promise<Connection> {
-  return new Promise((resolve) => server.once('connection', resolve));
-}
+import { listening, nextConnection } from '../helpers/listening';
 
 describe('options', () => {
   it('rejects invalid and unknown options with one clear wording', () => {

@@ -14,7 +14,7 @@ import { afterAll, describe, expect, it, onTestFinished } from 'vitest';
 import { createServer, memoryBus } from '../../src/index';
 import { installDemo } from '../../src/cli/demo';
 import { engineCases, startFixture } from '../helpers/fixture';
-import { slowSubscriptions } from '../helpers/slow-bus';
+import { slowSubscriptions } from '../helpers/slow-bus.cjs';
 import { connectPeer, frame, type WireFrame, type WirePeer } from '../helpers/wire';
 
 const RESPONSE = 1;

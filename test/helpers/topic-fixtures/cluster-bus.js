@@ -2,7 +2,7 @@
 // A cluster-engine demo server on an external bus (test/bus/bus.cluster.test.ts):
 // argv JSON { bus: 'redis://…' | 'nats://…', workers, nodeId, subscribeDelay?, engine? ('cluster' | 'native' workers) }
 // (subscribeDelay: ms each bus subscription takes to come into effect, as
-// test/helpers/slow-bus.ts does in-process). The script runs
+// test/helpers/slow-bus.cjs, shared with the in-process suites). The script runs
 // in the primary and in every worker, as node:cluster users write it. The
 // primary prints `listening on HOST:PORT`, then takes one JSON command a line
 // on standard input and acts on its own server — { op: 'publish', topic,
@@ -13,10 +13,11 @@ const cluster = require('node:cluster');
 const readline = require('node:readline');
 const { createServer, redisBus, natsBus } = require('../../../dist/index.js');
 const { installDemo } = require('../../../dist/cli/demo.js');
+const { slowSubscriptions } = require('../slow-bus.cjs');
 
 const spec = JSON.parse(process.argv[2]);
 const real = spec.bus.startsWith('nats:') ? natsBus({ servers: spec.bus }) : redisBus({ url: spec.bus, dropDelay: 100 });
-const bus = spec.subscribeDelay ? slow(real, spec.subscribeDelay) : real;
+const bus = spec.subscribeDelay ? slowSubscriptions(real, spec.subscribeDelay) : real;
 const server = createServer({ engine: spec.engine ?? 'cluster', workers: spec.workers ?? 2, bus, nodeId: spec.nodeId, drainTimeout: 200 });
 installDemo(server);
 server.on('error', (error) => process.stderr.write(`fixture error: ${error.code ?? ''} ${error.message}\n`));
@@ -43,24 +44,3 @@ server.listen({ port: 0 }).then(
   },
 );
 
-function slow(inner, delay) {
-  return {
-    kind: inner.kind,
-    dropDelay: inner.dropDelay,
-    open(events) {
-      const transport = inner.open(events);
-      return {
-        get up() {
-          return transport.up;
-        },
-        subscribe: async (channel) => {
-          await new Promise((resolve) => setTimeout(resolve, delay));
-          await transport.subscribe(channel);
-        },
-        unsubscribe: (channel) => transport.unsubscribe(channel),
-        publish: (channel, payload) => transport.publish(channel, payload),
-        close: () => transport.close(),
-      };
-    },
-  };
-}
