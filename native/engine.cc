@@ -73,7 +73,8 @@ Napi::Function Engine::define(Napi::Env env) {
   return DefineClass(env, "Engine",
                      {InstanceMethod<&Engine::listen>("listen"), InstanceMethod<&Engine::submit>("submit"),
                       InstanceMethod<&Engine::broadcast>("broadcast"), InstanceMethod<&Engine::publish>("publish"),
-                      InstanceMethod<&Engine::stopAccepting>("stopAccepting"), InstanceMethod<&Engine::stats>("stats"),
+                      InstanceMethod<&Engine::stopAccepting>("stopAccepting"), InstanceMethod<&Engine::trim>("trim"),
+                      InstanceMethod<&Engine::stats>("stats"),
                       InstanceMethod<&Engine::stop>("stop"), InstanceMethod<&Engine::ref>("ref"),
                       InstanceMethod<&Engine::unref>("unref")});
 }
@@ -251,6 +252,11 @@ Napi::Value Engine::publish(const Napi::CallbackInfo& info) {
 
 Napi::Value Engine::stopAccepting(const Napi::CallbackInfo& info) {
   if (!stopped_) pool_->stopAccepting();
+  return info.Env().Undefined();
+}
+
+Napi::Value Engine::trim(const Napi::CallbackInfo& info) {
+  if (!stopped_) pool_->trimSoon();
   return info.Env().Undefined();
 }
 

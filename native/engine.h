@@ -1,6 +1,6 @@
 // The object JS holds: new Engine(options, onBatch), listen (a host and port,
 // a Unix path, or a listening fd to adopt), submit,
-// broadcast, publish, stopAccepting, stats, stop, ref, unref (docs/internals.md).
+// broadcast, publish, stopAccepting, trim, stats, stop, ref, unref (docs/internals.md).
 // Owns: the pool (loops, threads, fds) and the bridge (until it is released;
 // the TSFN finalizer frees it). Keeps itself strongly referenced while
 // listening; stops on stop(), on garbage collection and on environment
@@ -32,6 +32,7 @@ class Engine : public Napi::ObjectWrap<Engine> {
   Napi::Value broadcast(const Napi::CallbackInfo& info);
   Napi::Value publish(const Napi::CallbackInfo& info);
   Napi::Value stopAccepting(const Napi::CallbackInfo& info);
+  Napi::Value trim(const Napi::CallbackInfo& info);
   Napi::Value stats(const Napi::CallbackInfo& info);
   Napi::Value stop(const Napi::CallbackInfo& info);
   Napi::Value ref(const Napi::CallbackInfo& info);

@@ -24,6 +24,9 @@ constexpr int64_t kCloseFlushMs = 1000;  // a closing connection gets this long 
 // burst would otherwise stay in RSS for the process's lifetime.
 constexpr uint64_t kTrimAfterBytes = 16 * 1024 * 1024;
 constexpr int64_t kTrimIntervalMs = 1000;
+// A GC's freeing of Buffer memory finishes on V8's background threads after
+// JS hears of the GC: a trim asked for then waits this long.
+constexpr int64_t kTrimAskedDelayMs = 200;
 
 // A quarter of the hard limit leaves room for the answers (and the high-water
 // slack) below it; 64 KiB..1 MiB keeps one JS round trip from capping throughput.
@@ -86,6 +89,11 @@ void Loop::join() {
 
 void Loop::wake() {
   if (wakeFd_ >= 0) signalEventFd(wakeFd_);
+}
+
+void Loop::trimSoon() {
+  trimAsked_.store(true, std::memory_order_release);
+  wake();
 }
 
 void Loop::stopAccepting() {
@@ -190,15 +198,21 @@ void Loop::freeClosed() {
   slots_.shrink();
 }
 
-// About to sleep for `timeout` ms: trims the heap once a burst is over, or
-// shortens the sleep to the time the next trim is allowed.
+// About to sleep for `timeout` ms: trims the heap once a burst is over or
+// when JS asked (trimSoon), or shortens the sleep to the time the next trim
+// is allowed.
 int Loop::trimWhenIdle(int timeout) {
+  if (trimAsked_.exchange(false, std::memory_order_acquire) && trimAt_ == 0) trimAt_ = now_ + kTrimAskedDelayMs;
   uint64_t moved = stats_.bytesIn.load(std::memory_order_relaxed) + stats_.bytesOut.load(std::memory_order_relaxed);
-  if (moved - trimmedAtBytes_ < kTrimAfterBytes) return timeout;
-  int64_t wait = lastTrim_ + kTrimIntervalMs - now_;
+  bool burst = moved - trimmedAtBytes_ >= kTrimAfterBytes;
+  if (!burst && trimAt_ == 0) return timeout;
+  int64_t allowed = lastTrim_ + kTrimIntervalMs;
+  if (!burst) allowed = std::max(allowed, trimAt_);
+  int64_t wait = allowed - now_;
   if (wait > 0) return timeout < 0 || timeout > wait ? int(wait) : timeout;
   trimmedAtBytes_ = moved;
   lastTrim_ = now_;
+  if (trimAt_ <= now_) trimAt_ = 0;  // one asked for later still happens
 #if defined(__GLIBC__)
   malloc_trim(0);
 #endif

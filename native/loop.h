@@ -10,7 +10,7 @@
 // Does not own: the bridge (reached through Doorbell), the connection counter
 // shared by every loop (LoopShared).
 // Runs on: its own thread, except the methods marked "JS thread" (submit,
-// broadcast, wake, stopAccepting, start/join) which only touch atomics, rings
+// broadcast, wake, trimSoon, stopAccepting, start/join) which only touch atomics, rings
 // and the eventfd.
 #pragma once
 #include <sys/epoll.h>
@@ -136,6 +136,9 @@ class Loop {
   void stopAccepting();
   bool accepting() const { return acceptor_.accepting(); }
   void wake();
+  // JS thread: memory went back to the allocator outside the loop (a GC freed
+  // Buffers), so hand freed heap to the OS soon, whatever this loop moved.
+  void trimSoon();
 
   // Batches to JS (consumer: bridge on the JS thread) and their way back for reuse.
   SpscRing<Batch*>& outRing() { return handoff_.out(); }
@@ -186,6 +189,8 @@ class Loop {
   int64_t lastErrorReport_ = -1000000;
   uint64_t trimmedAtBytes_ = 0;  // bytesIn + bytesOut at the last heap trim
   int64_t lastTrim_ = 0;
+  std::atomic<bool> trimAsked_{false};  // set by trimSoon()
+  int64_t trimAt_ = 0;                  // 0 = no trim asked; else not before this time
 
   InputBudget inputBudget_;  // partial-message bytes of every decoder here (before slots_: outlives them)
   SlotTable slots_;

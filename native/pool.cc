@@ -167,6 +167,10 @@ void Pool::unlinkSocketFile() {
   unixPath_.clear();
 }
 
+void Pool::trimSoon() {
+  if (started_ && !stopped_ && !loops_.empty()) loops_[0]->trimSoon();
+}
+
 void Pool::stopAccepting() {
   if (!started_ || stopped_) return;
   // No new peer can find the file from here on; those already queued are the loops' to accept or drop.

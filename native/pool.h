@@ -40,6 +40,8 @@ class Pool {
   int adopt(int fd);
   // Every loop closes its listener; returns when they all did (or after 2 s).
   void stopAccepting();
+  // Freed heap back to the OS soon: one loop trims (malloc_trim covers every arena).
+  void trimSoon();
   // Stops and joins every thread; idempotent, and safe from the exit path
   // (stopAllAtExit) while another thread calls it. Connections are closed unreported.
   void stop();

@@ -45,6 +45,8 @@ export interface NativeEngine {
   /** One shared copy to the members of `topic` in every loop, except (loop, slot, generation); loop 0xFFFFFFFF = nobody. false: some inbox is full, nothing queued. */
   publish(topic: Uint8Array, frame: Uint8Array, exceptLoop: number, exceptSlot: number, exceptGeneration: number): boolean;
   stopAccepting(): void;
+  /** One loop gives freed heap back to the OS soon (malloc_trim, off the JS thread). */
+  trim(): void;
   stats(): { loops: Array<Record<string, number>> };
   stop(): void;
   ref(): void;

@@ -11,6 +11,7 @@
  */
 import { Buffer } from 'node:buffer';
 import type { NativeAddon, NativeEngine } from './binding';
+import { trimAfterGc } from './heap-trim';
 import { EdgepollError, type EngineCode } from '../../errors';
 import { HEADER_SIZE, framingNumber, writeHeader } from '../../protocol/constants';
 import { connectionTls, decodeProxyTls } from '../../proxy/header';
@@ -156,6 +157,8 @@ class NativeEngineAdapter implements Engine {
   private flushScheduled = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** Set while listening: stops the GC observer's trims (heap-trim.ts). */
+  private untrim: (() => void) | undefined;
   /** Per loop: writes that crossed the high-water mark (returned false), and submits that found the inbox full (kept in `pending`). */
   private readonly backpressure: number[];
   private readonly inboxFull: number[];
@@ -213,9 +216,11 @@ class NativeEngineAdapter implements Engine {
     try {
       if (path !== undefined) {
         this.native.listen('', 0, backlog, path);
+        this.trimWhileServing();
         return { host: '', port: 0, path };
       }
       const bound = this.native.listen(host, port, backlog);
+      this.trimWhileServing();
       return { host, port: bound };
     } catch (error) {
       const code = (error as { code?: string }).code ?? 'EIO';
@@ -229,11 +234,17 @@ class NativeEngineAdapter implements Engine {
    */
   adopt(fd: number, host: string): ListenAddress {
     try {
-      return { host, port: this.native.listen(fd) };
+      const port = this.native.listen(fd);
+      this.trimWhileServing();
+      return { host, port };
     } catch (error) {
       const code = (error as { code?: string }).code ?? 'EIO';
       throw new EdgepollError(code, `listen on the shared socket (fd ${fd}): ${code}`, { cause: error });
     }
+  }
+
+  private trimWhileServing(): void {
+    this.untrim ??= trimAfterGc(this.native);
   }
 
   write(id: number, bytes: Uint8Array): boolean {
@@ -401,6 +412,8 @@ class NativeEngineAdapter implements Engine {
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.pending.length = 0;
     this.pendingBytes = 0;
+    this.untrim?.();
+    this.untrim = undefined;
     this.native.stop();
     for (const table of this.slots) table.length = 0;
   }
