@@ -24,8 +24,8 @@ constexpr int64_t kCloseFlushMs = 1000;  // a closing connection gets this long 
 // burst would otherwise stay in RSS for the process's lifetime.
 constexpr uint64_t kTrimAfterBytes = 16 * 1024 * 1024;
 constexpr int64_t kTrimIntervalMs = 1000;
-// A GC's freeing of Buffer memory finishes on V8's background threads after
-// JS hears of the GC: a trim asked for then waits this long.
+// V8 frees a collected Buffer's memory on a background thread, possibly
+// still at work when JS sees the memory go: a trim asked for waits this long.
 constexpr int64_t kTrimAskedDelayMs = 200;
 
 // A quarter of the hard limit leaves room for the answers (and the high-water

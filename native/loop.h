@@ -136,7 +136,7 @@ class Loop {
   void stopAccepting();
   bool accepting() const { return acceptor_.accepting(); }
   void wake();
-  // JS thread: memory went back to the allocator outside the loop (a GC freed
+  // JS thread: memory went back to the allocator outside the loop (V8 freed
   // Buffers), so hand freed heap to the OS soon, whatever this loop moved.
   void trimSoon();
 

@@ -11,7 +11,7 @@
  */
 import { Buffer } from 'node:buffer';
 import type { NativeAddon, NativeEngine } from './binding';
-import { trimAfterGc } from './heap-trim';
+import { trimWhenFreed } from './heap-trim';
 import { EdgepollError, type EngineCode } from '../../errors';
 import { HEADER_SIZE, framingNumber, writeHeader } from '../../protocol/constants';
 import { connectionTls, decodeProxyTls } from '../../proxy/header';
@@ -157,7 +157,7 @@ class NativeEngineAdapter implements Engine {
   private flushScheduled = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private stopped = false;
-  /** Set while listening: stops the GC observer's trims (heap-trim.ts). */
+  /** Set while listening: ends the freed-heap trims (heap-trim.ts). */
   private untrim: (() => void) | undefined;
   /** Per loop: writes that crossed the high-water mark (returned false), and submits that found the inbox full (kept in `pending`). */
   private readonly backpressure: number[];
@@ -244,7 +244,7 @@ class NativeEngineAdapter implements Engine {
   }
 
   private trimWhileServing(): void {
-    this.untrim ??= trimAfterGc(this.native);
+    this.untrim ??= trimWhenFreed(this.native);
   }
 
   write(id: number, bytes: Uint8Array): boolean {
