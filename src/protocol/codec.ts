@@ -8,6 +8,7 @@
  * PONG replies or close reasons (the engine acts on what it is given).
  */
 import { EdgepollError, type EngineCode } from '../errors';
+import { payloadView } from './view';
 import {
   CONTROL_FIRST,
   HEADER_SIZE,
@@ -153,6 +154,8 @@ export class Decoder {
     const headerSize = this.headerSize;
     const lengthOffset = this.framing === 'frame' ? 4 : 0;
     const length = chunk.length;
+    const bytes = chunk.buffer as ArrayBuffer; // a view over a SharedArrayBuffer works the same
+    const base = chunk.byteOffset;
     let position = 0;
     while (position < length) {
       let left = length - position;
@@ -163,7 +166,7 @@ export class Decoder {
         const payloadLength = readU32(chunk, position + lengthOffset);
         if (left - headerSize >= payloadLength) {
           const start = position + headerSize;
-          const payload = payloadLength === 0 ? EMPTY : chunk.subarray(start, start + payloadLength);
+          const payload = payloadLength === 0 ? EMPTY : payloadView(bytes, base + start, payloadLength);
           const headerAt = position;
           position = start + payloadLength;
           if (!this.deliver(chunk, headerAt, payload, onMessage)) return '';
@@ -185,7 +188,7 @@ export class Decoder {
         if (left >= this.need) {
           // The header was split but the payload is whole in this chunk.
           const payloadLength = this.need;
-          const payload = payloadLength === 0 ? EMPTY : chunk.subarray(position, position + payloadLength);
+          const payload = payloadLength === 0 ? EMPTY : payloadView(bytes, base + position, payloadLength);
           this.headerHave = 0;
           this.need = 0;
           position += payloadLength;

@@ -41,8 +41,12 @@ export interface DispatchCounters {
   handlerErrors: number;
 }
 
+/** Types below this are looked up in an array (most protocols use a few small types); the rest in a Map. */
+const SMALL_TYPES = 256;
+
 export class Dispatcher {
-  readonly handlers = new Map<number, Handler>();
+  private readonly small: Array<Handler | undefined> = new Array<Handler | undefined>(SMALL_TYPES).fill(undefined);
+  private readonly large = new Map<number, Handler>();
   readonly counters: DispatchCounters = { unhandled: 0, unmatched: 0, handlerErrors: 0 };
   private readonly report: (error: Error, connection: Connection) => void;
   private readonly metrics: Metrics | undefined;
@@ -63,12 +67,19 @@ export class Dispatcher {
     this.owner = owner;
   }
 
+  /** Sets the handler of `type`; undefined removes it. */
+  setHandler(type: number, handler: Handler | undefined): void {
+    if (type < SMALL_TYPES) this.small[type] = handler;
+    else if (handler === undefined) this.large.delete(type);
+    else this.large.set(type, handler);
+  }
+
   dispatch(connection: Connection, type: number, flags: number, seq: number, payload: Buffer): void {
     if (flags & FLAG_RESPONSE) {
       if (!connectionInternals().response(connection, flags, seq, payload)) this.counters.unmatched++;
       return;
     }
-    const handler = this.handlers.get(type);
+    const handler = type < SMALL_TYPES ? this.small[type] : this.large.get(type);
     if (handler === undefined) {
       if (seq === 0) this.counters.unhandled++;
       else connectionInternals().reply(connection, type, seq, FLAG_RESPONSE | FLAG_ERROR, Buffer.from(`unknown type ${type}`));

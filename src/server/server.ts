@@ -319,9 +319,8 @@ export class Server<M extends MessageMap = AnyMessages> extends EventEmitter<Ser
    */
   handle<T extends TypeOf<M>>(type: T, handler: Handler<ReplyOf<M, T>, M> | undefined): this {
     checkType(type);
-    if (handler === undefined) this.#dispatcher.handlers.delete(type);
-    else if (typeof handler !== 'function') throw invalidOption('handler', 'a function', handler);
-    else this.#dispatcher.handlers.set(type, handler as unknown as Handler);
+    if (handler !== undefined && typeof handler !== 'function') throw invalidOption('handler', 'a function', handler);
+    this.#dispatcher.setHandler(type, handler as unknown as Handler | undefined);
     return this;
   }
 

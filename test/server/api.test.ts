@@ -313,6 +313,25 @@ describe.each(engineCases({ cluster: false }))('one vocabulary on $name', ({ opt
     peer.destroy();
   });
 
+  it('handlers of small and large types (either side of the dispatcher\'s array) are set, replaced and removed alike', async () => {
+    const types = [1, 255, 256, 4096, 0xefff];
+    const { server, port } = await listening(options, (s) => {
+      for (const type of types) s.handle(type, () => `old ${type}`);
+      for (const type of types) s.handle(type, () => `new ${type}`);
+    });
+    const peer = await connectPeer(port);
+    for (const [i, type] of types.entries()) {
+      peer.write(frame(0, type, 10 + i));
+      expect(await peer.readFrame()).toMatchObject({ flags: 1, type, seq: 10 + i, payload: Buffer.from(`new ${type}`) });
+    }
+    for (const type of types) server.handle(type, undefined);
+    for (const [i, type] of types.entries()) {
+      peer.write(frame(0, type, 20 + i));
+      expect(await peer.readFrame()).toMatchObject({ flags: 3, seq: 20 + i, payload: Buffer.from(`unknown type ${type}`) });
+    }
+    peer.destroy();
+  });
+
   it('stats: protocolErrors counts protocol errors only; timeouts and slow consumers have their own counters', async () => {
     const counts = async (server: Server) => {
       const stats = await server.stats();

@@ -12,6 +12,7 @@
 import { Buffer } from 'node:buffer';
 import type { NativeAddon, NativeEngine } from './binding';
 import { trimWhenFreed } from './heap-trim';
+import { payloadView } from '../../protocol/view';
 import { EdgepollError, type EngineCode } from '../../errors';
 import { HEADER_SIZE, framingNumber, writeHeader } from '../../protocol/constants';
 import { connectionTls, decodeProxyTls } from '../../proxy/header';
@@ -64,17 +65,6 @@ const PENDING_ENTRY_COST = 128;
 const BUFFER_SIZE = 16 * 1024;
 /** A command buffer grown past this by one large write goes back to BUFFER_SIZE once submitted. */
 const BUFFER_KEEP = 256 * 1024;
-
-/**
- * A payload view over a batch: a Buffer (Buffer.prototype, Buffer.isBuffer)
- * made without Buffer.from's argument dispatch and range checks, the batch's
- * offsets being right by construction. Measured on Node 20: 19 ns a view
- * against 50 ns for Buffer.from(arrayBuffer, offset, length), once per message.
- */
-class PayloadView extends Uint8Array {}
-Object.setPrototypeOf(PayloadView.prototype, Buffer.prototype);
-const payloadView = (batch: ArrayBuffer, offset: number, length: number): Buffer =>
-  new PayloadView(batch, offset, length) as unknown as Buffer;
 
 /** One loop's corked commands: grows by doubling, reused after each submit, shrunk after a large one. */
 class CommandBuffer {

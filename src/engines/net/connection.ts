@@ -48,6 +48,8 @@ export class NetConnection {
   paused = false;
   /** Counted by an Admission (cluster maxConnections): released once, at close. */
   admitted = false;
+  /** What the sink's open() returned: handed to messageOf/dataOf so the server need not look the connection up by id. */
+  handle: unknown = undefined;
 
   constructor(
     readonly id: number,

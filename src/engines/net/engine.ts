@@ -210,8 +210,9 @@ class NetEngine implements Engine {
     socket.on('drain', this.socketDrain);
     socket.on('error', socketError);
     socket.on('close', this.socketClose);
-    if (header) this.sink.open(conn.id, header.remoteAddress, header.remotePort, header.tls);
-    else this.sink.open(conn.id, socket.remoteAddress ?? '', socket.remotePort ?? 0);
+    conn.handle = header
+      ? this.sink.open(conn.id, header.remoteAddress, header.remotePort, header.tls)
+      : this.sink.open(conn.id, socket.remoteAddress ?? '', socket.remotePort ?? 0);
     this.sink.batchEnd();
     if (header?.rest) this.onData(conn, header.rest); // protocol data that came with the PROXY header
   }
@@ -262,7 +263,7 @@ class NetEngine implements Engine {
     let done = false;
     try {
       if (!decoder) {
-        this.sink.data(conn.id, chunk);
+        this.deliverData(conn, chunk);
       } else {
         this.current = conn;
         let code: EngineCode | '';
@@ -295,7 +296,7 @@ class NetEngine implements Engine {
     if (conn.state !== OPEN) return false;
     conn.messageStart = 0;
     if (!this.frameFraming) {
-      this.sink.data(conn.id, payload);
+      this.deliverData(conn, payload);
       return conn.state === OPEN;
     }
     if (type >= CONTROL_FIRST) {
@@ -310,9 +311,15 @@ class NetEngine implements Engine {
       // refused by the decoder (EUNEXPECTED_GOAWAY) before it gets here.
       return conn.state === OPEN;
     }
-    this.sink.message(conn.id, type, flags, seq, payload);
+    if (conn.handle !== undefined && this.sink.messageOf) this.sink.messageOf(conn.handle, type, flags, seq, payload);
+    else this.sink.message(conn.id, type, flags, seq, payload);
     return conn.state === OPEN;
   };
+
+  private deliverData(conn: NetConnection, payload: Buffer): void {
+    if (conn.handle !== undefined && this.sink.dataOf) this.sink.dataOf(conn.handle, payload);
+    else this.sink.data(conn.id, payload);
+  }
 
   private onEnd(conn: NetConnection): void {
     if (conn.state !== OPEN) return;
@@ -450,7 +457,9 @@ class NetEngine implements Engine {
   }
 
   private writable(id: number): NetConnection | undefined {
-    const conn = this.connections.get(id);
+    // A reply written while its request is handled (the usual case) needs no lookup.
+    const current = this.current;
+    const conn = current !== undefined && current.id === id ? current : this.connections.get(id);
     if (!conn || conn.state !== OPEN || conn.socket.writableEnded || conn.socket.destroyed) return undefined;
     return conn;
   }
