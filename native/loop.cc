@@ -213,6 +213,11 @@ int Loop::trimWhenIdle(int timeout) {
   trimmedAtBytes_ = moved;
   lastTrim_ = now_;
   if (trimAt_ <= now_) trimAt_ = 0;  // one asked for later still happens
+  // And a burst's trim is followed by one a second later: what the burst
+  // left to others to free (JS's command blocks, Buffers of its last
+  // batches) is often freed after the loop went idle, and no more bytes
+  // move to trigger another.
+  if (burst && trimAt_ == 0) trimAt_ = now_ + kTrimIntervalMs;
 #if defined(__GLIBC__)
   malloc_trim(0);
 #endif
