@@ -97,8 +97,13 @@ if (process.argv[2] === '--child') {
   run(); // warm-up: optimized code
   submitted = 0;
   const result = run();
-  // Every request answered: a 16-byte command header + a 12-byte frame header + the payload each.
-  if (submitted !== batches * records * (16 + 12 + payload)) throw new Error(`replies: ${submitted} bytes submitted`);
+  // Every request answered: a 12-byte frame header + the payload each, and a
+  // 16-byte command header per reply, or per run of replies to one connection
+  // where the engine merges consecutive writes.
+  const frames = batches * records * (12 + payload);
+  if (submitted < frames + batches * Math.min(records, connections) * 16 || submitted > frames + batches * records * 16) {
+    throw new Error(`replies: ${submitted} bytes submitted`);
+  }
   process.stdout.write(JSON.stringify(result));
   process.exit(0);
 }
