@@ -53,7 +53,7 @@ interface Behaviour {
   end?: (engine: Engine, id: number) => void;
 }
 
-async function start(overrides: Partial<EngineOptions>, behaviour: Behaviour = {}): Promise<Started> {
+async function start(overrides: Partial<EngineOptions>, behaviour: Behaviour = {}, using = addon!): Promise<Started> {
   const events: Event[] = [];
   const closes = new Map<number, { code: string; reason: string }>();
   const waiters = new Set<() => void>();
@@ -90,7 +90,7 @@ async function start(overrides: Partial<EngineOptions>, behaviour: Behaviour = {
     },
     requestClose: () => undefined,
   };
-  engine = createNativeEngine(addon!, { ...base, ...overrides }, sink);
+  engine = createNativeEngine(using, { ...base, ...overrides }, sink);
   onTestFinished(() => engine.shutdown());
   const { port } = await engine.listen('127.0.0.1', 0, 511);
   const until = (ready: () => boolean, what: string, timeout = 10_000): Promise<void> =>
@@ -599,5 +599,68 @@ describe('native engine, frame framing', () => {
     server.engine.flush();
     await server.until(() => server.closes.size === 1, 'close');
     expect(server.closes.get(id)).toEqual({ code: 'ESHUTDOWN', reason: 'shutdown' });
+  });
+});
+
+describe('native engine, command blocks', () => {
+  /** The addon with its submit() watched: every command block JS hands a loop, as [op, slot, size] per command. */
+  function watchedAddon(): { using: NonNullable<typeof addon>; commands: Array<[number, number, number]> } {
+    const commands: Array<[number, number, number]> = [];
+    const Native = addon!.Engine;
+    class Watched extends Native {
+      submit(loop: number, bytes: Uint8Array, length: number): boolean {
+        const view = Buffer.from(bytes.buffer, bytes.byteOffset, length);
+        for (let at = 0; at + 16 <= length; at += 16 + view.readUInt32LE(at + 12)) {
+          commands.push([view[at], view.readUInt32LE(at + 4), view.readUInt32LE(at + 12)]);
+        }
+        return super.submit(loop, bytes, length);
+      }
+    }
+    return { using: { ...addon!, Engine: Watched }, commands };
+  }
+
+  it('merges consecutive writes to one connection into one command, in order, and nothing across another command', async () => {
+    const { using, commands } = watchedAddon();
+    const server = await start(
+      { framing: 'frame', threads: 1 },
+      {
+        message: (engine, id, type, seq, payload) => {
+          if (seq === 3) {
+            engine.sendFrame(id, FLAG_RESPONSE, type, seq, payload);
+            engine.end(id); // not a write: the next write is a command of its own
+            return;
+          }
+          engine.sendFrame(id, FLAG_RESPONSE, type, seq, payload);
+          engine.write(id, frame(0, 40, 0, `extra ${seq}`));
+        },
+      },
+      using,
+    );
+    const a = await connectPeer(server.port);
+    const b = await connectPeer(server.port);
+    await server.until(() => server.events.filter((event) => event.kind === 'open').length === 2, 'opens');
+    commands.length = 0;
+    // Both peers' requests in one round: the loop hands them over in one batch, a's first.
+    a.write(Buffer.concat([frame(0, 7, 1, 'one'), frame(0, 7, 2, 'two')]));
+    b.write(frame(0, 7, 1, 'uno'));
+    const fromA = await a.readFrames(4);
+    expect(fromA.map((f) => [f.type, f.seq, f.payload.toString()])).toEqual([
+      [7, 1, 'one'],
+      [40, 0, 'extra 1'],
+      [7, 2, 'two'],
+      [40, 0, 'extra 2'],
+    ]);
+    const fromB = await b.readFrames(2);
+    expect(fromB.map((f) => f.payload.toString())).toEqual(['uno', 'extra 1']);
+    const writes = commands.filter(([op]) => op === 1);
+    // Four frames to a became at most two commands (one if both requests were in one batch), two frames to b one.
+    expect(writes.length).toBeLessThanOrEqual(3);
+    const total = writes.reduce((sum, [, , size]) => sum + size, 0);
+    expect(total).toBe(fromA.concat(fromB).reduce((sum, f) => sum + 12 + f.payload.length, 0));
+    commands.length = 0;
+    a.write(frame(0, 7, 3, 'last'));
+    expect((await a.readFrame()).seq).toBe(3);
+    await server.until(() => commands.some(([op]) => op === 2), 'end command');
+    expect(commands.map(([op]) => op)).toEqual([1, 2]);
   });
 });
