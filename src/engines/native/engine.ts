@@ -531,22 +531,27 @@ class NativeEngineAdapter implements Engine {
 
   private onBatch(loop: number, batch: ArrayBuffer, records: number): void {
     const view = new DataView(batch);
+    // The records' fields as 32-bit words (the addon writes them little-endian,
+    // as the host is: native/batch.cc): element loads, not DataView calls.
+    const words = new Uint32Array(batch, 0, records * (RECORD_SIZE / 4));
     const slab = records * RECORD_SIZE;
     const table = this.slots[loop];
     let failure: unknown;
     for (let i = 0; i < records; i++) {
       const at = i * RECORD_SIZE;
-      const kind = view.getUint8(at);
-      const slot = view.getUint32(at + 4, true);
-      const generation = view.getUint32(at + 8, true);
+      const w = i * (RECORD_SIZE / 4);
+      const head = words[w];
+      const kind = head & 0xff;
+      const slot = words[w + 1];
+      const generation = words[w + 2];
       const known = table[slot];
       const id =
         known !== undefined && known.generation === generation
           ? known.id
           : generation * (ID_LOOP_SPAN * ID_SLOT_SPAN) + slot * ID_LOOP_SPAN + loop;
-      const offset = slab + view.getUint32(at + 16, true);
-      const length = view.getUint32(at + 20, true);
-      const value = view.getUint32(at + 24, true);
+      const offset = slab + words[w + 4];
+      const length = words[w + 5];
+      const value = words[w + 6];
       // A throwing sink must not cost the rest of the batch (those bytes would be lost).
       try {
         switch (kind) {
@@ -566,9 +571,9 @@ class NativeEngineAdapter implements Engine {
             break;
           }
           case KIND_MESSAGE: {
-            const type = view.getUint16(at + 2, true);
-            const flags = view.getUint8(at + 1);
-            const seq = view.getUint32(at + 12, true);
+            const type = head >>> 16;
+            const flags = (head >>> 8) & 0xff;
+            const seq = words[w + 3];
             const payload = payloadView(batch, offset, length);
             // The connection's handle when the sink gave one: no lookup by id per message.
             if (known !== undefined && known.generation === generation && known.handle !== undefined && this.sink.messageOf) {
