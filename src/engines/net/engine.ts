@@ -414,6 +414,15 @@ class NetEngine implements Engine {
    * high-water mark; closes above the hard limit.
    */
   private enqueue(conn: NetConnection, bytes: Uint8Array): boolean {
+    if (!conn.queued && !conn.corked) {
+      // The connection's first bytes this tick (a broadcast's receivers,
+      // mostly): straight to the socket, as a plain node:net server would;
+      // corking one write only added an uncork per receiver. Scheduled all
+      // the same, so what follows in this tick is corked behind it.
+      this.schedule(conn);
+      conn.socket.write(bytes);
+      return this.bounded(conn);
+    }
     this.schedule(conn);
     if (conn.outLength > 0 && bytes.length <= SMALL_FRAME) {
       const at = this.reserve(conn, bytes.length);
