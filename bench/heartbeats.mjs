@@ -51,11 +51,13 @@ function holdClients(port, holdSeconds) {
       });
       child.on('exit', (code) => reject(new Error(`idle clients exited with ${code} before ready`)));
     });
-    const report = new Promise((resolve) => child.on('exit', () => {
+    // 'close', not 'exit': 'exit' may come before the last of stdout (the
+    // report line) has been read, and a share's report was once lost that way.
+    const report = new Promise((resolve) => child.on('close', () => {
       const line = out.split('\n').find((l) => l.startsWith('{'));
       resolve(line ? JSON.parse(line) : null);
     }));
-    shares.push({ child, ready, report });
+    shares.push({ child, ready, report, connections: load.connections });
   }
   return shares;
 }
@@ -125,7 +127,8 @@ async function runOne(engine, interval, probeSeconds) {
     const end = { at: performance.now(), ...usage(server.child.pid) };
     const reports = await Promise.all(shares.map((s) => s.report));
     const opened = reports.reduce((n, r) => n + (r?.opened ?? 0), 0);
-    const closes = reports.reduce((n, r) => n + (r ? r.serverCloses + r.errors + r.connectErrors : 0), 0);
+    // A share without a report held nothing we can vouch for: its connections count as errors.
+    const closes = reports.reduce((n, r, i) => n + (r ? r.serverCloses + r.errors + r.connectErrors : shares[i].connections), 0);
     return {
       engine: engine.name,
       interval,
