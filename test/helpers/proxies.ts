@@ -42,7 +42,12 @@ export interface Child {
   output: () => string;
 }
 
-/** Runs a foreground child, killed when the test ends; its output is kept for failure messages. */
+/**
+ * Runs a foreground child, stopped when the test ends; its output is kept for
+ * failure messages. SIGTERM first: nginx's master then takes its workers down
+ * with it, while a SIGKILLed master left them running as orphans. SIGKILL if
+ * it is still there after 3 s.
+ */
 export function run(command: string, args: string[]): Child {
   const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
@@ -52,8 +57,10 @@ export function run(command: string, args: string[]): Child {
   onTestFinished(async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGKILL');
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
     await exited;
+    clearTimeout(timer);
   });
   return { child, output: () => output };
 }
