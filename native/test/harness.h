@@ -112,11 +112,13 @@ class Client {
       fail("client: bad magic 0x%02x from the server", h[0]);
       return false;
     }
+    // The header is read out before the second fill: growing the buffer may
+    // move it, and `h` would then point at freed memory.
     uint32_t length = getU32(h + 4);
-    if (!fill(kHeaderSize + length)) return false;
     *flags = h[1];
     *type = getU16(h + 2);
     *seq = getU32(h + 8);
+    if (!fill(kHeaderSize + length)) return false;
     payload->assign(reinterpret_cast<const char*>(buffer_.data() + kHeaderSize), length);
     buffer_.erase(buffer_.begin(), buffer_.begin() + long(kHeaderSize + length));
     return true;
