@@ -43,6 +43,8 @@ const pick = (variable) => (process.env[variable] ? new Set(process.env[variable
 /** Servers under test: the flags after `serve --port 0`. */
 const engines = [
   { name: 'native-1', args: ['--engine', 'native', '--threads', '1'] },
+  // threads: 0, the loop on the JS thread (native/driver.h).
+  { name: 'native-0', args: ['--engine', 'native', '--threads', '0'] },
   { name: 'native-2', args: ['--engine', 'native', '--threads', '2'] },
   { name: 'net', args: ['--engine', 'net'] },
   { name: 'cluster', args: ['--engine', 'cluster'] },

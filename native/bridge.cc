@@ -55,7 +55,7 @@ Bridge* Bridge::create(napi_env env, napi_value onBatch) {
 }
 
 void Bridge::ring() {
-  if (pending_.exchange(true)) return;
+  if (pending_.exchange(true) || onJsThread_) return;
   if (napi_call_threadsafe_function(tsfn_, nullptr, napi_tsfn_nonblocking) != napi_ok) pending_ = false;
 }
 
@@ -71,6 +71,8 @@ void Bridge::close() {
   if (closed_) return;
   closed_ = true;
   pool_ = nullptr;
+  // async_ stays: napi_async_destroy needs an env that may be going away;
+  // the context is a few bytes, once per engine.
   napi_release_threadsafe_function(tsfn_, napi_tsfn_release);
 }
 
@@ -88,10 +90,39 @@ void Bridge::callJs(napi_env env, napi_value, void* context, void*) {
   bridge->drain(env, onBatch);
 }
 
-void Bridge::drain(napi_env env, napi_value onBatch) {
+int Bridge::deliver(napi_env env) {
+  if (!pending_.load(std::memory_order_relaxed) || closed_ || !pool_) return 0;
+  napi_handle_scope handles;
+  if (napi_open_handle_scope(env, &handles) != napi_ok) return 0;
+  int delivered = 0;
+  napi_value onBatch = nullptr;
+  napi_value resource;
+  if (!async_ && napi_create_object(env, &resource) == napi_ok) {
+    napi_value name;
+    napi_create_string_utf8(env, "edgepoll", NAPI_AUTO_LENGTH, &name);
+    if (napi_async_init(env, resource, name, &async_) != napi_ok) async_ = nullptr;
+  }
+  napi_value global;
+  napi_callback_scope scope = nullptr;
+  if (async_ && napi_get_reference_value(env, onBatch_, &onBatch) == napi_ok && onBatch != nullptr &&
+      napi_get_global(env, &global) == napi_ok && napi_open_callback_scope(env, global, async_, &scope) == napi_ok) {
+    delivered = drain(env, onBatch);
+    bool thrown = false;
+    napi_value error;
+    if (napi_is_exception_pending(env, &thrown) == napi_ok && thrown &&
+        napi_get_and_clear_last_exception(env, &error) == napi_ok) {
+      napi_fatal_exception(env, error);  // 'uncaughtException', as a TSFN call would
+    }
+    napi_close_callback_scope(env, scope);
+  }
+  napi_close_handle_scope(env, handles);
+  return delivered;
+}
+
+int Bridge::drain(napi_env env, napi_value onBatch) {
   // Cleared first: a batch pushed while we drain rings again.
   pending_ = false;
-  if (closed_ || !pool_) return;
+  if (closed_ || !pool_) return 0;
   napi_value global;
   napi_get_global(env, &global);
   int delivered = 0;
@@ -113,7 +144,7 @@ void Bridge::drain(napi_env env, napi_value onBatch) {
         // out of memory: no JS will see this batch.
         delete batch;
         napi_close_handle_scope(env, scope);
-        return;
+        return delivered;
       }
       batch->copyTo(static_cast<uint8_t*>(bytes));
       napi_create_uint32(env, uint32_t(i), &args[0]);
@@ -128,19 +159,21 @@ void Bridge::drain(napi_env env, napi_value onBatch) {
       napi_value result;
       napi_status status = napi_call_function(env, global, onBatch, 3, args, &result);
       napi_close_handle_scope(env, scope);
-      if (closed_ || !pool_) return;  // JS stopped the engine inside onBatch
+      ++delivered;
+      if (closed_ || !pool_) return delivered;  // JS stopped the engine inside onBatch
       if (status != napi_ok) {
         // The exception goes to 'uncaughtException'; the remaining batches
         // are delivered on the next call.
         ring();
-        return;
+        return delivered;
       }
-      if (++delivered >= kBatchesPerCall) {
+      if (delivered >= kBatchesPerCall) {
         ring();
-        return;
+        return delivered;
       }
     }
   }
+  return delivered;
 }
 
 }  // namespace edgepoll

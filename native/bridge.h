@@ -24,6 +24,13 @@ class Bridge final : public Doorbell {
   // JS thread. nullptr when the TSFN cannot be created (an exception is pending).
   static Bridge* create(napi_env env, napi_value onBatch);
   void attach(Pool* pool) { pool_ = pool; }
+  // The loop runs on the JS thread (native/js-thread.h): ring() only notes
+  // that batches wait, and the loop's driver calls deliver() after each turn.
+  void runOnJsThread() { onJsThread_ = true; }
+  // JS thread, outside any JS call: hands the waiting batches to onBatch in
+  // a callback scope (microtasks and nextTicks run when it closes; a throw
+  // goes to 'uncaughtException'). Returns the number delivered.
+  int deliver(napi_env env);
   // Any thread: at most one call is ever queued (the pending flag), so a
   // finite queue never fills and many batches cost one wake-up of JS.
   void ring() override;
@@ -38,13 +45,15 @@ class Bridge final : public Doorbell {
   Bridge() = default;
   static void callJs(napi_env env, napi_value onBatch, void* context, void* data);
   static void finalize(napi_env env, void* data, void* hint);
-  void drain(napi_env env, napi_value onBatch);
+  int drain(napi_env env, napi_value onBatch);
 
   napi_threadsafe_function tsfn_ = nullptr;
   napi_ref onBatch_ = nullptr;  // weak
   std::atomic<bool> pending_{false};
   Pool* pool_ = nullptr;
   bool closed_ = false;
+  bool onJsThread_ = false;
+  napi_async_context async_ = nullptr;  // deliver()'s callback scope
 };
 
 }  // namespace edgepoll

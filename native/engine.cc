@@ -121,6 +121,7 @@ Engine::Engine(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine>(info),
     }
   }
   bool exclusive = stringOption(options, "acceptMode", "reuseport") == "exclusive";
+  // threads: 0 = the loop on the JS thread (native/driver.h).
   uint32_t threads = clampU32(numberOption(options, "threads", 1));
 
   // The TSFN first, the cleanup hook second: hooks run in reverse order, so
@@ -132,6 +133,10 @@ Engine::Engine(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Engine>(info),
   info.This().As<Napi::Object>().DefineProperty(Napi::PropertyDescriptor::Value("onBatch", info[1], napi_default));
   pool_ = std::make_unique<Pool>(config, threads, exclusive, bridge_);
   bridge_->attach(pool_.get());
+  if (threads == 0) {
+    pool_->runOnCaller();
+    bridge_->runOnJsThread();
+  }
   int err = pool_->init();
   if (err != 0) {
     shutdown(false);
@@ -157,6 +162,7 @@ void Engine::cleanupHook(void* arg) {
 void Engine::shutdown(bool teardown) {
   if (stopped_) return;
   stopped_ = true;
+  if (driver_) driver_->stop();  // no turn after this
   if (pool_) pool_->stop();  // joins: no loop rings the bridge after this
   if (bridge_) bridge_->close();
   bridge_ = nullptr;
@@ -179,10 +185,7 @@ Napi::Value Engine::listen(const Napi::CallbackInfo& info) {
       throwErrno(env, -bound, "listen on fd " + std::to_string(fd));
       return env.Undefined();
     }
-    listening_ = true;
-    Ref();
-    selfReferenced_ = true;
-    if (wantRef_) bridge_->ref(env);
+    if (!listening(env)) return env.Undefined();
     return Napi::Number::New(env, bound);
   }
   std::string host = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "127.0.0.1";
@@ -195,11 +198,26 @@ Napi::Value Engine::listen(const Napi::CallbackInfo& info) {
     throwErrno(env, -bound, path.empty() ? "listen " + host + ":" + std::to_string(port) : "listen " + path);
     return env.Undefined();
   }
+  if (!listening(env)) return env.Undefined();
+  return Napi::Number::New(env, bound);
+}
+
+bool Engine::listening(Napi::Env env) {
+  if (pool_->onCaller()) {
+    driver_ = std::make_unique<Driver>(env_, pool_->loop(0), *bridge_);
+    if (!wantRef_) driver_->unref();
+    int err = driver_->start();
+    if (err != 0) {
+      shutdown(false);
+      throwErrno(env, -err, "uv_poll_start");
+      return false;
+    }
+  }
   listening_ = true;
   Ref();  // strong while listening: onBatch must stay reachable
   selfReferenced_ = true;
-  if (wantRef_) bridge_->ref(env);
-  return Napi::Number::New(env, bound);
+  if (wantRef_ && !driver_) bridge_->ref(env);
+  return true;
 }
 
 Napi::Value Engine::submit(const Napi::CallbackInfo& info) {
@@ -294,12 +312,14 @@ Napi::Value Engine::stop(const Napi::CallbackInfo& info) {
 
 Napi::Value Engine::ref(const Napi::CallbackInfo& info) {
   wantRef_ = true;
-  if (listening_ && !stopped_) bridge_->ref(info.Env());
+  if (driver_ && !stopped_) driver_->ref();
+  else if (listening_ && !stopped_) bridge_->ref(info.Env());
   return info.Env().Undefined();
 }
 
 Napi::Value Engine::unref(const Napi::CallbackInfo& info) {
   wantRef_ = false;
+  if (driver_ && !stopped_) driver_->unref();
   if (!stopped_ && bridge_) bridge_->unref(info.Env());
   return info.Env().Undefined();
 }

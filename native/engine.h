@@ -16,6 +16,7 @@
 #include <memory>
 
 #include "bridge.h"
+#include "driver.h"
 #include "pool.h"
 
 namespace edgepoll {
@@ -40,11 +41,16 @@ class Engine : public Napi::ObjectWrap<Engine> {
 
   // Idempotent. `teardown`: the environment is going away (no JS references touched).
   void shutdown(bool teardown);
+  // After a successful listen: the self-reference, the hold on the event
+  // loop, and with threads: 0 the driver. false (an exception thrown) when
+  // the driver cannot start.
+  bool listening(Napi::Env env);
   static void cleanupHook(void* arg);
 
   napi_env env_;
   std::unique_ptr<Pool> pool_;
   Bridge* bridge_ = nullptr;
+  std::unique_ptr<Driver> driver_;  // threads: 0 only
   bool hooked_ = false;
   bool selfReferenced_ = false;
   bool wantRef_ = true;  // ref()/unref() from JS; effective while listening

@@ -80,11 +80,16 @@ void Loop::start() { thread_ = std::thread([this] { run(); }); }
 
 void Loop::requestStop() {
   stop_ = true;
+  if (onCaller_) return;
   wake();
 }
 
 void Loop::join() {
   if (thread_.joinable()) thread_.join();
+  if (onCaller_ && !closedAll_) {
+    closedAll_ = true;
+    closeAll();
+  }
 }
 
 void Loop::wake() {
@@ -98,6 +103,7 @@ void Loop::trimSoon() {
 
 void Loop::stopAccepting() {
   acceptor_.requestStop();
+  if (onCaller_) return acceptor_.onWake();  // this is the loop's thread: close it now
   wake();
 }
 
@@ -110,44 +116,81 @@ void Loop::wakeIfSleeping() {
   if (sleeping_.load(std::memory_order_relaxed)) wake();
 }
 
+// The first half of an iteration: credit back, a blocked batch retried,
+// and how long the loop may wait for events (0: work is pending).
+int Loop::prepare() {
+  handoff_.reclaim();
+  if (handoff_.blocked()) handoff_.flush();
+  // A full ring holds back reads and accepts alike: the bridge wakes us.
+  bool more = !handoff_.blocked() && (acceptor_.again() || reader_.hasAgain());
+  int timeout = more ? 0 : sweeper_.clock().waitMs(now_);
+  timeout = acceptor_.clampTimeout(timeout, now_);
+  if (writer_.retrying() && (timeout < 0 || timeout > Writer::kRetryMs)) timeout = Writer::kRetryMs;
+  if (timeout != 0) timeout = trimWhenIdle(timeout);
+  return timeout;
+}
+
+// About to block for `timeout` ms (not 0): from here a submit must ring the
+// eventfd. Returns 0 when one raced with going to sleep.
+int Loop::goingToSleep(int timeout) {
+  sleeping_.store(true, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (!inbox_.empty()) return 0;
+  // Pairs with the bridge's fence after it returns a batch: either it
+  // sees creditWanted (set before this fence) and wakes us, or we see the return.
+  if (handoff_.creditPaused() && handoff_.returnsPending()) return 0;
+  return timeout;
+}
+
+// The second half: the events, then everything they and JS asked for.
+void Loop::serve(const epoll_event* events, int n) {
+  for (int i = 0; i < n; i++) dispatch(events[i]);
+  if (handoff_.blocked()) handoff_.flush();  // the bridge may have drained and woken us
+  if (acceptor_.due(now_, handoff_.blocked())) acceptor_.onReadable();
+  reader_.serveAgain();
+  inbox_.apply();
+  if (sweeper_.clock().due(now_)) sweeper_.sweep();  // a slice; the rest of a pass after the next I/O
+  writer_.retry();
+  writer_.flushDirty();  // after everything that writes, before the batch is sealed (DRAIN records)
+  handoff_.flush();
+  freeClosed();
+}
+
 void Loop::run() {
   epoll_event events[kMaxEvents];
-  SweepClock& clock = sweeper_.clock();
   now_ = nowMs();
-  clock.done(now_);
+  sweeper_.clock().done(now_);
   while (!stop_.load(std::memory_order_relaxed)) {
-    handoff_.reclaim();
-    if (handoff_.blocked()) handoff_.flush();
-    // A full ring holds back reads and accepts alike: the bridge wakes us.
-    bool more = !handoff_.blocked() && (acceptor_.again() || reader_.hasAgain());
-    int timeout = more ? 0 : clock.waitMs(now_);
-    timeout = acceptor_.clampTimeout(timeout, now_);
-    if (writer_.retrying() && (timeout < 0 || timeout > Writer::kRetryMs)) timeout = Writer::kRetryMs;
-    if (timeout != 0) timeout = trimWhenIdle(timeout);
-    if (timeout != 0) {
-      sleeping_.store(true, std::memory_order_relaxed);
-      std::atomic_thread_fence(std::memory_order_seq_cst);
-      if (!inbox_.empty()) timeout = 0;  // a submit raced with going to sleep
-      // Pairs with the bridge's fence after it returns a batch: either it
-      // sees creditWanted (set before this fence) and wakes us, or we see the return.
-      if (handoff_.creditPaused() && handoff_.returnsPending()) timeout = 0;
-    }
+    int timeout = prepare();
+    if (timeout != 0) timeout = goingToSleep(timeout);
     int n = epoll_wait(epollFd_, events, kMaxEvents, timeout);
     sleeping_.store(false, std::memory_order_relaxed);
     now_ = nowMs();
     if (n < 0 && errno != EINTR) break;  // EBADF/EINVAL: nothing sane left to do
-    for (int i = 0; i < n; i++) dispatch(events[i]);
-    if (handoff_.blocked()) handoff_.flush();  // the bridge may have drained and woken us
-    if (acceptor_.due(now_, handoff_.blocked())) acceptor_.onReadable();
-    reader_.serveAgain();
-    inbox_.apply();
-    if (clock.due(now_)) sweeper_.sweep();  // a slice; the rest of a pass after the next I/O
-    writer_.retry();
-    writer_.flushDirty();  // after everything that writes, before the batch is sealed (DRAIN records)
-    handoff_.flush();
-    freeClosed();
+    serve(events, n < 0 ? 0 : n);
   }
-  // Stopping: close everything without reporting (JS is going away).
+  closeAll();
+}
+
+void Loop::startOnCaller() {
+  now_ = nowMs();
+  sweeper_.clock().done(now_);
+  onCaller_ = true;
+}
+
+int Loop::turn() {
+  epoll_event events[kMaxEvents];
+  sleeping_.store(false, std::memory_order_relaxed);
+  if (stop_.load(std::memory_order_relaxed)) return -1;
+  now_ = nowMs();
+  prepare();
+  int n = epoll_wait(epollFd_, events, kMaxEvents, 0);
+  serve(events, n < 0 ? 0 : n);
+  return prepare();
+}
+
+// Stopping: close everything without reporting (JS is going away).
+void Loop::closeAll() {
   for (uint32_t slot : slots_.live()) {
     Conn& conn = slots_[slot];
     if (conn.fd >= 0) {

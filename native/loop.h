@@ -11,7 +11,8 @@
 // shared by every loop (LoopShared).
 // Runs on: its own thread, except the methods marked "JS thread" (submit,
 // broadcast, wake, trimSoon, stopAccepting, start/join) which only touch atomics, rings
-// and the eventfd.
+// and the eventfd. With threads: 0 everything runs on the JS thread, a turn
+// at a time (startOnCaller, turn: native/driver.h).
 #pragma once
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -129,6 +130,17 @@ class Loop {
   void start();
   void requestStop();
   void join();
+  // The loop on the calling (JS) thread instead of its own (threads: 0,
+  // native/driver.h): start without a thread, then turns, each returning the
+  // ms until the next is due (-1: only when the epoll fd is readable); a turn
+  // never waits. Before handing back to libuv, goingToSleep(timeout): from
+  // then on a submit rings the eventfd (0: one raced, turn again now).
+  // join() closes what is left.
+  void startOnCaller();
+  int turn();
+  int goingToSleep(int timeout);
+  int epollFd() const { return epollFd_; }
+  bool inboxEmpty() const { return inbox_.empty(); }
 
   // JS thread. false = inbox full, nothing taken.
   bool submit(const uint8_t* bytes, size_t length) { return inbox_.submit(bytes, length); }
@@ -170,6 +182,9 @@ class Loop {
   friend class Sweeper;
 
   void run();
+  int prepare();
+  void serve(const epoll_event* events, int n);
+  void closeAll();
   void dispatch(const epoll_event& event);
   void freeClosed();
   int trimWhenIdle(int timeout);
@@ -190,6 +205,8 @@ class Loop {
   int wakeFd_ = -1;
   std::atomic<bool> stop_{false};
   std::thread thread_;
+  bool onCaller_ = false;   // startOnCaller(): no thread of its own
+  bool closedAll_ = false;
   int64_t now_ = 0;
   int64_t lastErrorReport_ = -1000000;
   uint64_t trimmedAtBytes_ = 0;  // bytesIn + bytesOut at the last heap trim

@@ -156,7 +156,9 @@ int Pool::start(const std::vector<int>& fds) {
     for (size_t j = i; j < fds.size(); j++) close(fds[j]);
     return -err;
   }
-  for (auto& loop : loops_) loop->start();
+  if (!onCaller_) {
+    for (auto& loop : loops_) loop->start();
+  }
   started_ = true;
   return 0;
 }

@@ -23,6 +23,10 @@ class Pool {
 
   // Creates every loop's epoll and eventfd. 0 or an errno.
   int init();
+  // threads: 0. The one loop gets no thread: a Driver runs it on the JS
+  // thread once listening (native/driver.h). Before listening.
+  void runOnCaller() { onCaller_ = true; }
+  bool onCaller() const { return onCaller_; }
   // Binds and starts the threads. reuseport: one SO_REUSEPORT listener per
   // loop (port 0: the first picks the port, the others bind to it); exclusive:
   // one listener, a dup in every loop's epoll with EPOLLEXCLUSIVE.
@@ -71,6 +75,7 @@ class Pool {
   uint64_t unixDev_ = 0;
   uint64_t unixIno_ = 0;
   bool started_ = false;
+  bool onCaller_ = false;
   std::atomic<bool> stopped_{false};  // written by stop(), possibly on the exit path's thread
   std::mutex stopMutex_;
 };

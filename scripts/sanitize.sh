@@ -178,20 +178,28 @@ check_reports "the tests with tiny bounds" vitest-tiny
 # exitcode=0: Node/V8's own leaks at exit do not change the exit code, and
 # reports.js keeps only leaks our code allocated.
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:exitcode=0:handle_segv=0:allow_user_segv_handler=1:detect_stack_use_after_return=0:log_path=$reports/asan"
-for fixture in stop-exit.js process-exit.js worker.js gc.js; do
-  file="$work/test/helpers/native-fixtures/$fixture"
-  [ -f "$file" ] || continue
-  extra=()
-  [ "$fixture" = gc.js ] && extra=(--expose-gc)
-  if timeout 120 "${asan_node[@]}" node "${extra[@]}" "$file" >"$out/$fixture.log" 2>&1; then
-    echo "sanitize: fixture $fixture: exit 0"
-  else
-    status=1
-    echo "sanitize: fixture $fixture FAILED (exit $?):" >&2
-    tail -20 "$out/$fixture.log" >&2
-  fi
-  check_reports "fixture $fixture" "${fixture%.js}"
+# Each fixture with its own loop threads, then on the JS thread (threads: 0,
+# EDGEPOLL_FIXTURE_THREADS in test/helpers/native-fixtures/load.js).
+for threads in own 0; do
+  for fixture in stop-exit.js process-exit.js worker.js gc.js; do
+    file="$work/test/helpers/native-fixtures/$fixture"
+    [ -f "$file" ] || continue
+    extra=()
+    [ "$fixture" = gc.js ] && extra=(--expose-gc)
+    name="$fixture, threads $threads"
+    log="$out/$fixture-$threads.log"
+    if [ "$threads" = own ]; then unset EDGEPOLL_FIXTURE_THREADS; else export EDGEPOLL_FIXTURE_THREADS="$threads"; fi
+    if timeout 120 "${asan_node[@]}" node "${extra[@]}" "$file" >"$log" 2>&1; then
+      echo "sanitize: fixture $name: exit 0"
+    else
+      status=1
+      echo "sanitize: fixture $name FAILED (exit $?):" >&2
+      tail -20 "$log" >&2
+    fi
+    check_reports "fixture $name" "${fixture%.js}-$threads"
+  done
 done
+unset EDGEPOLL_FIXTURE_THREADS
 
 echo "sanitize: close under load (T36)" >&2
 started=$(date +%s)

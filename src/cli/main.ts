@@ -167,7 +167,7 @@ async function serve(argv: string[]): Promise<number> {
     process.stdout.write(`listening on ${address.host}:${address.port}\n`);
     if (metrics) log(`metrics on http://${metrics}/metrics`);
     const workers = server.engine === 'native' && server.options.nativeWorkers > 0 ? `, ${server.options.nativeWorkers} worker(s)` : '';
-    log(`engine ${server.engine}, framing ${server.options.framing}${server.engine === 'native' ? `, ${server.options.threads} thread(s)${workers}` : ''}`);
+    log(`engine ${server.engine}, framing ${server.options.framing}${server.engine === 'native' ? `, ${server.options.threads === 0 ? 'loop on the JS thread' : `${server.options.threads} thread(s)`}${workers}` : ''}`);
     if (values.hint) {
       log(`try it: npx edgepoll request --port ${address.port} --type 1 hello   (ECHO; Ctrl-C stops the server)`);
     }

@@ -27,7 +27,12 @@ export interface ServerOptions {
    * @default 'auto'
    */
   engine?: EngineName;
-  /** Native engine: epoll loop threads. @default 1 (see README: measured on 2 cores) */
+  /**
+   * Native engine: epoll loop threads. `0` runs the one loop on the JS thread
+   * itself: no hand-off between threads, so less CPU per message, but while a
+   * handler blocks nothing is read, no PING is answered and no timeout runs
+   * (README "Threads, workers, or both"). @default 1 (see README: measured on 2 cores)
+   */
   threads?: number;
   /**
    * `cluster` engine: worker processes. @default os.availableParallelism()
@@ -239,8 +244,8 @@ export function resolveOptions(options: ServerOptions = {}): ResolvedOptions {
       ? integer('shutdownTimeout', options.shutdownTimeout, DEFAULT_DRAIN_TIMEOUT, limits.msOrZero)
       : integer('drainTimeout', options.drainTimeout, DEFAULT_DRAIN_TIMEOUT, limits.msOrZero);
   const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
-  const threads = integer('threads', options.threads, DEFAULT_THREADS, { min: 1, max: 64 });
-  const partialDefault = Math.max(2 * (maxFrame + 12), Math.min(2 ** 30, Math.floor(os.totalmem() / 8 / threads)));
+  const threads = integer('threads', options.threads, DEFAULT_THREADS, { min: 0, max: 64 });
+  const partialDefault = Math.max(2 * (maxFrame + 12), Math.min(2 ** 30, Math.floor(os.totalmem() / 8 / Math.max(1, threads))));
   return {
     engine,
     engineSource,

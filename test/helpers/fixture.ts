@@ -17,7 +17,8 @@ export interface EngineCase {
 }
 
 /**
- * Every engine available here: native with 1 and 2 threads (if the addon loads), net, cluster.
+ * Every engine available here: native with 1 and 2 threads and on the JS thread (threads: 0) if
+ * the addon loads, net, cluster.
  * Under EDGEPOLL_DEBUG_TINY_BOUNDS=1 (test/engines/native/engine.native.tiny.test.ts) only the
  * native ones: the switch shrinks native bounds and changes nothing else.
  */
@@ -26,6 +27,7 @@ export function engineCases({ cluster = true } = {}): EngineCase[] {
   if (tryLoadNative()) {
     cases.push({ name: 'native threads=1', options: { engine: 'native', threads: 1 } });
     cases.push({ name: 'native threads=2', options: { engine: 'native', threads: 2 } });
+    cases.push({ name: 'native threads=0', options: { engine: 'native', threads: 0 } });
   }
   if (process.env.EDGEPOLL_DEBUG_TINY_BOUNDS === '1') return cases;
   cases.push({ name: 'net', options: { engine: 'net' } });

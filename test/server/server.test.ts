@@ -8,7 +8,7 @@ import { listening, nextConnection } from '../helpers/listening';
 
 describe('options', () => {
   it('rejects invalid and unknown options with one clear wording', () => {
-    expect(() => createServer({ threads: 0 })).toThrow('option `threads` must be an integer from 1 to 64, got 0');
+    expect(() => createServer({ threads: -1 })).toThrow('option `threads` must be an integer from 0 to 64, got -1');
     expect(() => createServer({ framing: 'xml' as never })).toThrow(/option `framing` must be one of/);
     expect(() => createServer({ bogus: 1 } as never)).toThrow(/option `bogus`/);
     try {

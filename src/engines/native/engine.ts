@@ -176,7 +176,9 @@ class NativeEngineAdapter implements Engine {
     private readonly options: EngineOptions,
     private readonly sink: EngineSink,
   ) {
-    const threads = options.threads > 0 ? options.threads : defaultNativeThreads;
+    // 0: the one loop runs on this thread (native/driver.h); JS still sees loop 0.
+    const threads = options.threads > 0 ? options.threads : options.threads === 0 ? 0 : defaultNativeThreads;
+    const loops = Math.max(1, threads);
     this.codeNames = addon.errorNames;
     this.native = new addon.Engine(
       {
@@ -203,10 +205,10 @@ class NativeEngineAdapter implements Engine {
       },
       (loop, batch, records) => this.onBatch(loop, batch, records),
     );
-    this.buffers = Array.from({ length: threads }, () => new CommandBuffer());
-    this.backpressure = new Array<number>(threads).fill(0);
-    this.inboxFull = new Array<number>(threads).fill(0);
-    this.slots = Array.from({ length: threads }, () => []);
+    this.buffers = Array.from({ length: loops }, () => new CommandBuffer());
+    this.backpressure = new Array<number>(loops).fill(0);
+    this.inboxFull = new Array<number>(loops).fill(0);
+    this.slots = Array.from({ length: loops }, () => []);
   }
 
   /** The open connection `id` names, if any. */

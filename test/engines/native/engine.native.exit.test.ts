@@ -16,8 +16,8 @@ interface Outcome {
   stderr: string;
 }
 
-function runFixture(name: string, execArgv: string[] = [], timeout = 15_000): Promise<Outcome> {
-  const child = fork(path.join(fixtures, name), [], { execArgv, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+function runFixture(name: string, execArgv: string[] = [], timeout = 15_000, env: NodeJS.ProcessEnv = {}): Promise<Outcome> {
+  const child = fork(path.join(fixtures, name), [], { execArgv, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
   onTestFinished(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
@@ -37,22 +37,27 @@ function runFixture(name: string, execArgv: string[] = [], timeout = 15_000): Pr
   });
 }
 
-describe('native engine exit and teardown', () => {
+// Each fixture's own loop threads, then every engine in it on the JS thread
+// (threads: 0: libuv handles instead of threads to stop).
+describe.each([
+  { name: 'loop threads', env: {} },
+  { name: 'loop on the JS thread', env: { EDGEPOLL_FIXTURE_THREADS: '0' } },
+])('native engine exit and teardown ($name)', ({ env }) => {
   it('lets the process exit after stop()', async () => {
-    const outcome = await runFixture('stop-exit.js');
+    const outcome = await runFixture('stop-exit.js', [], 15_000, env);
     expect(outcome.stderr).toBe('');
     expect(outcome).toMatchObject({ code: 0, signal: null, stdout: 'stopped\n' });
   });
 
   it('exits cleanly on process.exit() with a listening engine and an open connection', async () => {
-    const outcome = await runFixture('process-exit.js');
+    const outcome = await runFixture('process-exit.js', [], 15_000, env);
     expect(outcome.stderr).toBe('');
     expect(outcome).toMatchObject({ code: 0, signal: null, stdout: 'exiting\n' });
   });
 
   it('exits cleanly on process.exit() with 1,000 connections under traffic (3 runs; 100 under ASan in scripts/sanitize.sh)', async () => {
     for (let run = 0; run < 3; run++) {
-      const outcome = await runFixture('exit-under-load.js', [], 30_000);
+      const outcome = await runFixture('exit-under-load.js', [], 30_000, env);
       expect(outcome.stderr).toBe('');
       expect(outcome).toMatchObject({ code: 0, signal: null });
       expect(outcome.stdout).toMatch(/^exiting with 1000 connections, \d+ bytes echoed\n$/);
@@ -60,13 +65,13 @@ describe('native engine exit and teardown', () => {
   });
 
   it('collects unreferenced engines and exits with an unref()ed listening one', async () => {
-    const outcome = await runFixture('gc.js', ['--expose-gc']);
+    const outcome = await runFixture('gc.js', ['--expose-gc'], 15_000, env);
     expect(outcome.stderr).toBe('');
     expect(outcome).toMatchObject({ code: 0, signal: null, stdout: 'collected 21\n' });
   });
 
   it('loads, listens and tears down inside worker threads, including worker.terminate()', async () => {
-    const outcome = await runFixture('worker.js');
+    const outcome = await runFixture('worker.js', [], 15_000, env);
     expect(outcome.stderr).toBe('');
     // terminate() makes a worker exit with code 1.
     expect(outcome).toMatchObject({ code: 0, signal: null, stdout: 'workers exited 0 1\n' });

@@ -18,8 +18,13 @@ function command(op, slot, generation, payload = Buffer.alloc(0)) {
 }
 
 /** An engine whose onBatch echoes raw data and answers END with END. */
+// EDGEPOLL_FIXTURE_THREADS (test/engines/native/engine.native.exit.test.ts)
+// overrides a fixture's thread count: 0 runs each on the JS thread.
+const fixtureThreads = process.env.EDGEPOLL_FIXTURE_THREADS;
+
 function echoEngine(options = {}) {
-  const engine = new addon.Engine({ threads: 1, framing: 3, ...options }, (loop, batch, count) => {
+  const threads = fixtureThreads === undefined ? options.threads : Number(fixtureThreads);
+  const engine = new addon.Engine({ threads: 1, framing: 3, ...options, ...(threads === undefined ? {} : { threads }) }, (loop, batch, count) => {
     const view = new DataView(batch);
     for (let i = 0; i < count; i++) {
       const at = i * 32;
