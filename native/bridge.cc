@@ -70,15 +70,14 @@ void Bridge::unref(napi_env env) {
 void Bridge::close() {
   if (closed_) return;
   closed_ = true;
-  pool_ = nullptr;
-  // async_ stays: napi_async_destroy needs an env that may be going away;
-  // the context is a few bytes, once per engine.
+  pool_ = nullptr;  // async_ goes in finalize(), which has an env
   napi_release_threadsafe_function(tsfn_, napi_tsfn_release);
 }
 
 void Bridge::finalize(napi_env env, void* data, void*) {
   auto* bridge = static_cast<Bridge*>(data);
   if (env && bridge->onBatch_) napi_delete_reference(env, bridge->onBatch_);
+  if (env && bridge->async_) napi_async_destroy(env, bridge->async_);
   delete bridge;
 }
 
