@@ -50,6 +50,8 @@ const engines = [
   { name: 'cluster', args: ['--engine', 'cluster'] },
   // The native engine in 2 worker processes (one loop each) on one shared socket: the same 2 cores as cluster.
   { name: 'native-w2', args: ['--engine', 'native', '--threads', '1', '--workers', '2'] },
+  // The same 2 workers, each with its loop on its JS thread: one thread per process.
+  { name: 'native-w2-0', args: ['--engine', 'native', '--threads', '0', '--workers', '2'] },
 ];
 // BENCH_BASE=<another built checkout>: its native-1 and net run beside ours in
 // the same rounds, so a change is judged before/after side by side.

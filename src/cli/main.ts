@@ -17,7 +17,8 @@ import { integerFlag } from '../validate';
 
 const usage = `usage:
   edgepoll serve [--host 127.0.0.1] [--port 7000] [--engine native|net|cluster|auto]
-                 [--threads N] [--workers N] [--framing frame|length|line|raw]
+                 [--threads N (0: the loop on the JS thread)] [--workers N]
+                 [--framing frame|length|line|raw]
                  [--max-frame BYTES] [--heartbeat-interval MS] [--heartbeat-timeout MS]
                  [--idle-timeout MS] [--frame-timeout MS] [--shutdown-timeout MS]
                  [--goaway-spread MS] [--request-timeout MS]
