@@ -77,3 +77,20 @@ describe.each([
     expect(outcome).toMatchObject({ code: 0, signal: null, stdout: 'workers exited 0 1\n' });
   });
 });
+
+describe('native engine, the loop on the JS thread', () => {
+  it('threads: 0 serves without a thread of its own; threads: 2 starts two', async () => {
+    const counts = async (threads: number) => {
+      const child = fork(path.join(fixtures, 'js-thread.js'), [String(threads)], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+      let stdout = '';
+      child.stdout!.on('data', (chunk) => (stdout += chunk));
+      const code = await new Promise((resolve) => child.on('exit', resolve));
+      expect(code).toBe(0);
+      return JSON.parse(stdout) as { before: number; after: number };
+    };
+    const none = await counts(0);
+    expect(none.after).toBe(none.before);
+    const two = await counts(2);
+    expect(two.after).toBe(two.before + 2);
+  });
+});
