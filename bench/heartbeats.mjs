@@ -26,6 +26,7 @@ const perProcess = 9500;
 const only = process.env.HEARTBEAT_ENGINES ? new Set(process.env.HEARTBEAT_ENGINES.split(',')) : undefined;
 const engines = [
   { name: 'native-1', args: ['--engine', 'native', '--threads', '1'] },
+  { name: 'native-0', args: ['--engine', 'native', '--threads', '0'] },
   { name: 'net', args: ['--engine', 'net'] },
 ].filter((e) => !only || only.has(e.name));
 
